@@ -1,0 +1,119 @@
+# posthorn: build, run, test, install.  See README.md.
+#
+#   make run      build and run an instance under RUNDIR in the foreground
+#   make check    build with -Werror and run the bats suite
+#   make check-asan   the same suite on an ASan+UBSan build
+#   make install  PREFIX=/usr/local DESTDIR=
+
+PREFIX		?= /usr/local
+SYSCONFDIR	?= $(PREFIX)/etc
+LIBEXECDIR	?= $(PREFIX)/libexec/posthorn
+MANDIR		?= $(PREFIX)/share/man
+SPOOLDIR	?= /var/spool/posthorn
+DESTDIR		?=
+
+RUNDIR		?= $(CURDIR)/run
+SMTP_PORT	?= 2525
+SUBMISSION_PORT	?= 2587
+SMTPS_PORT	?= 2465
+ODMR_PORT	?= 2366
+
+BUILD		?= build
+CC		?= cc
+OPT		?= -O2 -g
+SAN		?=
+WARN		= -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 \
+		  -Wmissing-prototypes -Wstrict-prototypes
+CPPFLAGS	+= -D_GNU_SOURCE -Icommon \
+		   -DDAEMON_DIR='"$(LIBEXECDIR)"' \
+		   -DCONFIG_DIR='"$(SYSCONFDIR)/posthorn"'
+CFLAGS		?=
+CFLAGS		+= -std=gnu11 $(OPT) $(WARN) $(SAN) -MMD -MP
+LDFLAGS		+= $(SAN)
+LDLIBS		+= -lbsd
+
+COMMON_SRC	= $(wildcard common/*.c)
+MASTER_SRC	= $(wildcard master/*.c)
+SMTPD_SRC	= $(wildcard smtpd/*.c)
+QMGR_SRC	= $(wildcard queue/*.c)
+LOCAL_SRC	= $(wildcard deliver/*.c)
+
+obj		= $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local)
+
+DEB_BUILD	= gcc make libc6-dev libssl-dev libbsd-dev libdb-dev
+DEB_TEST	= bats swaks python3 mandoc
+
+.PHONY: all run check check-asan install clean deps deps-test test \
+	test-asan lint-man
+
+all: $(PROGRAMS)
+
+$(BUILD)/libcommon.a: $(call obj,$(COMMON_SRC))
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libexec/master: $(call obj,$(MASTER_SRC)) $(BUILD)/libcommon.a
+$(BUILD)/libexec/smtpd: $(call obj,$(SMTPD_SRC)) $(BUILD)/libcommon.a
+$(BUILD)/libexec/qmgr: $(call obj,$(QMGR_SRC)) $(BUILD)/libcommon.a
+$(BUILD)/libexec/local: $(call obj,$(LOCAL_SRC)) $(BUILD)/libcommon.a
+
+$(PROGRAMS):
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+-include $(wildcard $(BUILD)/obj/*/*.d)
+
+# Missing Debian packages: installed when root, else named exactly.
+deps:
+	@sh tests/deps.sh $(DEB_BUILD)
+
+deps-test:
+	@sh tests/deps.sh $(DEB_BUILD) $(DEB_TEST)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh master/mkinstance "$(RUNDIR)" "$(CURDIR)/$(BUILD)/libexec" \
+	    $(SMTP_PORT) $(SUBMISSION_PORT) $(SMTPS_PORT) $(ODMR_PORT)
+	@echo "posthorn: SMTP on 127.0.0.1:$(SMTP_PORT), submission on" \
+	    "127.0.0.1:$(SUBMISSION_PORT); mail for alice@localhost and" \
+	    "bob@localhost lands in $(RUNDIR)/mail/USER/Maildir/new/;" \
+	    "Ctrl-C stops."
+	@exec "$(CURDIR)/$(BUILD)/libexec/master" -f -c "$(RUNDIR)/etc"
+
+check: deps-test
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory test
+
+test:
+	POSTHORN_BUILD="$(CURDIR)/$(BUILD)" bats --tap tests
+
+check-asan: deps-test
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=undefined" all
+	@$(MAKE) --no-print-directory BUILD=build/asan test-asan
+
+test-asan:
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	POSTHORN_BUILD="$(CURDIR)/$(BUILD)" bats --tap tests
+
+lint-man:
+	mandoc -Tlint -Wwarning man/*.[1-8]
+
+install: all
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)/posthorn \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(LIBEXECDIR)/
+	sh master/mkconfig "$(DESTDIR)$(SYSCONFDIR)/posthorn" "$(LIBEXECDIR)" \
+	    "$(SPOOLDIR)" "$(SYSCONFDIR)/posthorn"
+	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+
+clean:
+	rm -rf $(BUILD) build

@@ -1,0 +1,379 @@
+/*
+ * conf: parser for posthorn.conf.  Every key is declared in one table with
+ * its type and default; an unknown key or a bad value is an error that
+ * names file and line, so a typo never silently falls back to a default.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "conf.h"
+
+#ifndef DAEMON_DIR
+#define DAEMON_DIR	"/usr/local/libexec/posthorn"
+#endif
+
+enum conf_type { CT_STR, CT_INT, CT_SIZE, CT_TIME };
+
+struct conf_key {
+	const char	*name;
+	enum conf_type	 type;
+	size_t		 off;
+	const char	*def;
+	long		 min;
+};
+
+#define S(f, d)		{ #f, CT_STR, offsetof(struct conf, f), d, 0 }
+#define N(f, d, m)	{ #f, CT_INT, offsetof(struct conf, f), d, m }
+#define Z(f, d, m)	{ #f, CT_SIZE, offsetof(struct conf, f), d, m }
+#define T(f, d, m)	{ #f, CT_TIME, offsetof(struct conf, f), d, m }
+
+static const struct conf_key conf_keys[] = {
+	S(queue_directory, "/var/spool/posthorn"),
+	S(daemon_directory, DAEMON_DIR),
+	S(myhostname, ""),
+	S(mail_group, "posthorn"),
+	S(local_domains, "localhost"),
+	S(alias_map, ""),
+	S(virtual_mailbox_map, ""),
+	S(virtual_mailbox_base, ""),
+	S(virtual_user, "posthorn-vmail"),
+	S(smtpd_banner, "ESMTP posthorn"),
+	Z(message_size_limit, "10240000", 1024),
+	N(smtpd_recipient_limit, "1000", 1),
+	N(smtpd_command_line_limit, "512", 512),
+	N(smtpd_client_limit, "1000", 1),
+	N(smtpd_error_limit, "20", 1),
+	T(smtpd_timeout, "300s", 1),
+	T(smtpd_data_timeout, "600s", 1),
+	N(local_concurrency_limit, "10", 1),
+	Z(bounce_size_limit, "50000", 0),
+	T(minimal_backoff_time, "300s", 1),
+	T(maximal_backoff_time, "4000s", 1),
+	T(maximal_queue_lifetime, "5d", 0),
+	T(queue_run_delay, "300s", 1),
+	T(drain_timeout, "30s", 0),
+	T(local_timeout, "600s", 1),
+};
+#define NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static int	 conf_set(struct conf *, const struct conf_key *, const char *,
+		    char *, size_t);
+static const struct conf_key *conf_find(const char *);
+static char	*conf_trim(char *);
+
+int
+conf_load(struct conf *c, const char *confdir, char *err, size_t errlen)
+{
+	char		 path[PATH_MAX], host[256], *line = NULL, *logical = NULL;
+	char		*key, *val, *eq, why[256];
+	size_t		 cap = 0, i;
+	ssize_t		 n;
+	FILE		*fp;
+	int		 lineno = 0, startline = 0, rc = -1;
+	unsigned char	 seen[NKEYS];
+	const struct conf_key *k;
+
+	memset(c, 0, sizeof(*c));
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < NKEYS; i++)
+		if (conf_set(c, &conf_keys[i], conf_keys[i].def, why,
+		    sizeof(why)) == -1) {
+			snprintf(err, errlen, "bad built-in default for %s",
+			    conf_keys[i].name);
+			return -1;
+		}
+	if ((c->config_directory = strdup(confdir)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", confdir, CONF_FILE) >=
+	    sizeof(path)) {
+		snprintf(err, errlen, "%s: path too long", confdir);
+		return -1;
+	}
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/*
+	 * A line that starts with white space continues the previous one, as
+	 * in main.cf; so read ahead one line before acting on the last.
+	 */
+	for (;;) {
+		n = getline(&line, &cap, fp);
+		if (n >= 0) {
+			lineno++;
+			if (memchr(line, '\0', (size_t)n) != NULL) {
+				snprintf(err, errlen, "%s:%d: NUL byte in line",
+				    path, lineno);
+				goto out;
+			}
+			line[strcspn(line, "\r\n")] = '\0';
+			if (line[0] == '#' || *conf_trim(line) == '\0')
+				continue;
+			if (isspace((unsigned char)line[0]) && logical) {
+				char *joined;
+
+				if (asprintf(&joined, "%s %s", logical,
+				    conf_trim(line)) == -1) {
+					snprintf(err, errlen, "out of memory");
+					goto out;
+				}
+				free(logical);
+				logical = joined;
+				continue;
+			}
+			if (isspace((unsigned char)line[0])) {
+				snprintf(err, errlen, "%s:%d: continuation line "
+				    "without a parameter before it", path, lineno);
+				goto out;
+			}
+		}
+		if (logical) {
+			if ((eq = strchr(logical, '=')) == NULL) {
+				snprintf(err, errlen, "%s:%d: expected "
+				    "'name = value'", path, startline);
+				goto out;
+			}
+			*eq = '\0';
+			key = conf_trim(logical);
+			val = conf_trim(eq + 1);
+			if ((k = conf_find(key)) == NULL) {
+				snprintf(err, errlen, "%s:%d: unknown parameter "
+				    "'%s'", path, startline, key);
+				goto out;
+			}
+			if (seen[k - conf_keys]) {
+				snprintf(err, errlen, "%s:%d: parameter '%s' "
+				    "set twice", path, startline, key);
+				goto out;
+			}
+			seen[k - conf_keys] = 1;
+			if (conf_set(c, k, val, why, sizeof(why)) == -1) {
+				snprintf(err, errlen, "%s:%d: %s: %s", path,
+				    startline, key, why);
+				goto out;
+			}
+			free(logical);
+			logical = NULL;
+		}
+		if (n < 0)
+			break;
+		if ((logical = strdup(line)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		startline = lineno;
+	}
+	if (ferror(fp)) {
+		snprintf(err, errlen, "%s: read error", path);
+		goto out;
+	}
+	if (c->myhostname[0] == '\0') {
+		if (gethostname(host, sizeof(host)) == -1)
+			strlcpy(host, "localhost", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		free(c->myhostname);
+		if ((c->myhostname = strdup(host)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+	}
+	if (c->minimal_backoff_time > c->maximal_backoff_time) {
+		snprintf(err, errlen, "%s: minimal_backoff_time is larger than "
+		    "maximal_backoff_time", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(line);
+	free(logical);
+	fclose(fp);
+	return rc;
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (conf_keys[i].type == CT_STR)
+			free(*(char **)((char *)c + conf_keys[i].off));
+	free(c->config_directory);
+	memset(c, 0, sizeof(*c));
+}
+
+void
+conf_print(const struct conf *c, int only_changed)
+{
+	size_t	 i;
+	const struct conf_key *k;
+	const char *s;
+	long	 v;
+
+	for (i = 0; i < NKEYS; i++) {
+		k = &conf_keys[i];
+		if (k->type == CT_STR) {
+			s = *(char *const *)((const char *)c + k->off);
+			if (only_changed && strcmp(s, k->def) == 0)
+				continue;
+			printf("%s = %s\n", k->name, s);
+		} else {
+			v = *(const long *)((const char *)c + k->off);
+			printf("%s = %ld%s\n", k->name, v,
+			    k->type == CT_TIME ? "s" : "");
+		}
+	}
+}
+
+/* Is word in a comma/space separated list?  Case-insensitive (domains). */
+int
+conf_list_has(const char *list, const char *word)
+{
+	size_t	 wl = strlen(word), n;
+	const char *p = list;
+
+	while (*p) {
+		p += strspn(p, ", \t");
+		n = strcspn(p, ", \t");
+		if (n == wl && n > 0 && strncasecmp(p, word, n) == 0)
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+/* "30", "30s", "5m", "2h", "5d", "1w": seconds. */
+int
+conf_parse_time(const char *s, long *out)
+{
+	char	*end;
+	long	 v, mul = 1;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || errno || v < 0)
+		return -1;
+	switch (*end) {
+	case '\0': case 's': break;
+	case 'm': mul = 60; break;
+	case 'h': mul = 3600; break;
+	case 'd': mul = 86400; break;
+	case 'w': mul = 7 * 86400; break;
+	default: return -1;
+	}
+	if (*end && end[1] != '\0')
+		return -1;
+	if (v > LONG_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+/* "1024", "10k", "10m", "1g": bytes. */
+int
+conf_parse_size(const char *s, long *out)
+{
+	char	*end;
+	long	 v, mul = 1;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || errno || v < 0)
+		return -1;
+	switch (tolower((unsigned char)*end)) {
+	case '\0': break;
+	case 'k': mul = 1024; break;
+	case 'm': mul = 1024 * 1024; break;
+	case 'g': mul = 1024L * 1024 * 1024; break;
+	default: return -1;
+	}
+	if (*end && end[1] != '\0')
+		return -1;
+	if (v > LONG_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+static int
+conf_set(struct conf *c, const struct conf_key *k, const char *val,
+    char *why, size_t whylen)
+{
+	char	*end, *dup, **sp;
+	long	 v = 0, *lp;
+
+	switch (k->type) {
+	case CT_STR:
+		if ((dup = strdup(val)) == NULL) {
+			snprintf(why, whylen, "out of memory");
+			return -1;
+		}
+		sp = (char **)((char *)c + k->off);
+		free(*sp);
+		*sp = dup;
+		return 0;
+	case CT_INT:
+		errno = 0;
+		v = strtol(val, &end, 10);
+		if (end == val || *end || errno) {
+			snprintf(why, whylen, "'%s' is not a number", val);
+			return -1;
+		}
+		break;
+	case CT_SIZE:
+		if (conf_parse_size(val, &v) == -1) {
+			snprintf(why, whylen, "'%s' is not a size "
+			    "(bytes, or with k, m, g)", val);
+			return -1;
+		}
+		break;
+	case CT_TIME:
+		if (conf_parse_time(val, &v) == -1) {
+			snprintf(why, whylen, "'%s' is not a time "
+			    "(seconds, or with s, m, h, d, w)", val);
+			return -1;
+		}
+		break;
+	}
+	if (v < k->min) {
+		snprintf(why, whylen, "%ld is below the minimum %ld", v, k->min);
+		return -1;
+	}
+	lp = (long *)((char *)c + k->off);
+	*lp = v;
+	return 0;
+}
+
+static const struct conf_key *
+conf_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(conf_keys[i].name, name) == 0)
+			return &conf_keys[i];
+	return NULL;
+}
+
+static char *
+conf_trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}

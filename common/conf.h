@@ -1,0 +1,50 @@
+/* conf: posthorn.conf, the main configuration (key = value). */
+#ifndef POSTHORN_CONF_H
+#define POSTHORN_CONF_H
+
+#include <stddef.h>
+
+#define CONF_FILE	"posthorn.conf"
+#define MASTER_FILE	"master.conf"
+
+struct conf {
+	char	*config_directory;	/* not a key: where we were loaded from */
+	char	*queue_directory;
+	char	*daemon_directory;
+	char	*myhostname;
+	char	*mail_group;
+	char	*local_domains;		/* comma/space separated list */
+	char	*alias_map;
+	char	*virtual_mailbox_map;
+	char	*virtual_mailbox_base;
+	char	*virtual_user;
+	char	*smtpd_banner;
+	long	 message_size_limit;
+	long	 smtpd_recipient_limit;
+	long	 smtpd_command_line_limit;
+	long	 smtpd_client_limit;
+	long	 smtpd_error_limit;
+	long	 smtpd_timeout;
+	long	 smtpd_data_timeout;
+	long	 local_concurrency_limit;
+	long	 bounce_size_limit;
+	long	 minimal_backoff_time;
+	long	 maximal_backoff_time;
+	long	 maximal_queue_lifetime;
+	long	 queue_run_delay;
+	long	 drain_timeout;
+	long	 local_timeout;
+};
+
+/* Load CONFDIR/posthorn.conf; on error write "file:line: why" into err. */
+int	 conf_load(struct conf *, const char *confdir, char *err, size_t errlen);
+void	 conf_free(struct conf *);
+/* Print every parameter as "key = value" (what posthorn-config would show). */
+void	 conf_print(const struct conf *, int only_changed);
+int	 conf_list_has(const char *list, const char *word);
+
+/* Parse helpers shared with master.conf. */
+int	 conf_parse_time(const char *, long *);
+int	 conf_parse_size(const char *, long *);
+
+#endif

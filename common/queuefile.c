@@ -1,0 +1,289 @@
+/* queuefile: read and write queue files; every length is checked. */
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bsd/stdlib.h>
+
+#include "queuefile.h"
+#include "record.h"
+
+static int	 qf_pread_all(int, void *, size_t, off_t);
+static char	*qf_field_dup(const char *, size_t, size_t *);
+
+int
+qf_write(int fd, int type, const void *p, size_t len)
+{
+	unsigned char	 h[RECORD_HDR];
+	struct iovec	 iov[2];
+	ssize_t		 n;
+	size_t		 want = sizeof(h) + len;
+
+	record_hdr(h, type, len);
+	iov[0].iov_base = h;
+	iov[0].iov_len = sizeof(h);
+	iov[1].iov_base = (void *)(uintptr_t)p;
+	iov[1].iov_len = len;
+	n = writev(fd, iov, 2);
+	if (n == (ssize_t)want)
+		return 0;
+	if (n >= 0) {
+		/* Short write: finish it plainly (regular files rarely do). */
+		size_t done = (size_t)n;
+
+		while (done < want) {
+			const char *src = done < sizeof(h) ?
+			    (const char *)h + done :
+			    (const char *)p + (done - sizeof(h));
+			size_t left = done < sizeof(h) ? sizeof(h) - done :
+			    want - done;
+
+			if ((n = write(fd, src, left)) <= 0) {
+				if (n == -1 && errno == EINTR)
+					continue;
+				if (n == 0)
+					errno = EIO;
+				return -1;
+			}
+			done += (size_t)n;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+int
+qf_read_env(int fd, struct qf_env *env, char *err, size_t errlen)
+{
+	unsigned char	 h[RECORD_HDR];
+	char		*p = NULL, *end;
+	off_t		 off = 0;
+	uint32_t	 len;
+	size_t		 flen;
+	int		 type, seen_v = 0, seen_e = 0;
+	struct qf_rcpt	*r;
+
+	memset(env, 0, sizeof(*env));
+	env->content_off = -1;
+	while (!seen_e) {
+		if (qf_pread_all(fd, h, sizeof(h), off) == -1) {
+			snprintf(err, errlen, "truncated at offset %lld "
+			    "(no end record)", (long long)off);
+			goto bad;
+		}
+		type = h[0];
+		len = record_len(h);
+		if (len > RECORD_MAX) {
+			snprintf(err, errlen, "record too long at offset %lld",
+			    (long long)off);
+			goto bad;
+		}
+		if (!seen_v && type != 'V') {
+			snprintf(err, errlen, "not a posthorn queue file");
+			goto bad;
+		}
+		if (type == 'D') {
+			if (env->content_off == -1)
+				env->content_off = off;
+			off += RECORD_HDR + len;
+			continue;
+		}
+		free(p);
+		if ((p = malloc((size_t)len + 1)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto bad;
+		}
+		if (qf_pread_all(fd, p, len, off + RECORD_HDR) == -1) {
+			snprintf(err, errlen, "truncated record at offset %lld",
+			    (long long)off);
+			goto bad;
+		}
+		p[len] = '\0';
+		switch (type) {
+		case 'V':
+			if (seen_v || strcmp(p, QF_VERSION) != 0) {
+				snprintf(err, errlen, "unknown version '%s'", p);
+				goto bad;
+			}
+			seen_v = 1;
+			break;
+		case 'T':
+			env->arrival = (time_t)strtoll(p, &end, 10);
+			if (*end) {
+				snprintf(err, errlen, "bad arrival time");
+				goto bad;
+			}
+			break;
+		case 'S':
+			free(env->sender);
+			if ((env->sender = qf_field_dup(p, len, &flen)) == NULL) {
+				snprintf(err, errlen, "bad sender record");
+				goto bad;
+			}
+			break;
+		case 'I':
+			free(env->client);
+			if ((env->client = qf_field_dup(p, len, &flen)) == NULL) {
+				snprintf(err, errlen, "bad client record");
+				goto bad;
+			}
+			break;
+		case 'R':
+			if (len < 2 || (p[0] != QF_PENDING &&
+			    p[0] != QF_DELIVERED && p[0] != QF_FAILED)) {
+				snprintf(err, errlen, "bad recipient record");
+				goto bad;
+			}
+			r = reallocarray(env->rcpt, env->nrcpt + 1,
+			    sizeof(*env->rcpt));
+			if (r == NULL) {
+				snprintf(err, errlen, "out of memory");
+				goto bad;
+			}
+			env->rcpt = r;
+			r = &env->rcpt[env->nrcpt];
+			memset(r, 0, sizeof(*r));
+			r->state = p[0];
+			r->state_off = off + RECORD_HDR;
+			if ((r->addr = qf_field_dup(p + 1, len - 1, &flen)) ==
+			    NULL) {
+				snprintf(err, errlen, "bad recipient record");
+				goto bad;
+			}
+			r->params = strdup(flen + 2 <= len ?
+			    p + 1 + flen + 1 : "");
+			if (r->params == NULL) {
+				free(r->addr);
+				snprintf(err, errlen, "out of memory");
+				goto bad;
+			}
+			env->nrcpt++;
+			break;
+		case 'E':
+			env->content_size = (off_t)strtoll(p, &end, 10);
+			if (*end || env->content_size < 0) {
+				snprintf(err, errlen, "bad end record");
+				goto bad;
+			}
+			if (env->content_off == -1)
+				env->content_off = off;	/* empty content */
+			seen_e = 1;
+			break;
+		default:
+			snprintf(err, errlen, "unknown record type 0x%02x at "
+			    "offset %lld", type, (long long)off);
+			goto bad;
+		}
+		off += RECORD_HDR + len;
+	}
+	if (env->sender == NULL || env->nrcpt == 0) {
+		snprintf(err, errlen, "no sender or no recipients");
+		goto bad;
+	}
+	free(p);
+	return 0;
+bad:
+	free(p);
+	qf_env_free(env);
+	return -1;
+}
+
+void
+qf_env_free(struct qf_env *env)
+{
+	size_t	 i;
+
+	for (i = 0; i < env->nrcpt; i++) {
+		free(env->rcpt[i].addr);
+		free(env->rcpt[i].params);
+	}
+	free(env->rcpt);
+	free(env->sender);
+	free(env->client);
+	memset(env, 0, sizeof(*env));
+}
+
+int
+qf_set_state(int fd, const struct qf_rcpt *r, char state)
+{
+	ssize_t	 n;
+
+	do
+		n = pwrite(fd, &state, 1, r->state_off);
+	while (n == -1 && errno == EINTR);
+	if (n != 1) {
+		if (n >= 0)
+			errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+ssize_t
+qf_read_content(int fd, off_t *off, char *out, size_t outlen)
+{
+	unsigned char	 h[RECORD_HDR];
+	uint32_t	 len;
+
+	if (qf_pread_all(fd, h, sizeof(h), *off) == -1)
+		return -1;
+	if (h[0] == 'E')
+		return 0;
+	len = record_len(h);
+	if (h[0] != 'D' || len > outlen || len == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (qf_pread_all(fd, out, len, *off + RECORD_HDR) == -1)
+		return -1;
+	*off += RECORD_HDR + len;
+	return (ssize_t)len;
+}
+
+int
+qf_path(char *out, size_t outlen, const char *dir, const char *id)
+{
+	int	 n;
+
+	n = snprintf(out, outlen, "%s/%c/%s", dir, queueid_hash(id), id);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+static int
+qf_pread_all(int fd, void *p, size_t len, off_t off)
+{
+	char	*c = p;
+	ssize_t	 n;
+
+	while (len > 0) {
+		n = pread(fd, c, len, off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		c += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The first NUL-terminated field of a payload, copied; *flen its length. */
+static char *
+qf_field_dup(const char *p, size_t len, size_t *flen)
+{
+	const char	*nul;
+
+	if ((nul = memchr(p, '\0', len)) == NULL)
+		nul = p + len;
+	*flen = (size_t)(nul - p);
+	return strndup(p, *flen);
+}

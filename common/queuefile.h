@@ -1,0 +1,65 @@
+/*
+ * queuefile: the on-disk message format.  A queue file is a sequence of
+ * records (see record.h):
+ *
+ *	V  "posthorn-queue 1"			format version, first
+ *	T  arrival time, decimal seconds
+ *	S  sender address ("" for <>), then NUL-separated MAIL parameters
+ *	I  client info: "name", "addr", "helo", "protocol" (optional)
+ *	R  state octet, recipient address NUL, ORCPT/NOTIFY params NUL
+ *	D  a chunk of message content (LF line endings)
+ *	E  total content size, decimal: the commit mark, last record
+ *
+ * A file without E was never committed.  The state octet of an R record
+ * is rewritten in place (pwrite) as deliveries finish: 'P' pending,
+ * 'D' delivered, 'B' failed (bounced or dropped).  Only qmgr writes.
+ */
+#ifndef POSTHORN_QUEUEFILE_H
+#define POSTHORN_QUEUEFILE_H
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "queueid.h"
+
+#define QF_VERSION	"posthorn-queue 1"
+#define QF_CHUNK	65536
+
+#define QF_PENDING	'P'
+#define QF_DELIVERED	'D'
+#define QF_FAILED	'B'
+
+struct qf_rcpt {
+	char	*addr;
+	char	*params;
+	off_t	 state_off;
+	char	 state;
+};
+
+struct qf_env {
+	time_t		 arrival;
+	char		*sender;
+	char		*client;	/* "name [addr]" or "" */
+	struct qf_rcpt	*rcpt;
+	size_t		 nrcpt;
+	off_t		 content_off;	/* first D record */
+	off_t		 content_size;
+};
+
+/* Append one record with a single write. */
+int	 qf_write(int fd, int type, const void *, size_t);
+/* Read and check the envelope; content is skipped, E must be there. */
+int	 qf_read_env(int fd, struct qf_env *, char *err, size_t errlen);
+void	 qf_env_free(struct qf_env *);
+int	 qf_set_state(int fd, const struct qf_rcpt *, char state);
+/*
+ * Read content: call with *off = env.content_off; each call fills up to
+ * QF_CHUNK bytes into out and returns the count, 0 at the end, -1 on a
+ * malformed file or read error.
+ */
+ssize_t	 qf_read_content(int fd, off_t *off, char *out, size_t outlen);
+/* "active/7/ID" etc. */
+int	 qf_path(char *out, size_t, const char *dir, const char *id);
+
+#endif

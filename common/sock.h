@@ -1,0 +1,22 @@
+/* sock: sockets, descriptor passing and durable-write helpers. */
+#ifndef POSTHORN_SOCK_H
+#define POSTHORN_SOCK_H
+
+#include <sys/types.h>
+#include <stddef.h>
+
+int	 sock_nonblock(int fd);
+int	 sock_cloexec(int fd, int on);
+int	 sock_unix_listen(const char *path, int backlog);
+int	 sock_unix_connect(const char *path);
+/* "host:port" with host an IPv4/IPv6 literal, "[v6]:port" or "*:port". */
+int	 sock_inet_listen(const char *addrport, int backlog, char *err,
+	    size_t errlen);
+/* Send bytes with one descriptor attached; receive the same. */
+ssize_t	 sock_send_fd(int sock, const void *, size_t, int fd);
+ssize_t	 sock_recv_fd(int sock, void *, size_t, int *fd);
+/* Blocking helpers for the processes that work one job at a time. */
+int	 io_write_all(int fd, const void *, size_t);
+int	 io_fsync_dir(const char *path);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * maildir: delivery into a Maildir as described by its author: write
+ * tmp/UNIQUE, fsync, link it into new/, unlink tmp/UNIQUE, and fsync new/
+ * so that the 250 the client got and the "delivered" we report both hold
+ * after a crash.
+ */
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "local.h"
+#include "queuefile.h"
+#include "sock.h"
+
+static int	 maildir_mkdirs(const char *, char *, size_t);
+
+int
+maildir_deliver(const char *dir, const struct local_msg *m,
+    const char *delivered_to, const char *myhostname, char *err, size_t errlen)
+{
+	static unsigned	 seq;
+	struct timeval	 tv;
+	struct buf	 hdr;
+	char		 host[256], name[512], tmp[PATH_MAX], new[PATH_MAX];
+	char		 newdir[PATH_MAX], chunk[QF_CHUNK];
+	off_t		 off = m->content_off;
+	ssize_t		 n;
+	size_t		 i;
+	int		 fd, e;
+
+	if (maildir_mkdirs(dir, err, errlen) == -1)
+		return -1;
+	/* The host part may not hold '/' or ':' (Maildir's separators). */
+	snprintf(host, sizeof(host), "%s", myhostname);
+	for (i = 0; host[i]; i++)
+		if (host[i] == '/' || host[i] == ':')
+			host[i] = '_';
+	gettimeofday(&tv, NULL);
+	snprintf(name, sizeof(name), "%lld.M%ldP%ldQ%u.%s",
+	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(), ++seq, host);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name) >=
+	    sizeof(tmp) ||
+	    (size_t)snprintf(new, sizeof(new), "%s/new/%s", dir, name) >=
+	    sizeof(new) ||
+	    (size_t)snprintf(newdir, sizeof(newdir), "%s/new", dir) >=
+	    sizeof(newdir)) {
+		snprintf(err, errlen, "mailbox path too long");
+		return -2;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) ==
+	    -1) {
+		e = errno;
+		snprintf(err, errlen, "create %s: %s", tmp, strerror(e));
+		return -1;	/* full disk, quota, permissions: worth a retry */
+	}
+	buf_init(&hdr, 0);
+	buf_printf(&hdr, "Return-Path: <%s>\nDelivered-To: %s\n", m->sender,
+	    delivered_to);
+	if (io_write_all(fd, hdr.data, hdr.len) == -1)
+		goto fail;
+	while ((n = qf_read_content(m->qfd, &off, chunk, sizeof(chunk))) > 0)
+		if (io_write_all(fd, chunk, (size_t)n) == -1)
+			goto fail;
+	if (n == -1) {
+		e = errno;
+		snprintf(err, errlen, "read queue file: %s", strerror(e));
+		close(fd);
+		unlink(tmp);
+		buf_free(&hdr);
+		return -1;
+	}
+	if (fsync(fd) == -1 || close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (link(tmp, new) == -1 && rename(tmp, new) == -1)
+		goto fail;
+	(void)unlink(tmp);
+	if (io_fsync_dir(newdir) == -1)
+		goto fail;
+	buf_free(&hdr);
+	snprintf(err, errlen, "delivered to maildir");
+	return 0;
+fail:
+	e = errno;
+	snprintf(err, errlen, "write %s: %s", tmp, strerror(e));
+	if (fd != -1)
+		close(fd);
+	(void)unlink(tmp);
+	buf_free(&hdr);
+	return -1;	/* full disk, quota, permissions: worth a retry */
+}
+
+static int
+maildir_mkdirs(const char *dir, char *err, size_t errlen)
+{
+	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
+	char		 path[PATH_MAX], *p;
+	size_t		 i;
+
+	/* Parents first (mkdir -p), then the three Maildir folders. */
+	snprintf(path, sizeof(path), "%s", dir);
+	for (p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+			snprintf(err, errlen, "mkdir %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		*p = '/';
+	}
+	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
+		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+			snprintf(err, errlen, "mkdir %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,155 @@
+/*
+ * qdirs: the queue directory's layout and ownership, made right at every
+ * start.  As root: private/ is root:mail_group 0750 (the daemons reach
+ * the internal sockets, nobody else does), the queue folders belong to
+ * the qmgr service's user 0700 (nobody else reads mail), pid/ to root.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "master.h"
+#include "privsep.h"
+
+static int	 qdirs_make(const char *, mode_t, uid_t, gid_t, char *, size_t);
+
+int
+qdirs_setup(const struct conf *c, const struct service_set *set, char *err,
+    size_t errlen)
+{
+	static const char *const qd[] = { "incoming", "active", "deferred",
+	    "hold", "corrupt" };
+	char		 path[PATH_MAX];
+	uid_t		 quid = geteuid();
+	gid_t		 qgid = getegid(), mgid = getegid();
+	struct group	*gr;
+	size_t		 i;
+	int		 k, root = geteuid() == 0;
+
+	if (root) {
+		if ((gr = getgrnam(c->mail_group)) == NULL) {
+			snprintf(err, errlen, "mail_group '%s' does not exist "
+			    "(see INSTALL)", c->mail_group);
+			return -1;
+		}
+		mgid = gr->gr_gid;
+		for (k = 0; k < set->n; k++)
+			if (strcmp(set->defs[k].program, "qmgr") == 0 &&
+			    privsep_lookup(set->defs[k].user, &quid, &qgid) ==
+			    -1) {
+				snprintf(err, errlen, "unknown user '%s'",
+				    set->defs[k].user);
+				return -1;
+			}
+	}
+	if (qdirs_make(c->queue_directory, 0755, geteuid(), getegid(), err,
+	    errlen) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/pid", c->queue_directory);
+	if (qdirs_make(path, 0755, geteuid(), getegid(), err, errlen) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/private", c->queue_directory);
+	if (qdirs_make(path, root ? 0750 : 0700, geteuid(), mgid, err,
+	    errlen) == -1)
+		return -1;
+	for (i = 0; i < sizeof(qd) / sizeof(qd[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", c->queue_directory, qd[i]);
+		if (qdirs_make(path, 0700, quid, qgid, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Internal sockets: root:mail_group 0660 as root, 0600 otherwise. */
+int
+qdirs_socket_owner(const struct conf *c, const char *path, char *err,
+    size_t errlen)
+{
+	struct group	*gr;
+
+	if (geteuid() != 0)
+		return chmod(path, 0600);
+	if ((gr = getgrnam(c->mail_group)) == NULL ||
+	    chown(path, 0, gr->gr_gid) == -1 || chmod(path, 0660) == -1) {
+		snprintf(err, errlen, "%s: cannot set owner: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Lock and write pid/master.pid; refuse if another master holds it. */
+int
+qdirs_pidfile(const struct conf *c, char *err, size_t errlen)
+{
+	char	 path[PATH_MAX], old[32], pid[32];
+	ssize_t	 n;
+	int	 fd;
+
+	snprintf(path, sizeof(path), "%s/pid/master.pid", c->queue_directory);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		n = read(fd, old, sizeof(old) - 1);
+		old[n > 0 ? n : 0] = '\0';
+		old[strcspn(old, "\n")] = '\0';
+		snprintf(err, errlen, "the posthorn master is already running "
+		    "for %s (pid %s)", c->queue_directory,
+		    old[0] ? old : "unknown");
+		close(fd);
+		return -1;
+	}
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 ||
+	    pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void
+qdirs_remove_pidfile(const struct conf *c, int fd)
+{
+	char	 path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/pid/master.pid", c->queue_directory);
+	(void)unlink(path);
+	close(fd);
+}
+
+static int
+qdirs_make(const char *path, mode_t mode, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
+{
+	struct stat	 st;
+
+	if (mkdir(path, mode) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (lstat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a directory", path);
+		return -1;
+	}
+	if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) &&
+	    chown(path, uid, gid) == -1) {
+		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & 07777) != mode && chmod(path, mode) == -1) {
+		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,124 @@
+/*
+ * bounce: the non-delivery report qmgr sends back to the sender when a
+ * recipient fails for good.  A plain, readable report for now (the RFC
+ * 3464 multipart DSN comes with the scheduler work); it is written as a
+ * new queue file from <> and committed before the failed recipients are
+ * marked, so a crash can repeat a bounce but never lose one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "qmgr.h"
+
+static int	 bounce_text(struct qmgr *, const char *, int,
+		    const struct qf_env *, const struct bounce_item *, size_t,
+		    struct buf *);
+
+int
+bounce_create(struct qmgr *q, const char *id, int qfd,
+    const struct qf_env *env, const struct bounce_item *items, size_t n,
+    char *newid)
+{
+	struct buf	 text, rcpt;
+	char		 in[64], act[64], now[32], size[32];
+	int		 fd, rc = -1;
+	size_t		 off;
+
+	buf_init(&text, 0);
+	buf_init(&rcpt, 0);
+	if (bounce_text(q, id, qfd, env, items, n, &text) == -1)
+		goto out;
+	queueid_new(newid);
+	qf_path(in, sizeof(in), Q_INCOMING, newid);
+	qf_path(act, sizeof(act), Q_ACTIVE, newid);
+	if ((fd = open(in, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) ==
+	    -1) {
+		log_warn("%s: create bounce %s", id, in);
+		goto out;
+	}
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	snprintf(size, sizeof(size), "%zu", text.len);
+	buf_appendc(&rcpt, QF_PENDING);
+	buf_append(&rcpt, env->sender, strlen(env->sender) + 1);
+	buf_append(&rcpt, "", 1);
+	if (qf_write(fd, 'V', QF_VERSION, strlen(QF_VERSION)) == -1 ||
+	    qf_write(fd, 'T', now, strlen(now)) == -1 ||
+	    qf_write(fd, 'S', "", 1) == -1 ||
+	    qf_write(fd, 'R', rcpt.data, rcpt.len) == -1)
+		goto fail;
+	for (off = 0; off < text.len; off += QF_CHUNK)
+		if (qf_write(fd, 'D', text.data + off,
+		    text.len - off > QF_CHUNK ? QF_CHUNK : text.len - off) == -1)
+			goto fail;
+	if (qf_write(fd, 'E', size, strlen(size)) == -1 ||
+	    commit_file(fd, in, act) == -1)
+		goto fail;
+	close(fd);
+	log_info("%s: from=<>, size=%zu, nrcpt=1 (queue active)", newid,
+	    text.len);
+	sched_enqueue(q, newid);
+	rc = 0;
+	goto out;
+fail:
+	log_warn("%s: write bounce %s", id, in);
+	close(fd);
+	(void)unlink(in);
+	(void)unlink(act);
+out:
+	buf_free(&text);
+	buf_free(&rcpt);
+	return rc;
+}
+
+static int
+bounce_text(struct qmgr *q, const char *id, int qfd, const struct qf_env *env,
+    const struct bounce_item *items, size_t n, struct buf *b)
+{
+	char		 date[64], chunk[QF_CHUNK];
+	time_t		 now = time(NULL);
+	struct tm	 tm;
+	off_t		 off = env->content_off;
+	ssize_t		 got;
+	size_t		 i, returned = 0;
+	size_t		 limit = (size_t)q->conf->bounce_size_limit;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	buf_printf(b,
+	    "From: MAILER-DAEMON@%s (Mail Delivery System)\n"
+	    "To: <%s>\n"
+	    "Subject: Undelivered Mail Returned to Sender\n"
+	    "Date: %s\n"
+	    "Auto-Submitted: auto-replied\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: text/plain; charset=utf-8\n"
+	    "Content-Transfer-Encoding: 8bit\n"
+	    "\n"
+	    "This is the mail system at host %s.\n"
+	    "\n"
+	    "I'm sorry to have to inform you that your message (queue ID %s)\n"
+	    "could not be delivered to one or more recipients.\n"
+	    "\n",
+	    q->conf->myhostname, env->sender, date, q->conf->myhostname, id);
+	for (i = 0; i < n; i++)
+		buf_printf(b, "<%s>: %s %s\n", items[i].rcpt, items[i].status,
+		    items[i].text);
+	buf_printf(b, "\n--- The original message follows ---\n\n");
+	while (returned < limit &&
+	    (got = qf_read_content(qfd, &off, chunk, sizeof(chunk))) > 0) {
+		if ((size_t)got > limit - returned)
+			got = (ssize_t)(limit - returned);
+		buf_append(b, chunk, (size_t)got);
+		returned += (size_t)got;
+	}
+	if (b->len && b->data[b->len - 1] != '\n')
+		buf_appendc(b, '\n');
+	if (returned >= limit)
+		buf_printf(b, "\n--- (rest of the message not returned) ---\n");
+	return 0;
+}

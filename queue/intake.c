@@ -1,0 +1,419 @@
+/*
+ * intake: the smtpd side of qmgr.  Each connection carries one mail
+ * transaction at a time: MAIL creates a file in incoming/, RCPT and DATA
+ * records are appended as they arrive, END hands the file to the group
+ * commit, and only the commit's OK lets smtpd answer 250.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto.h"
+#include "qmgr.h"
+#include "record.h"
+#include "sock.h"
+
+struct intake {
+	struct qmgr	*q;
+	int		 fd;
+	struct buf	 in, out;
+	int		 qfd;
+	char		 id[QUEUEID_LEN + 1];
+	char		 path[64];
+	char		*sender;
+	size_t		 nrcpt;
+	long long	 size;
+	int		 werr;
+	int		 committing;
+	struct intake	*next;
+	struct intake	*commit_next;
+};
+
+static void	 intake_io(int, int, void *);
+static int	 intake_record(struct intake *, const struct record *);
+static int	 intake_mail(struct intake *, const struct record *);
+static int	 intake_rcpt(struct intake *, const struct record *);
+static void	 intake_end(struct intake *);
+static void	 intake_discard(struct intake *);
+static void	 intake_close(struct intake *);
+static int	 intake_flush(struct intake *);
+static void	 intake_fail(struct intake *, const char *);
+
+void
+intake_accept(int lfd, int events, void *arg)
+{
+	struct qmgr	*q = arg;
+	struct intake	*it;
+	int		 fd;
+
+	(void)events;
+	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
+	    -1) {
+		if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
+			log_warn("accept");
+		return;
+	}
+	if ((it = calloc(1, sizeof(*it))) == NULL) {
+		log_warn("intake: out of memory");
+		close(fd);
+		return;
+	}
+	it->q = q;
+	it->fd = fd;
+	it->qfd = -1;
+	buf_init(&it->in, RECORD_MAX + RECORD_HDR);
+	buf_init(&it->out, 0);
+	if (event_add(q->loop, fd, EV_READ, intake_io, it) == -1) {
+		log_warn("intake: event_add");
+		close(fd);
+		free(it);
+		return;
+	}
+	it->next = q->intakes;
+	q->intakes = it;
+}
+
+/* Called by the group commit when the file is safe (or not). */
+void
+intake_committed(struct intake *it, int ok)
+{
+	it->committing = 0;
+	close(it->qfd);
+	it->qfd = -1;
+	if (ok) {
+		log_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)",
+		    it->id, it->sender, it->size, it->nrcpt);
+		record_put(&it->out, PROTO_OK, it->id, strlen(it->id) + 1);
+		sched_enqueue(it->q, it->id);
+	} else {
+		(void)unlink(it->path);
+		record_putf(&it->out, PROTO_FAIL,
+		    "451 4.3.0 Error: queue file write error", NULL);
+	}
+	free(it->sender);
+	it->sender = NULL;
+	if (it->fd == -1) {
+		intake_close(it);	/* smtpd left while we committed */
+		return;
+	}
+	(void)intake_flush(it);
+}
+
+struct intake *
+intake_commit_next(struct intake *it)
+{
+	return it->commit_next;
+}
+
+void
+intake_set_commit_next(struct intake *it, struct intake *next)
+{
+	it->commit_next = next;
+}
+
+int
+intake_qfd(struct intake *it)
+{
+	return it->qfd;
+}
+
+const char *
+intake_id(struct intake *it)
+{
+	return it->id;
+}
+
+void
+intake_stop(struct qmgr *q)
+{
+	struct intake	*it, *next;
+
+	for (it = q->intakes; it; it = next) {
+		next = it->next;
+		if (it->qfd == -1 && !it->committing)
+			intake_close(it);
+	}
+}
+
+int
+intake_busy(struct qmgr *q)
+{
+	return q->intakes != NULL;
+}
+
+static void
+intake_io(int fd, int events, void *arg)
+{
+	struct intake	*it = arg;
+	struct record	 r;
+	size_t		 total;
+	ssize_t		 n;
+	int		 rc;
+
+	if ((events & EV_WRITE) && intake_flush(it) == -1)
+		return;
+	if (!(events & EV_READ))
+		return;
+	if (buf_reserve(&it->in, 65536) == -1) {
+		log_warnx("intake: record larger than allowed from smtpd");
+		intake_close(it);
+		return;
+	}
+	n = read(fd, it->in.data + it->in.len, it->in.cap - it->in.len - 1);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		log_warn("intake: read");
+		intake_close(it);
+		return;
+	}
+	if (n == 0) {
+		intake_close(it);
+		return;
+	}
+	it->in.len += (size_t)n;
+	while ((rc = record_peek(&it->in, &r, &total)) == 1) {
+		if (intake_record(it, &r) == -1) {
+			intake_close(it);
+			return;
+		}
+		buf_consume(&it->in, total);
+	}
+	if (rc == -1) {
+		log_warnx("intake: malformed record from smtpd");
+		intake_close(it);
+		return;
+	}
+	(void)intake_flush(it);
+}
+
+static int
+intake_record(struct intake *it, const struct record *r)
+{
+	char	 size[32];
+
+	if (it->committing) {
+		log_warnx("intake: record while committing");
+		return -1;
+	}
+	switch (r->type) {
+	case PROTO_MAIL:
+		return intake_mail(it, r);
+	case PROTO_RCPT:
+		return intake_rcpt(it, r);
+	case PROTO_DATA:
+		if (it->qfd == -1 || it->nrcpt == 0) {
+			log_warnx("intake: data outside a transaction");
+			return -1;
+		}
+		if (it->werr == 0 && r->len > 0 &&
+		    qf_write(it->qfd, 'D', r->data, r->len) == -1)
+			it->werr = errno ? errno : EIO;
+		it->size += (long long)r->len;
+		return 0;
+	case PROTO_END:
+		if (it->qfd == -1 || it->nrcpt == 0) {
+			log_warnx("intake: end outside a transaction");
+			return -1;
+		}
+		snprintf(size, sizeof(size), "%lld", it->size);
+		if (it->werr == 0 &&
+		    qf_write(it->qfd, 'E', size, strlen(size)) == -1)
+			it->werr = errno ? errno : EIO;
+		intake_end(it);
+		return 0;
+	case PROTO_ABORT:
+		intake_discard(it);
+		return 0;
+	default:
+		log_warnx("intake: unknown record type 0x%02x", r->type);
+		return -1;
+	}
+}
+
+static int
+intake_mail(struct intake *it, const struct record *r)
+{
+	const char	*f[2];
+	char		 now[32];
+
+	if (it->qfd != -1 || record_fields(r, f, 2) == -1) {
+		log_warnx("intake: bad MAIL record");
+		return -1;
+	}
+	if (it->q->stopping) {
+		intake_fail(it, "421 4.3.2 Error: queue manager shutting down");
+		return 0;
+	}
+	queueid_new(it->id);
+	if (qf_path(it->path, sizeof(it->path), Q_INCOMING, it->id) == -1)
+		log_panic("queue path");
+	it->qfd = open(it->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	if (it->qfd == -1 ||
+	    qf_write(it->qfd, 'V', QF_VERSION, strlen(QF_VERSION)) == -1 ||
+	    qf_write(it->qfd, 'T', now, strlen(now)) == -1 ||
+	    qf_write(it->qfd, 'S', f[0], strlen(f[0]) + 1) == -1 ||
+	    qf_write(it->qfd, 'I', f[1], strlen(f[1]) + 1) == -1) {
+		int e = errno;
+
+		log_warn("%s: cannot create queue file %s", it->id, it->path);
+		if (it->qfd != -1) {
+			close(it->qfd);
+			(void)unlink(it->path);
+			it->qfd = -1;
+		}
+		intake_fail(it, e == ENOSPC || e == EDQUOT ?
+		    "452 4.3.1 Insufficient system storage" :
+		    "451 4.3.0 Error: queue file write error");
+		return 0;
+	}
+	if ((it->sender = strdup(f[0])) == NULL)
+		log_fatal("strdup");
+	it->nrcpt = 0;
+	it->size = 0;
+	it->werr = 0;
+	record_put(&it->out, PROTO_OK, it->id, strlen(it->id) + 1);
+	return 0;
+}
+
+static int
+intake_rcpt(struct intake *it, const struct record *r)
+{
+	const char	*f[2];
+	struct buf	 reply, rec;
+
+	if (it->qfd == -1 || record_fields(r, f, 2) == -1) {
+		log_warnx("intake: bad RCPT record");
+		return -1;
+	}
+	buf_init(&reply, 1024);
+	if (recipient_check(it->q, f[0], &reply) == -1) {
+		log_info("%s: reject: RCPT to=<%s>: %s", it->id, f[0],
+		    buf_cstr(&reply));
+		intake_fail(it, buf_cstr(&reply));
+		buf_free(&reply);
+		return 0;
+	}
+	buf_free(&reply);
+	buf_init(&rec, 0);
+	if (buf_appendc(&rec, QF_PENDING) == -1 ||
+	    buf_append(&rec, f[0], strlen(f[0]) + 1) == -1 ||
+	    buf_append(&rec, f[1], strlen(f[1]) + 1) == -1)
+		log_fatal("intake: out of memory");
+	if (it->werr == 0 && qf_write(it->qfd, 'R', rec.data, rec.len) == -1)
+		it->werr = errno ? errno : EIO;
+	buf_free(&rec);
+	if (it->werr) {
+		intake_fail(it, it->werr == ENOSPC ?
+		    "452 4.3.1 Insufficient system storage" :
+		    "451 4.3.0 Error: queue file write error");
+		return 0;
+	}
+	it->nrcpt++;
+	record_put(&it->out, PROTO_OK, "", 1);
+	return 0;
+}
+
+static void
+intake_end(struct intake *it)
+{
+	if (it->werr) {
+		errno = it->werr;
+		log_warn("%s: queue file write error", it->id);
+		intake_discard(it);
+		intake_fail(it, it->werr == ENOSPC || it->werr == EDQUOT ?
+		    "452 4.3.1 Insufficient system storage" :
+		    "451 4.3.0 Error: queue file write error");
+		return;
+	}
+	it->committing = 1;
+	commit_schedule(it->q, it);
+}
+
+static void
+intake_discard(struct intake *it)
+{
+	if (it->qfd == -1)
+		return;
+	close(it->qfd);
+	it->qfd = -1;
+	if (unlink(it->path) == -1)
+		log_warn("%s: unlink %s", it->id, it->path);
+	free(it->sender);
+	it->sender = NULL;
+}
+
+static void
+intake_fail(struct intake *it, const char *reply)
+{
+	record_put(&it->out, PROTO_FAIL, reply, strlen(reply) + 1);
+}
+
+/* Write what we can; -1 if the intake was closed (and freed). */
+static int
+intake_flush(struct intake *it)
+{
+	ssize_t	 n;
+
+	while (it->out.len > 0) {
+		n = write(it->fd, it->out.data, it->out.len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				event_mod(it->q->loop, it->fd, EV_READ | EV_WRITE);
+				return 0;
+			}
+			intake_close(it);
+			return -1;
+		}
+		buf_consume(&it->out, (size_t)n);
+	}
+	event_mod(it->q->loop, it->fd, EV_READ);
+	if (it->q->stopping && it->qfd == -1 && !it->committing) {
+		intake_close(it);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+intake_close(struct intake *it)
+{
+	struct intake	**pp;
+	struct qmgr	*q = it->q;
+
+	if (it->committing && it->fd != -1) {
+		/*
+		 * The commit will finish the file for the queue anyway; smtpd
+		 * went away before hearing 250, so it answered the client 4xx
+		 * or nothing: a duplicate at worst, never a loss.
+		 */
+		event_del(q->loop, it->fd);
+		close(it->fd);
+		it->fd = -1;
+		return;
+	}
+	intake_discard(it);
+	for (pp = &q->intakes; *pp; pp = &(*pp)->next)
+		if (*pp == it) {
+			*pp = it->next;
+			break;
+		}
+	event_del(q->loop, it->fd);
+	close(it->fd);
+	buf_free(&it->in);
+	buf_free(&it->out);
+	free(it);
+	qmgr_maybe_exit(q);
+}

@@ -1,0 +1,90 @@
+/* qmgr: the queue manager's shared state and the entry points of its parts. */
+#ifndef POSTHORN_QMGR_H
+#define POSTHORN_QMGR_H
+
+#include <sys/types.h>
+#include <time.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "event.h"
+#include "map.h"
+#include "queuefile.h"
+#include "queueid.h"
+#include "service.h"
+
+/* The queue's folders, relative to queue_directory (our cwd). */
+#define Q_INCOMING	"incoming"
+#define Q_ACTIVE	"active"
+#define Q_DEFERRED	"deferred"
+#define Q_HOLD		"hold"
+#define Q_CORRUPT	"corrupt"
+
+struct intake;
+struct job;
+
+/* A committed message waiting for a delivery attempt. */
+struct qmsg {
+	char		 id[QUEUEID_LEN + 1];
+	struct qmsg	*next;
+};
+
+struct qmgr {
+	struct service	 svc;
+	struct conf	*conf;
+	struct event_loop *loop;
+	struct map	*aliases;
+	struct map	*mailboxes;
+	/* Intake: connections from smtpd (and later pickup). */
+	struct intake	*intakes;
+	struct intake	*commit_first;	/* waiting for the group commit */
+	struct event_timer *commit_timer;
+	/* Scheduler. */
+	struct qmsg	*ready_head, *ready_tail;
+	size_t		 nready;
+	struct job	*jobs;
+	int		 njobs;
+	struct event_timer *dispatch_timer;
+	struct event_timer *scan_timer;
+	int		 stopping;
+};
+
+/* intake.c */
+void	 intake_accept(int fd, int events, void *arg);
+void	 intake_stop(struct qmgr *);
+int	 intake_busy(struct qmgr *);
+void	 intake_committed(struct intake *, int ok);
+struct intake *intake_commit_next(struct intake *);
+void	 intake_set_commit_next(struct intake *, struct intake *);
+int	 intake_qfd(struct intake *);
+const char *intake_id(struct intake *);
+
+/* commit.c */
+void	 commit_schedule(struct qmgr *, struct intake *);
+int	 commit_file(int fd, const char *incoming, const char *active);
+
+/* recipient.c */
+int	 recipient_check(struct qmgr *, const char *addr, struct buf *reply);
+int	 recipient_is_local(struct qmgr *, const char *addr);
+void	 recipient_refresh_maps(struct qmgr *);
+
+/* sched.c */
+void	 sched_init(struct qmgr *);
+void	 sched_enqueue(struct qmgr *, const char *id);
+void	 sched_recover(struct qmgr *);
+int	 sched_busy(struct qmgr *);
+
+/* bounce.c */
+struct bounce_item {
+	const char	*rcpt;
+	const char	*status;	/* "5.1.1" */
+	const char	*text;
+};
+int	 bounce_create(struct qmgr *, const char *id, int qfd,
+	    const struct qf_env *, const struct bounce_item *, size_t n,
+	    char *newid);
+
+/* qmgr.c */
+void	 qmgr_maybe_exit(struct qmgr *);
+
+#endif

@@ -1,0 +1,561 @@
+/*
+ * sched: the delivery side of qmgr.  Committed messages wait in a FIFO;
+ * up to local_concurrency_limit jobs run at once, one per message, each
+ * on its own connection to the local delivery agent, which gets the queue
+ * file descriptor read-only and reports a result per recipient.  Results
+ * are written into the queue file (one fdatasync per job) before the file
+ * is removed, deferred, or a bounce is made.
+ *
+ * Queue states: incoming/ (being received) -> active/ (committed, being
+ * delivered) -> deferred/ (waiting, mtime = next attempt) -> active/ ...
+ * -> removed.  Each move is one rename.
+ */
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bsd/stdlib.h>
+#include <bsd/string.h>
+
+#include "log.h"
+#include "proto.h"
+#include "qmgr.h"
+#include "record.h"
+#include "sock.h"
+
+struct job {
+	struct qmgr	*q;
+	int		 fd;
+	int		 qfd;
+	char		 id[QUEUEID_LEN + 1];
+	char		 path[64];
+	struct qf_env	 env;
+	char		*result;	/* per recipient: 0 = no answer yet */
+	char		**status;
+	char		**text;
+	struct buf	 in, out;
+	struct event_timer *timer;
+	uint64_t	 started;
+	struct job	*next;
+};
+
+static void	 sched_dispatch(void *);
+static void	 sched_scan(void *);
+static void	 sched_start(struct qmgr *, const char *);
+static void	 job_io(int, int, void *);
+static void	 job_timeout(void *);
+static void	 job_result(struct job *, size_t, char, const char *,
+		    const char *);
+static void	 job_finish(struct job *);
+static void	 job_free(struct job *);
+static void	 sched_kick(struct qmgr *, long);
+static int	 sched_status(struct job *, const struct record *);
+static void	 sched_corrupt(const char *, const char *, const char *);
+static void	 sched_defer(struct job *, time_t);
+
+void
+sched_init(struct qmgr *q)
+{
+	q->scan_timer = event_timer_add(q->loop,
+	    q->conf->queue_run_delay * 1000, sched_scan, q);
+}
+
+void
+sched_enqueue(struct qmgr *q, const char *id)
+{
+	struct qmsg	*m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		log_fatal("sched_enqueue");
+	strlcpy(m->id, id, sizeof(m->id));
+	if (q->ready_tail)
+		q->ready_tail->next = m;
+	else
+		q->ready_head = m;
+	q->ready_tail = m;
+	q->nready++;
+	sched_kick(q, 0);
+}
+
+/*
+ * After a crash or a restart: incoming/ files were never acknowledged and
+ * go; active/ files are delivered; deferred/ ones wait for their time.
+ */
+void
+sched_recover(struct qmgr *q)
+{
+	char		 dir[32], path[320];
+	DIR		*d;
+	struct dirent	*de;
+	const char	*hex = "0123456789ABCDEF";
+	int		 i, pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < 16; i++) {
+			snprintf(dir, sizeof(dir), "%s/%c",
+			    pass == 0 ? Q_INCOMING : Q_ACTIVE, hex[i]);
+			if ((d = opendir(dir)) == NULL) {
+				log_warn("opendir %s", dir);
+				continue;
+			}
+			while ((de = readdir(d)) != NULL) {
+				if (de->d_name[0] == '.')
+					continue;
+				if (!queueid_valid(de->d_name)) {
+					log_warnx("%s: not a queue file: %s",
+					    dir, de->d_name);
+					continue;
+				}
+				snprintf(path, sizeof(path), "%s/%s", dir,
+				    de->d_name);
+				if (pass == 0) {
+					log_info("%s: discarding unfinished "
+					    "incoming file (never acknowledged)",
+					    de->d_name);
+					if (unlink(path) == -1)
+						log_warn("unlink %s", path);
+				} else
+					sched_enqueue(q, de->d_name);
+			}
+			closedir(d);
+		}
+	}
+	sched_scan(q);
+}
+
+int
+sched_busy(struct qmgr *q)
+{
+	return q->njobs > 0;
+}
+
+static void
+sched_kick(struct qmgr *q, long ms)
+{
+	if (q->dispatch_timer == NULL)
+		q->dispatch_timer = event_timer_add(q->loop, ms,
+		    sched_dispatch, q);
+}
+
+static void
+sched_dispatch(void *arg)
+{
+	struct qmgr	*q = arg;
+	struct qmsg	*m;
+
+	q->dispatch_timer = NULL;
+	while (!q->stopping && q->ready_head &&
+	    q->njobs < q->conf->local_concurrency_limit) {
+		m = q->ready_head;
+		q->ready_head = m->next;
+		if (q->ready_head == NULL)
+			q->ready_tail = NULL;
+		q->nready--;
+		sched_start(q, m->id);
+		free(m);
+		if (q->dispatch_timer)
+			break;	/* sched_start asked for a pause */
+	}
+}
+
+/* Move messages whose retry time has come from deferred/ to active/. */
+static void
+sched_scan(void *arg)
+{
+	struct qmgr	*q = arg;
+	char		 dir[32], from[320], to[64];
+	const char	*hex = "0123456789ABCDEF";
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	time_t		 now = time(NULL);
+	int		 i;
+
+	q->scan_timer = NULL;
+	for (i = 0; i < 16 && !q->stopping; i++) {
+		snprintf(dir, sizeof(dir), "%s/%c", Q_DEFERRED, hex[i]);
+		if ((d = opendir(dir)) == NULL) {
+			log_warn("opendir %s", dir);
+			continue;
+		}
+		while ((de = readdir(d)) != NULL) {
+			if (!queueid_valid(de->d_name))
+				continue;
+			snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
+			if (stat(from, &st) == -1 || st.st_mtime > now)
+				continue;
+			qf_path(to, sizeof(to), Q_ACTIVE, de->d_name);
+			if (rename(from, to) == -1) {
+				log_warn("%s: rename %s %s", de->d_name, from,
+				    to);
+				continue;
+			}
+			sched_enqueue(q, de->d_name);
+		}
+		closedir(d);
+	}
+	if (!q->stopping)
+		q->scan_timer = event_timer_add(q->loop,
+		    q->conf->queue_run_delay * 1000, sched_scan, q);
+}
+
+static void
+sched_start(struct qmgr *q, const char *id)
+{
+	struct job	*j;
+	struct buf	 rec;
+	char		 err[256], idx[32], off[32];
+	size_t		 i, nlocal = 0;
+	int		 fd;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		log_fatal("sched_start");
+	j->q = q;
+	j->fd = -1;
+	strlcpy(j->id, id, sizeof(j->id));
+	qf_path(j->path, sizeof(j->path), Q_ACTIVE, id);
+	buf_init(&j->in, RECORD_MAX + RECORD_HDR);
+	buf_init(&j->out, 0);
+	if ((j->qfd = open(j->path, O_RDWR | O_CLOEXEC)) == -1) {
+		log_warn("%s: open %s", id, j->path);
+		free(j);
+		return;
+	}
+	if (qf_read_env(j->qfd, &j->env, err, sizeof(err)) == -1) {
+		close(j->qfd);
+		sched_corrupt(id, j->path, err);
+		free(j);
+		return;
+	}
+	j->result = calloc(j->env.nrcpt, 1);
+	j->status = calloc(j->env.nrcpt, sizeof(char *));
+	j->text = calloc(j->env.nrcpt, sizeof(char *));
+	if (j->result == NULL || j->status == NULL || j->text == NULL)
+		log_fatal("sched_start");
+	j->started = event_now_ms();
+	j->next = q->jobs;
+	q->jobs = j;
+	q->njobs++;
+
+	buf_init(&rec, 0);
+	for (i = 0; i < j->env.nrcpt; i++) {
+		if (j->env.rcpt[i].state != QF_PENDING)
+			continue;
+		if (!recipient_is_local(q, j->env.rcpt[i].addr)) {
+			job_result(j, i, RESULT_PERMFAIL, "5.4.4",
+			    "no route to a non-local domain (relaying is not "
+			    "available)");
+			continue;
+		}
+		snprintf(idx, sizeof(idx), "%zu", i);
+		record_putf(&rec, PROTO_RCPT, idx, j->env.rcpt[i].addr, NULL);
+		nlocal++;
+	}
+	if (nlocal == 0) {
+		buf_free(&rec);
+		job_finish(j);
+		return;
+	}
+	if ((fd = sock_unix_connect(LOCAL_SOCKET)) == -1) {
+		log_warn("%s: connect to %s (will retry)", id, LOCAL_SOCKET);
+		buf_free(&rec);
+		/* Not the message's fault: back to the queue, try soon. */
+		q->jobs = j->next;
+		q->njobs--;
+		job_free(j);
+		sched_enqueue(q, id);
+		if (q->dispatch_timer)
+			event_timer_cancel(q->loop, q->dispatch_timer);
+		q->dispatch_timer = event_timer_add(q->loop, 1000,
+		    sched_dispatch, q);
+		return;
+	}
+	j->fd = fd;
+	snprintf(off, sizeof(off), "%lld", (long long)j->env.content_off);
+	record_putf(&j->out, PROTO_JOB, id, j->env.sender, off, NULL);
+	if (sock_send_fd(fd, j->out.data, j->out.len, j->qfd) !=
+	    (ssize_t)j->out.len) {
+		log_warn("%s: send job to local", id);
+		buf_free(&rec);
+		job_finish(j);	/* no results: everything is deferred */
+		return;
+	}
+	buf_reset(&j->out);
+	buf_append(&j->out, rec.data, rec.len);
+	buf_free(&rec);
+	record_put(&j->out, PROTO_GO, NULL, 0);
+	sock_nonblock(fd);
+	if (event_add(q->loop, fd, EV_READ | EV_WRITE, job_io, j) == -1)
+		log_fatal("event_add");
+	j->timer = event_timer_add(q->loop, q->conf->local_timeout * 1000,
+	    job_timeout, j);
+}
+
+static void
+job_io(int fd, int events, void *arg)
+{
+	struct job	*j = arg;
+	struct record	 r;
+	size_t		 total;
+	ssize_t		 n;
+	int		 rc;
+
+	if (events & EV_WRITE) {
+		while (j->out.len > 0) {
+			n = write(fd, j->out.data, j->out.len);
+			if (n == -1) {
+				if (errno == EAGAIN || errno == EINTR)
+					break;
+				log_warn("%s: write to local", j->id);
+				job_finish(j);
+				return;
+			}
+			buf_consume(&j->out, (size_t)n);
+		}
+		if (j->out.len == 0)
+			event_mod(j->q->loop, fd, EV_READ);
+	}
+	if (!(events & EV_READ))
+		return;
+	if (buf_reserve(&j->in, 4096) == -1) {
+		log_warnx("%s: oversized record from local", j->id);
+		job_finish(j);
+		return;
+	}
+	n = read(fd, j->in.data + j->in.len, j->in.cap - j->in.len - 1);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (n == -1)
+			log_warn("%s: read from local", j->id);
+		else
+			log_warnx("%s: local delivery agent closed the "
+			    "connection before finishing", j->id);
+		job_finish(j);
+		return;
+	}
+	j->in.len += (size_t)n;
+	while ((rc = record_peek(&j->in, &r, &total)) == 1) {
+		if (r.type == PROTO_DONE) {
+			job_finish(j);
+			return;
+		}
+		if (r.type != PROTO_STATUS || sched_status(j, &r) == -1) {
+			log_warnx("%s: bad record from local", j->id);
+			job_finish(j);
+			return;
+		}
+		buf_consume(&j->in, total);
+	}
+	if (rc == -1) {
+		log_warnx("%s: malformed record from local", j->id);
+		job_finish(j);
+	}
+}
+
+static int
+sched_status(struct job *j, const struct record *r)
+{
+	const char	*f[4];
+	char		*end;
+	unsigned long	 i;
+
+	if (record_fields(r, f, 4) == -1)
+		return -1;
+	i = strtoul(f[0], &end, 10);
+	if (*end || end == f[0] || i >= j->env.nrcpt ||
+	    j->env.rcpt[i].state != QF_PENDING || j->result[i] ||
+	    strlen(f[1]) != 1 || (f[1][0] != RESULT_DELIVERED &&
+	    f[1][0] != RESULT_TEMPFAIL && f[1][0] != RESULT_PERMFAIL))
+		return -1;
+	job_result(j, i, f[1][0], f[2], f[3]);
+	return 0;
+}
+
+static void
+job_result(struct job *j, size_t i, char res, const char *status,
+    const char *text)
+{
+	j->result[i] = res;
+	free(j->status[i]);
+	free(j->text[i]);
+	if ((j->status[i] = strdup(status)) == NULL ||
+	    (j->text[i] = strdup(text)) == NULL)
+		log_fatal("job_result");
+}
+
+static void
+job_timeout(void *arg)
+{
+	struct job	*j = arg;
+
+	j->timer = NULL;
+	log_warnx("%s: local delivery timed out after %lds", j->id,
+	    j->q->conf->local_timeout);
+	job_finish(j);
+}
+
+static void
+job_finish(struct job *j)
+{
+	struct qmgr	*q = j->q;
+	struct bounce_item *items;
+	struct job	**pp;
+	time_t		 now = time(NULL);
+	size_t		 i, nb = 0, remaining = 0;
+	int		 expired, changed = 0;
+	char		 delay[32], newid[QUEUEID_LEN + 1];
+	const char	*st;
+
+	expired = now - j->env.arrival > q->conf->maximal_queue_lifetime;
+	snprintf(delay, sizeof(delay), "%.2f",
+	    (double)(event_now_ms() - j->started) / 1000.0);
+	if ((items = calloc(j->env.nrcpt + 1, sizeof(*items))) == NULL)
+		log_fatal("job_finish");
+	for (i = 0; i < j->env.nrcpt; i++) {
+		if (j->env.rcpt[i].state != QF_PENDING)
+			continue;
+		if (j->result[i] == 0)
+			job_result(j, i, RESULT_TEMPFAIL, "4.3.0",
+			    "delivery agent gave no result");
+		if (j->result[i] == RESULT_DELIVERED) {
+			log_info("%s: to=<%s>, relay=local, delay=%s, "
+			    "dsn=%s, status=sent (%s)", j->id,
+			    j->env.rcpt[i].addr, delay, j->status[i],
+			    j->text[i]);
+			if (qf_set_state(j->qfd, &j->env.rcpt[i],
+			    QF_DELIVERED) == -1)
+				log_warn("%s: mark delivered", j->id);
+			changed = 1;
+		} else if (j->result[i] == RESULT_PERMFAIL || expired) {
+			st = j->result[i] == RESULT_PERMFAIL ? "bounced" :
+			    "expired";
+			log_info("%s: to=<%s>, relay=local, delay=%s, "
+			    "dsn=%s, status=%s (%s)", j->id,
+			    j->env.rcpt[i].addr, delay, j->status[i], st,
+			    j->text[i]);
+			items[nb].rcpt = j->env.rcpt[i].addr;
+			items[nb].status = j->result[i] == RESULT_PERMFAIL ?
+			    j->status[i] : "4.4.7";
+			items[nb].text = j->text[i];
+			nb++;
+		} else {
+			log_info("%s: to=<%s>, relay=local, delay=%s, "
+			    "dsn=%s, status=deferred (%s)", j->id,
+			    j->env.rcpt[i].addr, delay, j->status[i],
+			    j->text[i]);
+			remaining++;
+		}
+	}
+	if (nb > 0) {
+		if (j->env.sender[0] == '\0') {
+			log_info("%s: undeliverable mail from <> discarded "
+			    "(no bounce of a bounce)", j->id);
+		} else if (bounce_create(q, j->id, j->qfd, &j->env, items, nb,
+		    newid) == -1) {
+			log_warnx("%s: could not create a bounce; will try "
+			    "again later", j->id);
+			remaining += nb;
+			nb = 0;
+		} else
+			log_info("%s: sender non-delivery notification: %s",
+			    j->id, newid);
+		for (i = 0; i < j->env.nrcpt && nb > 0; i++)
+			if (j->env.rcpt[i].state == QF_PENDING &&
+			    (j->result[i] == RESULT_PERMFAIL ||
+			    (expired && j->result[i] != RESULT_DELIVERED))) {
+				if (qf_set_state(j->qfd, &j->env.rcpt[i],
+				    QF_FAILED) == -1)
+					log_warn("%s: mark failed", j->id);
+				changed = 1;
+			}
+	}
+	free(items);
+	if (remaining == 0) {
+		if (unlink(j->path) == -1)
+			log_warn("%s: unlink %s", j->id, j->path);
+		else
+			log_info("%s: removed", j->id);
+	} else {
+		if (changed && fdatasync(j->qfd) == -1)
+			log_warn("%s: fdatasync", j->id);
+		sched_defer(j, now);
+	}
+	for (pp = &q->jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	q->njobs--;
+	job_free(j);
+	sched_kick(q, 0);
+	qmgr_maybe_exit(q);
+}
+
+/* Back-off grows with the message's age, as in Postfix. */
+static void
+sched_defer(struct job *j, time_t now)
+{
+	struct conf	*c = j->q->conf;
+	struct timespec	 ts[2];
+	char		 to[64];
+	long		 delay;
+
+	delay = (long)(now - j->env.arrival);
+	if (delay < c->minimal_backoff_time)
+		delay = c->minimal_backoff_time;
+	if (delay > c->maximal_backoff_time)
+		delay = c->maximal_backoff_time;
+	ts[0].tv_sec = ts[1].tv_sec = now + delay;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	if (futimens(j->qfd, ts) == -1)
+		log_warn("%s: futimens", j->id);
+	qf_path(to, sizeof(to), Q_DEFERRED, j->id);
+	if (rename(j->path, to) == -1)
+		log_warn("%s: rename %s %s", j->id, j->path, to);
+}
+
+static void
+job_free(struct job *j)
+{
+	size_t	 i;
+
+	if (j->timer)
+		event_timer_cancel(j->q->loop, j->timer);
+	if (j->fd != -1) {
+		event_del(j->q->loop, j->fd);
+		close(j->fd);
+	}
+	if (j->qfd != -1)
+		close(j->qfd);
+	for (i = 0; i < j->env.nrcpt; i++) {
+		free(j->status ? j->status[i] : NULL);
+		free(j->text ? j->text[i] : NULL);
+	}
+	free(j->status);
+	free(j->text);
+	free(j->result);
+	qf_env_free(&j->env);
+	buf_free(&j->in);
+	buf_free(&j->out);
+	free(j);
+}
+
+static void
+sched_corrupt(const char *id, const char *path, const char *why)
+{
+	char	 to[64];
+
+	snprintf(to, sizeof(to), "%s/%s", Q_CORRUPT, id);
+	log_warnx("%s: corrupt queue file (%s): moved to %s", id, why, to);
+	if (rename(path, to) == -1)
+		log_warn("%s: rename %s %s", id, path, to);
+}

@@ -1,0 +1,357 @@
+/*
+ * command: the SMTP verbs.  A table maps each verb to its handler; verbs
+ * that belong to later work or that posthorn refuses on purpose get a
+ * deliberate 502, and anything else 500.  Replies carry RFC 3463
+ * enhanced status codes throughout.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <bsd/string.h>
+
+#include "log.h"
+#include "proto.h"
+#include "smtpd.h"
+
+struct command {
+	const char	*verb;
+	void		(*run)(struct session *, char *arg);
+};
+
+static void	 cmd_helo(struct session *, char *);
+static void	 cmd_ehlo(struct session *, char *);
+static void	 cmd_mail(struct session *, char *);
+static void	 cmd_rcpt(struct session *, char *);
+static void	 cmd_data(struct session *, char *);
+static void	 cmd_rset(struct session *, char *);
+static void	 cmd_noop(struct session *, char *);
+static void	 cmd_quit(struct session *, char *);
+static void	 cmd_vrfy(struct session *, char *);
+static void	 cmd_help(struct session *, char *);
+static void	 cmd_not_offered(struct session *, char *);
+static int	 command_params(struct session *, char *, int is_mail);
+static void	 command_helo_common(struct session *, char *, int);
+
+static const struct command commands[] = {
+	{ "HELO", cmd_helo },
+	{ "EHLO", cmd_ehlo },
+	{ "MAIL", cmd_mail },
+	{ "RCPT", cmd_rcpt },
+	{ "DATA", cmd_data },
+	{ "RSET", cmd_rset },
+	{ "NOOP", cmd_noop },
+	{ "QUIT", cmd_quit },
+	{ "VRFY", cmd_vrfy },
+	{ "HELP", cmd_help },
+	/* Known verbs not offered by this version (see smtpd(8)). */
+	{ "EXPN", cmd_not_offered },
+	{ "ETRN", cmd_not_offered },
+	{ "ATRN", cmd_not_offered },
+	{ "AUTH", cmd_not_offered },
+	{ "STARTTLS", cmd_not_offered },
+	{ "BDAT", cmd_not_offered },
+	{ "SEND", cmd_not_offered },
+	{ "SOML", cmd_not_offered },
+	{ "SAML", cmd_not_offered },
+	{ "TURN", cmd_not_offered },
+};
+
+void
+command_run(struct session *s, char *line, size_t len)
+{
+	char	*arg;
+	size_t	 vlen, i;
+
+	(void)len;
+	vlen = strcspn(line, " ");
+	arg = line + vlen;
+	while (*arg == ' ')
+		arg++;
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strlen(commands[i].verb) == vlen &&
+		    strncasecmp(commands[i].verb, line, vlen) == 0) {
+			commands[i].run(s, arg);
+			return;
+		}
+	}
+	session_reply(s, "500 5.5.2 Error: command not recognized");
+}
+
+/* An answer from qmgr to the request we were waiting for. */
+void
+command_qmgr_reply(struct session *s, const struct record *r)
+{
+	enum smtpd_wait	 w = s->waiting;
+	const char	*text;
+
+	s->waiting = W_NONE;
+	text = r->len > 0 && r->data[r->len - 1] == '\0' ? r->data : "";
+	if (r->type == PROTO_FAIL) {
+		if (strlen(text) < 4 || (text[0] != '4' && text[0] != '5'))
+			text = "451 4.3.0 Error: internal error";
+		session_reply(s, "%s", text);
+		if (w != W_RCPT)
+			session_reset_tx(s);
+		return;
+	}
+	switch (w) {
+	case W_MAIL:
+		if (!queueid_valid(text)) {
+			session_reply(s, "451 4.3.0 Error: internal error");
+			session_reset_tx(s);
+			return;
+		}
+		strlcpy(s->id, text, sizeof(s->id));
+		s->in_tx = 1;
+		log_info("%s: client=unknown[%s]", s->id, s->addr);
+		session_reply(s, "250 2.1.0 Ok");
+		break;
+	case W_RCPT:
+		if (s->nrcpt++ == 0)
+			strlcpy(s->first_rcpt, s->pending,
+			    sizeof(s->first_rcpt));
+		session_reply(s, "250 2.1.5 Ok");
+		break;
+	case W_END:
+		session_reply(s, "250 2.0.0 Ok: queued as %s", s->id);
+		session_reset_tx(s);
+		break;
+	case W_NONE:
+		log_warnx("unexpected answer from qmgr");
+		session_reset_tx(s);
+		break;
+	}
+}
+
+static void
+cmd_helo(struct session *s, char *arg)
+{
+	command_helo_common(s, arg, 0);
+}
+
+static void
+cmd_ehlo(struct session *s, char *arg)
+{
+	command_helo_common(s, arg, 1);
+}
+
+static void
+command_helo_common(struct session *s, char *arg, int esmtp)
+{
+	struct conf	*c = s->sd->conf;
+
+	if (*arg == '\0') {
+		session_reply(s, "501 5.5.4 Syntax: %s hostname",
+		    esmtp ? "EHLO" : "HELO");
+		return;
+	}
+	/* RFC 5321 4.1.4: a new EHLO/HELO also resets the transaction. */
+	session_reset_tx(s);
+	strlcpy(s->helo, arg, sizeof(s->helo));
+	s->helo[strcspn(s->helo, " ")] = '\0';
+	s->helo_seen = 1;
+	s->esmtp = esmtp;
+	if (!esmtp) {
+		session_reply(s, "250 %s", c->myhostname);
+		return;
+	}
+	session_reply(s, "250-%s", c->myhostname);
+	session_reply(s, "250-PIPELINING");
+	session_reply(s, "250-SIZE %ld", c->message_size_limit);
+	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+static void
+cmd_mail(struct session *s, char *arg)
+{
+	const char	*rest, *why;
+	char		 client[512];
+
+	if (!s->helo_seen) {
+		session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->in_tx) {
+		session_reply(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if (strncasecmp(arg, "FROM:", 5) != 0) {
+		session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	}
+	if (addr_parse_path(arg + 5, ADDR_ALLOW_NULL, &s->sender, &rest,
+	    &why) == -1) {
+		session_reply(s, "501 5.1.7 Bad sender address syntax (%s)",
+		    why);
+		return;
+	}
+	if (command_params(s, (char *)(uintptr_t)rest, 1) == -1)
+		return;
+	if (qc_open(s) == -1) {
+		session_reply(s, "451 4.3.0 Error: queue manager unavailable, "
+		    "try again later");
+		return;
+	}
+	snprintf(client, sizeof(client), "helo=%s addr=%s proto=%s",
+	    s->helo, s->addr, s->esmtp ? "ESMTP" : "SMTP");
+	qc_sendf(s, PROTO_MAIL, s->sender.addr, client, NULL);
+	s->waiting = W_MAIL;
+}
+
+static void
+cmd_rcpt(struct session *s, char *arg)
+{
+	struct mailbox	 mb;
+	const char	*rest, *why;
+
+	if (!s->in_tx) {
+		session_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (strncasecmp(arg, "TO:", 3) != 0) {
+		session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	}
+	if (addr_parse_path(arg + 3, ADDR_ALLOW_NODOMAIN, &mb, &rest,
+	    &why) == -1) {
+		session_reply(s, "501 5.1.3 Bad recipient address syntax (%s)",
+		    why);
+		return;
+	}
+	if (command_params(s, (char *)(uintptr_t)rest, 0) == -1)
+		return;
+	if (s->nrcpt >= (size_t)s->sd->conf->smtpd_recipient_limit) {
+		session_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	strlcpy(s->pending, mb.addr, sizeof(s->pending));
+	qc_sendf(s, PROTO_RCPT, mb.addr, "", NULL);
+	s->waiting = W_RCPT;
+}
+
+static void
+cmd_data(struct session *s, char *arg)
+{
+	if (*arg) {
+		session_reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (!s->in_tx) {
+		session_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (s->nrcpt == 0) {
+		session_reply(s, "554 5.5.1 Error: no valid recipients");
+		return;
+	}
+	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	data_begin(s);
+}
+
+static void
+cmd_rset(struct session *s, char *arg)
+{
+	if (*arg) {
+		session_reply(s, "501 5.5.4 Syntax: RSET");
+		return;
+	}
+	session_reset_tx(s);
+	session_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_noop(struct session *s, char *arg)
+{
+	(void)arg;	/* RFC 5321 4.1.1.9: a parameter is allowed, ignored */
+	session_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_quit(struct session *s, char *arg)
+{
+	(void)arg;
+	session_reset_tx(s);
+	session_reply(s, "221 2.0.0 Bye");
+}
+
+static void
+cmd_vrfy(struct session *s, char *arg)
+{
+	if (*arg == '\0') {
+		session_reply(s, "501 5.5.4 Syntax: VRFY address");
+		return;
+	}
+	/* RFC 5321 3.5.3: neither confirm nor deny; do not help harvesters. */
+	session_reply(s, "252 2.5.2 Cannot VRFY user, but will accept "
+	    "message and attempt delivery");
+}
+
+static void
+cmd_help(struct session *s, char *arg)
+{
+	(void)arg;
+	session_reply(s, "214-2.0.0 posthorn: commands offered:");
+	session_reply(s, "214-2.0.0   HELO EHLO MAIL RCPT DATA RSET NOOP QUIT "
+	    "VRFY HELP");
+	session_reply(s, "214 2.0.0 See smtpd(8) for what each one does");
+}
+
+static void
+cmd_not_offered(struct session *s, char *arg)
+{
+	(void)arg;
+	session_reply(s, "502 5.5.1 Error: command not implemented");
+}
+
+/* ESMTP parameters after the path: only with EHLO, only those offered. */
+static int
+command_params(struct session *s, char *p, int is_mail)
+{
+	char	*tok, *eq, *end;
+	long	 size;
+
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		tok = p;
+		p += strcspn(p, " ");
+		if (*p)
+			*p++ = '\0';
+		if (!s->esmtp) {
+			session_reply(s, "555 5.5.4 Unsupported option: %s "
+			    "(parameters need EHLO)", tok);
+			return -1;
+		}
+		eq = strchr(tok, '=');
+		if (is_mail && eq && strncasecmp(tok, "SIZE=", 5) == 0) {
+			size = strtol(eq + 1, &end, 10);
+			if (*end || end == eq + 1 || size < 0) {
+				session_reply(s, "501 5.5.4 Bad SIZE parameter");
+				return -1;
+			}
+			if (size > s->sd->conf->message_size_limit) {
+				session_reply(s, "552 5.3.4 Message size "
+				    "exceeds fixed limit");
+				return -1;
+			}
+		} else if (is_mail && eq && strncasecmp(tok, "BODY=", 5) == 0) {
+			if (strcasecmp(eq + 1, "7BIT") != 0 &&
+			    strcasecmp(eq + 1, "8BITMIME") != 0) {
+				session_reply(s, "501 5.5.4 Unsupported BODY "
+				    "type: %s", eq + 1);
+				return -1;
+			}
+		} else {
+			session_reply(s, "555 5.5.4 Unsupported option: %s",
+			    tok);
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,335 @@
+/*
+ * session: one SMTP connection: non-blocking reads into a bounded input
+ * buffer, commands taken one line at a time (PIPELINING: replies are
+ * buffered and flushed only when no complete command is left, or when we
+ * must wait for qmgr), DATA bytes streamed through data.c.
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto.h"
+#include "smtpd.h"
+#include "sock.h"
+
+static void	 session_io(int, int, void *);
+static int	 session_read(struct session *);
+static int	 session_flush(struct session *);
+static void	 session_events(struct session *);
+static void	 session_peer(struct session *, struct sockaddr_storage *);
+
+void
+session_accept(int lfd, int events, void *arg)
+{
+	struct smtpd	*sd = arg;
+	struct session	*s;
+	struct sockaddr_storage ss;
+	socklen_t	 sslen = sizeof(ss);
+	int		 fd;
+
+	(void)events;
+	if ((fd = accept4(lfd, (struct sockaddr *)&ss, &sslen,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
+		if (errno == EMFILE || errno == ENFILE)
+			log_warn("accept (raise the file limit or lower "
+			    "smtpd_client_limit)");
+		else if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
+			log_warn("accept");
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("session: out of memory");
+		close(fd);
+		return;
+	}
+	s->sd = sd;
+	s->fd = fd;
+	s->qfd = -1;
+	buf_init(&s->in, SMTPD_IN_MAX);
+	buf_init(&s->out, 0);
+	buf_init(&s->chunk, 0);
+	buf_init(&s->qin, RECORD_MAX + RECORD_HDR);
+	buf_init(&s->qout, 0);
+	session_peer(s, &ss);
+	if (event_add(sd->loop, fd, EV_READ, session_io, s) == -1) {
+		log_warn("event_add");
+		close(fd);
+		free(s);
+		return;
+	}
+	s->next = sd->sessions;
+	if (sd->sessions)
+		sd->sessions->prev = s;
+	sd->sessions = s;
+	sd->nsessions++;
+	if (sd->nsessions >= sd->conf->smtpd_client_limit && sd->accepting) {
+		event_del(sd->loop, sd->svc.listen_fd);
+		sd->accepting = 0;
+	}
+	s->deadline = event_now_ms() + (uint64_t)sd->conf->smtpd_timeout * 1000;
+	log_info("connect from unknown[%s]", s->addr);
+	session_reply(s, "220 %s %s", sd->conf->myhostname,
+	    sd->conf->smtpd_banner);
+	session_process(s);
+}
+
+/* Queue one reply line (CRLF added); counts errors toward the limit. */
+void
+session_reply(struct session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	size_t	 start = s->out.len;
+	const char *r;
+
+	va_start(ap, fmt);
+	if (buf_vprintf(&s->out, fmt, ap) == -1)
+		log_fatal("session_reply");
+	va_end(ap);
+	buf_append(&s->out, "\r\n", 2);
+	r = s->out.data + start;
+	if (strncmp(r, "421", 3) == 0 || strncmp(r, "221", 3) == 0) {
+		s->closing = 1;
+	} else if ((r[0] == '4' || r[0] == '5') &&
+	    ++s->nerrors >= s->sd->conf->smtpd_error_limit) {
+		log_info("too many errors from unknown[%s]", s->addr);
+		buf_printf(&s->out, "421 4.7.0 %s Error: too many errors\r\n",
+		    s->sd->conf->myhostname);
+		s->closing = 1;
+	}
+}
+
+/* Run every complete command (or DATA bytes) we have, then flush. */
+void
+session_process(struct session *s)
+{
+	char	*lf;
+	size_t	 len, used;
+	int	 done;
+	long	 limit = s->sd->conf->smtpd_command_line_limit;
+
+	while (!s->closing && s->waiting == W_NONE) {
+		if (s->data_mode) {
+			if (s->qout.len > SMTPD_QOUT_HIGH || s->in.len == 0)
+				break;
+			done = 0;
+			used = data_feed(s, s->in.data, s->in.len, &done);
+			buf_consume(&s->in, used);
+			if (done)
+				data_end(s);
+			continue;
+		}
+		lf = s->in.len ? memchr(s->in.data, '\n', s->in.len) : NULL;
+		if (lf == NULL) {
+			if (s->in.len > (size_t)limit) {
+				if (!s->skipping)
+					session_reply(s, "500 5.5.2 Error: "
+					    "line too long");
+				s->skipping = 1;
+				buf_reset(&s->in);
+			}
+			break;
+		}
+		len = (size_t)(lf - s->in.data) + 1;
+		if (s->skipping) {
+			s->skipping = 0;
+		} else if (len > (size_t)limit) {
+			session_reply(s, "500 5.5.2 Error: line too long");
+		} else if (s->sd->stopping && !s->in_tx) {
+			session_reply(s, "421 4.3.2 %s Service shutting down",
+			    s->sd->conf->myhostname);
+		} else {
+			*lf = '\0';
+			if (lf > s->in.data && lf[-1] == '\r')
+				*--lf = '\0';
+			if (memchr(s->in.data, '\0', (size_t)(lf - s->in.data)))
+				session_reply(s, "500 5.5.2 Error: NUL byte "
+				    "in command");
+			else
+				command_run(s, s->in.data,
+				    (size_t)(lf - s->in.data));
+		}
+		buf_consume(&s->in, len);
+	}
+	if (session_flush(s) == -1)
+		return;
+	session_events(s);
+}
+
+void
+session_reset_tx(struct session *s)
+{
+	if (s->qfd != -1)
+		qc_close(s);
+	s->in_tx = 0;
+	s->nrcpt = 0;
+	s->id[0] = '\0';
+	s->first_rcpt[0] = '\0';
+	s->waiting = W_NONE;
+	s->data_mode = 0;
+	buf_reset(&s->chunk);
+	memset(&s->sender, 0, sizeof(s->sender));
+}
+
+void
+session_close(struct session *s)
+{
+	struct smtpd	*sd = s->sd;
+
+	log_info("disconnect from unknown[%s]", s->addr);
+	if (s->qfd != -1)
+		qc_close(s);	/* qmgr discards an unfinished file */
+	event_del(sd->loop, s->fd);
+	close(s->fd);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		sd->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	sd->nsessions--;
+	buf_free(&s->in);
+	buf_free(&s->out);
+	buf_free(&s->chunk);
+	buf_free(&s->qin);
+	buf_free(&s->qout);
+	free(s);
+	smtpd_session_gone(sd);
+}
+
+/* Called once a second: end sessions that were silent too long. */
+void
+session_sweep(struct smtpd *sd)
+{
+	struct session	*s, *next;
+	uint64_t	 now = event_now_ms();
+
+	for (s = sd->sessions; s; s = next) {
+		next = s->next;
+		if (s->deadline > now || s->waiting != W_NONE)
+			continue;
+		log_info("timeout after %s from unknown[%s]",
+		    s->data_mode ? "DATA" : "command", s->addr);
+		session_reset_tx(s);
+		session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+		    sd->conf->myhostname);
+		if (session_flush(s) == 0)
+			session_close(s);
+	}
+}
+
+static void
+session_io(int fd, int events, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)fd;
+	if ((events & EV_WRITE) && session_flush(s) == -1)
+		return;
+	if (events & EV_READ) {
+		if (session_read(s) == -1)
+			return;
+		session_process(s);
+		return;
+	}
+	session_events(s);
+}
+
+static int
+session_read(struct session *s)
+{
+	ssize_t	 n;
+	size_t	 room;
+
+	if (buf_reserve(&s->in, 4096) == -1) {
+		/* Full of pipelined commands: processing will make room. */
+		return 0;
+	}
+	room = s->in.cap - s->in.len - 1;
+	n = read(s->fd, s->in.data + s->in.len, room);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		if (errno != ECONNRESET)
+			log_warn("read from unknown[%s]", s->addr);
+		session_close(s);
+		return -1;
+	}
+	if (n == 0) {
+		if (s->in_tx)
+			log_info("lost connection after %s from unknown[%s]",
+			    s->data_mode ? "DATA" : "RCPT", s->addr);
+		session_close(s);
+		return -1;
+	}
+	s->in.len += (size_t)n;
+	s->in.data[s->in.len] = '\0';
+	s->deadline = event_now_ms() + (uint64_t)(s->data_mode ?
+	    s->sd->conf->smtpd_data_timeout : s->sd->conf->smtpd_timeout) *
+	    1000;
+	return 0;
+}
+
+/* Write what we can; -1 if the session is gone. */
+static int
+session_flush(struct session *s)
+{
+	ssize_t	 n;
+
+	while (s->out.len > 0) {
+		n = send(s->fd, s->out.data, s->out.len, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			session_close(s);
+			return -1;
+		}
+		buf_consume(&s->out, (size_t)n);
+	}
+	if (s->closing) {
+		session_close(s);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Read only while there is room and nothing blocks us; write interest
+ * only while output is pending.  This is what bounds a client's memory.
+ */
+static void
+session_events(struct session *s)
+{
+	int	 ev = 0;
+
+	if (s->out.len > 0)
+		ev |= EV_WRITE;
+	if (!s->closing && s->in.len < SMTPD_IN_MAX &&
+	    s->qout.len <= SMTPD_QOUT_HIGH)
+		ev |= EV_READ;
+	event_mod(s->sd->loop, s->fd, ev);
+}
+
+static void
+session_peer(struct session *s, struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)ss)->sin_addr,
+		    s->addr, sizeof(s->addr));
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ss)->sin6_addr,
+		    s->addr, sizeof(s->addr));
+	else
+		snprintf(s->addr, sizeof(s->addr), "local");
+}

@@ -1,0 +1,96 @@
+/* smtpd: the SMTP server's state and the entry points of its parts. */
+#ifndef POSTHORN_SMTPD_H
+#define POSTHORN_SMTPD_H
+
+#include <stdint.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "event.h"
+#include "queueid.h"
+#include "record.h"
+#include "service.h"
+
+#define SMTPD_IN_MAX	65536		/* pipelined input held at most */
+#define SMTPD_QOUT_HIGH	(1024 * 1024)	/* stop reading DATA above this */
+
+enum smtpd_wait { W_NONE, W_MAIL, W_RCPT, W_END };
+enum data_state { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
+
+#define DATA_BARE_LF	0x1
+#define DATA_BARE_CR	0x2
+#define DATA_NUL	0x4
+#define DATA_TOO_BIG	0x8
+#define DATA_LOST	0x10	/* qmgr went away during DATA */
+
+struct smtpd {
+	struct service	 svc;
+	struct conf	*conf;
+	struct event_loop *loop;
+	struct session	*sessions;
+	long		 nsessions;
+	int		 accepting;
+	int		 stopping;
+};
+
+struct session {
+	struct smtpd	*sd;
+	int		 fd;
+	char		 addr[64];
+	struct buf	 in, out;
+	int		 data_mode;
+	int		 skipping;	/* discarding an overlong line */
+	int		 closing;	/* close once out is written */
+	int		 helo_seen;
+	int		 esmtp;
+	char		 helo[256];
+	/* Transaction. */
+	int		 in_tx;
+	struct mailbox	 sender;
+	char		 id[QUEUEID_LEN + 1];
+	size_t		 nrcpt;
+	char		 first_rcpt[ADDR_MAX + 1];
+	enum smtpd_wait	 waiting;
+	char		 pending[ADDR_MAX + 1];
+	/* DATA. */
+	enum data_state	 dstate;
+	int		 dflags;
+	long long	 dsize;
+	struct buf	 chunk;
+	/* Channel to qmgr for the current transaction. */
+	int		 qfd;
+	struct buf	 qin, qout;
+	uint64_t	 deadline;
+	long		 nerrors;
+	struct session	*next, *prev;
+};
+
+/* session.c */
+void	 session_accept(int fd, int events, void *arg);
+void	 session_process(struct session *);
+void	 session_reply(struct session *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 session_close(struct session *);
+void	 session_sweep(struct smtpd *);
+void	 session_reset_tx(struct session *);
+
+/* command.c */
+void	 command_run(struct session *, char *line, size_t len);
+void	 command_qmgr_reply(struct session *, const struct record *);
+
+/* data.c */
+void	 data_begin(struct session *);
+/* Feed client bytes; returns how many were used, sets *done at CRLF.CRLF. */
+size_t	 data_feed(struct session *, const char *, size_t, int *done);
+void	 data_end(struct session *);
+
+/* qmgr_client.c */
+int	 qc_open(struct session *);
+void	 qc_close(struct session *);
+void	 qc_send(struct session *, int type, const void *, size_t);
+void	 qc_sendf(struct session *, int type, ...) __attribute__((sentinel));
+
+/* smtpd.c */
+void	 smtpd_session_gone(struct smtpd *);
+
+#endif
