@@ -28,7 +28,6 @@ service_init(struct service *s, int argc, char **argv, const char *prog)
 
 	memset(s, 0, sizeof(*s));
 	s->name = prog;
-	setproctitle_init(argc, argv, environ);
 	while ((ch = getopt(argc, argv, "c:fn:r:u:")) != -1) {
 		switch (ch) {
 		case 'c': confdir = optarg; break;

@@ -45,6 +45,7 @@ static void	 local_run_job(struct service *, struct local_maps *, int,
 		    struct local_job *);
 static void	 local_deliver_all(struct service *, struct local_maps *, int,
 		    struct local_job *);
+static int	 local_peer_alive(int, struct local_job *);
 static void	 local_free_job(struct local_job *);
 static void	 local_refresh(struct service *, struct local_maps *);
 
@@ -67,7 +68,6 @@ main(int argc, char **argv)
 	    map_open(svc.conf.virtual_mailbox_map, err, sizeof(err))) == NULL)
 		log_fatalx("virtual_mailbox_map: %s", err);
 	service_drop(&svc);
-	setproctitle("%s", svc.name);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = local_on_term;
@@ -132,7 +132,7 @@ local_serve(struct service *svc, struct local_maps *maps, int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	memset(&job, 0, sizeof(job));
 	job.msg.qfd = -1;
-	if (local_read_job(fd, &job) == 0)
+	if (local_read_job(fd, &job) == 0 && local_peer_alive(fd, &job))
 		local_run_job(svc, maps, fd, &job);
 	local_free_job(&job);
 }
@@ -280,6 +280,26 @@ local_deliver_all(struct service *svc, struct local_maps *maps, int fd,
 		}
 	}
 	buf_free(&out);
+}
+
+/*
+ * A job whose qmgr has gone away could not have its result recorded, and
+ * the next qmgr will send it again: delivering it now would only make a
+ * duplicate.
+ */
+static int
+local_peer_alive(int fd, struct local_job *job)
+{
+	struct pollfd	 pfd;
+
+	pfd.fd = fd;
+	pfd.events = POLLRDHUP;
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP))) {
+		log_warnx("%s: queue manager went away before delivery; "
+		    "job dropped, it will be retried", job->msg.id);
+		return 0;
+	}
+	return 1;
 }
 
 static void

@@ -43,7 +43,6 @@ main(int argc, char **argv)
 	int		 ch, check = 0;
 
 	memset(&m, 0, sizeof(m));
-	setproctitle_init(argc, argv, environ);
 	m.confdir = CONFIG_DIR;
 	m.pidfd = -1;
 	while ((ch = getopt(argc, argv, "c:ft")) != -1) {
@@ -87,7 +86,6 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (master_configure(&m, 0, err, sizeof(err)) == -1)
 		log_fatalx("%s", err);
-	setproctitle("-c %s", m.confdir);
 	log_info("posthorn master started (config %s, queue %s, %d service%s)",
 	    m.confdir, m.conf.queue_directory, m.nsvcs, m.nsvcs == 1 ? "" : "s");
 	event_loop_run(m.loop);

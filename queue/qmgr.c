@@ -39,7 +39,6 @@ main(int argc, char **argv)
 	q.conf = &q.svc.conf;
 	qmgr_maps(&q);
 	service_drop(&q.svc);
-	setproctitle("%s", q.svc.name);
 
 	if ((lock = open("active/.lock", O_RDWR | O_CREAT | O_CLOEXEC,
 	    0600)) == -1)

@@ -71,11 +71,16 @@ command_run(struct session *s, char *line, size_t len)
 	while (*arg == ' ')
 		arg++;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strlen(commands[i].verb) == vlen &&
-		    strncasecmp(commands[i].verb, line, vlen) == 0) {
+		if (strlen(commands[i].verb) != vlen ||
+		    strncasecmp(commands[i].verb, line, vlen) != 0)
+			continue;
+		/* Draining: finish the transaction, then only QUIT is left. */
+		if (s->sd->stopping && !s->in_tx && commands[i].run != cmd_quit)
+			session_reply(s, "421 4.3.2 %s Service shutting down",
+			    s->sd->conf->myhostname);
+		else
 			commands[i].run(s, arg);
-			return;
-		}
+		return;
 	}
 	session_reply(s, "500 5.5.2 Error: command not recognized");
 }

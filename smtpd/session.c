@@ -144,9 +144,6 @@ session_process(struct session *s)
 			s->skipping = 0;
 		} else if (len > (size_t)limit) {
 			session_reply(s, "500 5.5.2 Error: line too long");
-		} else if (s->sd->stopping && !s->in_tx) {
-			session_reply(s, "421 4.3.2 %s Service shutting down",
-			    s->sd->conf->myhostname);
 		} else {
 			*lf = '\0';
 			if (lf > s->in.data && lf[-1] == '\r')

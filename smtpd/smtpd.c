@@ -31,7 +31,6 @@ main(int argc, char **argv)
 	service_init(&sd.svc, argc, argv, "smtpd");
 	sd.conf = &sd.svc.conf;
 	service_drop(&sd.svc);
-	setproctitle("%s", sd.svc.name);
 
 	sd.loop = event_loop_new();
 	sock_nonblock(sd.svc.listen_fd);

@@ -1,0 +1,219 @@
+#!/usr/bin/env bats
+# End to end: SMTP in, Maildir out, with real clients (swaks, smtplib).
+
+load lib
+
+setup_file() {
+	:
+}
+
+setup() {
+	ph_setup
+	ph_start
+}
+
+teardown() {
+	ph_teardown
+}
+
+@test "swaks: message lands in alice's Maildir with exact body and added headers" {
+	printf 'Line one\nLine two with trailing space \n\nLast line\n' > "$PH_DIR/body"
+	run swaks --server 127.0.0.1:$PH_PORT --from sender@example.org \
+	    --to alice@localhost --header "Subject: swaks test" \
+	    --body "$PH_DIR/body"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"250 2.0.0 Ok: queued as "* ]]
+	id=$(echo "$output" | sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p')
+	ph_wait_mail alice 1
+	f=$(ph_mail_file alice)
+	head -n 1 "$f" | grep -qx 'Return-Path: <sender@example.org>'
+	sed -n 2p "$f" | grep -qx 'Delivered-To: alice@localhost'
+	sed -n 3p "$f" | grep -q "^Received: from "
+	grep -q "with ESMTP id $id" "$f"
+	grep -qx 'Subject: swaks test' "$f"
+	# The body after the header/body separator, byte for byte (LF endings).
+	body=$(awk 'p{print} /^$/{p=1}' "$f")
+	[ "$body" = "$(cat "$PH_DIR/body")" ]
+	! grep -q $'\r' "$f"
+	grep -q "$id: to=<alice@localhost>, relay=local, .*status=sent" "$PH_LOG"
+	grep -q "$id: from=<sender@example.org>, size=[0-9]*, nrcpt=1" "$PH_LOG"
+}
+
+@test "python smtplib: message with 8-bit body arrives intact" {
+	run python3 - "$PH_PORT" <<'PY'
+import smtplib, sys
+msg = ("From: p@example.org\r\nTo: bob@localhost\r\nSubject: smtplib\r\n"
+       "\r\nGr\u00fc\u00dfe aus K\u00f6ln\r\nsecond line\r\n").encode("utf-8")
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
+    s.ehlo("client.example")
+    r = s.sendmail("p@example.org", ["bob@localhost"], msg)
+    print("refused:", r)
+PY
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"refused: {}"* ]]
+	ph_wait_mail bob 1
+	f=$(ph_mail_file bob)
+	grep -qx 'Return-Path: <p@example.org>' "$f"
+	grep -qx 'Delivered-To: bob@localhost' "$f"
+	grep -qx 'Grüße aus Köln' "$f"
+	tail -n 1 "$f" | grep -qx 'second line'
+}
+
+@test "dot-stuffing: lines starting with dots survive the round trip" {
+	run python3 - "$PH_PORT" <<'PY'
+import smtplib, sys
+body = ".leading dot\r\n..two dots\r\n.\r\nend\r\n"
+msg = "Subject: dots\r\n\r\n" + body
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
+    s.sendmail("d@example.org", ["alice@localhost"], msg)
+PY
+	[ "$status" -eq 0 ]
+	ph_wait_mail alice 1
+	f=$(ph_mail_file alice)
+	body=$(awk 'p{print} /^$/{p=1}' "$f")
+	[ "$body" = $'.leading dot\n..two dots\n.\nend' ]
+}
+
+@test "raw dot-stuffed DATA is unstuffed exactly once" {
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO raw.example\r\n
+expect 250
+send MAIL FROM:<r@example.org>\r\n
+expect 250
+send RCPT TO:<alice@localhost>\r\n
+expect 250
+send DATA\r\n
+expect 354
+send Subject: raw\r\n\r\n..x\r\n...\r\n. y\r\n.\r\n
+expect 250
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	ph_wait_mail alice 1
+	body=$(awk 'p{print} /^$/{p=1}' "$(ph_mail_file alice)")
+	[ "$body" = $'.x\n..\n y' ]
+}
+
+@test "100 recipients in one message: one delivery each" {
+	# 100 recipients through the aliases: alice and bob, 50 each.
+	for i in $(seq 1 50); do
+		echo "a$i: alice"; echo "b$i: bob"
+	done >> "$PH_CONF/aliases"
+	run python3 - "$PH_PORT" <<'PY'
+import smtplib, sys
+rcpts = [f"a{i}@localhost" for i in range(1, 51)] + \
+        [f"b{i}@localhost" for i in range(1, 51)]
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
+    refused = s.sendmail("many@example.org", rcpts, "Subject: many\r\n\r\nhi\r\n")
+print(len(rcpts), "sent, refused:", refused)
+PY
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"100 sent, refused: {}"* ]]
+	ph_wait_mail alice 50 20
+	ph_wait_mail bob 50 20
+	[ "$(ph_count_mail alice)" -eq 50 ]
+	[ "$(ph_count_mail bob)" -eq 50 ]
+	grep -c "status=sent" "$PH_LOG" | grep -qx 100
+}
+
+@test "20 concurrent clients: every message delivered once" {
+	run python3 - "$PH_PORT" <<'PY'
+import smtplib, sys, threading
+port = int(sys.argv[1])
+errors = []
+def client(n):
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            for k in range(5):
+                s.sendmail(f"c{n}@example.org", ["alice@localhost"],
+                           f"Subject: c{n} m{k}\r\n\r\nclient {n} message {k}\r\n")
+    except Exception as e:
+        errors.append(repr(e))
+ts = [threading.Thread(target=client, args=(n,)) for n in range(20)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print("errors:", errors)
+sys.exit(1 if errors else 0)
+PY
+	[ "$status" -eq 0 ]
+	ph_wait_mail alice 100 30
+	[ "$(ph_count_mail alice)" -eq 100 ]
+	# Each of the 100 distinct bodies exactly once.
+	run sh -c "cat '$PH_MAIL'/alice/Maildir/new/* | grep '^client ' | sort -u | wc -l"
+	[ "$output" -eq 100 ]
+}
+
+@test "postmaster is an alias of alice, with and without a domain" {
+	run ph_smtp <<'EOF2'
+expect 220
+send HELO x\r\n
+expect 250
+send MAIL FROM:<>\r\n
+expect 250
+send RCPT TO:<Postmaster>\r\n
+expect 250
+send RCPT TO:<POSTMASTER@LOCALHOST>\r\n
+expect 250
+send DATA\r\n
+expect 354
+send Subject: pm\r\n\r\nhello postmaster\r\n.\r\n
+expect 250
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	ph_wait_mail alice 2
+	grep -q 'Delivered-To: alice@localhost' "$(ph_mail_file alice)"
+	grep -q 'Return-Path: <>' "$(ph_mail_file alice)"
+}
+
+@test "unknown local user: 550 5.1.1 at RCPT, nothing queued" {
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<s@example.org>\r\n
+expect 250
+send RCPT TO:<nobody-here@localhost>\r\n
+expect 550 5.1.1
+send DATA\r\n
+expect 554
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"550 5.1.1 <nobody-here@localhost>: Recipient address rejected"* ]]
+	sleep 0.3
+	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+@test "non-local domain is not relayed: 554 5.7.1" {
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<s@example.org>\r\n
+expect 250
+send RCPT TO:<victim@example.com>\r\n
+expect 554 5.7.1
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Relay access denied"* ]]
+}
+
+@test "mixed recipients: accepted ones are delivered, rejected ones are not" {
+	run python3 - "$PH_PORT" <<'PY'
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
+    r = s.sendmail("m@example.org", ["alice@localhost", "ghost@localhost", "bob@localhost"],
+                   "Subject: mixed\r\n\r\nx\r\n")
+print(sorted(r))
+PY
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"['ghost@localhost']"* ]]
+	ph_wait_mail alice 1
+	ph_wait_mail bob 1
+}

@@ -1,0 +1,150 @@
+# Shared helpers for the bats suite: each test file starts its own posthorn
+# instance in a temp dir on free loopback ports, and always stops it.
+
+PH_SRC=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+PH_BUILD=${POSTHORN_BUILD:-$PH_SRC/build}
+PH_LIBEXEC=$PH_BUILD/libexec
+
+# Free TCP ports on 127.0.0.1 (the kernel picks them).
+ph_free_ports() {
+	python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+# ph_setup [RUNAS]: lay out an instance (not started).  Sets PH_DIR,
+# PH_PORT, PH_SUBMISSION, PH_CONF, PH_MAIL, PH_LOG.
+ph_setup() {
+	PH_DIR=$(mktemp -d /tmp/posthorn-test.XXXXXX)
+	chmod 755 "$PH_DIR"
+	local ports
+	ports=($(ph_free_ports 4))
+	PH_PORT=${ports[0]} PH_SUBMISSION=${ports[1]}
+	QUEUE_RUN_DELAY=1s MINIMAL_BACKOFF=1s \
+	    sh "$PH_SRC/master/mkinstance" "$PH_DIR" "$PH_LIBEXEC" \
+	    "${ports[0]}" "${ports[1]}" "${ports[2]}" "${ports[3]}" >/dev/null
+	PH_CONF=$PH_DIR/etc
+	PH_MAIL=$PH_DIR/mail
+	PH_LOG=$PH_DIR/master.log
+	ph_conf drain_timeout 10s
+}
+
+# ph_conf KEY VALUE: set a parameter in the instance's posthorn.conf.
+ph_conf() {
+	local f=$PH_CONF/posthorn.conf
+	if grep -q "^$1 *=" "$f"; then
+		sed -i "s|^$1 *=.*|$1 = $2|" "$f"
+	else
+		echo "$1 = $2" >> "$f"
+	fi
+}
+
+# ph_start: start the master in the foreground (backgrounded here) and
+# wait until SMTP answers and the internal sockets exist.
+ph_start() {
+	[ -n "${PH_DIR:-}" ] || ph_setup
+	"$PH_LIBEXEC/master" -f -c "$PH_CONF" >>"$PH_LOG" 2>&1 &
+	PH_MASTER=$!
+	ph_wait_listen "$PH_PORT" || { cat "$PH_LOG" >&2; return 1; }
+	local i
+	for i in $(seq 1 100); do
+		[ -S "$PH_DIR/queue/private/qmgr" ] &&
+		    grep -q "queue manager started" "$PH_LOG" && return 0
+		sleep 0.05
+	done
+	cat "$PH_LOG" >&2
+	return 1
+}
+
+ph_wait_listen() {
+	local i
+	for i in $(seq 1 100); do
+		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1).close()" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# ph_stop: SIGTERM the master, wait, and kill whatever is left.
+ph_stop() {
+	[ -n "${PH_MASTER:-}" ] || return 0
+	kill -TERM "$PH_MASTER" 2>/dev/null || true
+	local i
+	for i in $(seq 1 200); do
+		kill -0 "$PH_MASTER" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$PH_MASTER" 2>/dev/null || true
+	ph_kill_children
+	wait "$PH_MASTER" 2>/dev/null || true
+	PH_MASTER=
+}
+
+# Every process of this instance (they all name its config directory).
+ph_pids() {
+	pgrep -f -- "-c $PH_CONF( |\$)" || true
+}
+
+ph_kill_children() {
+	local p
+	for p in $(ph_pids); do kill -KILL "$p" 2>/dev/null || true; done
+}
+
+ph_teardown() {
+	ph_stop
+	if [ -n "${PH_DIR:-}" ]; then
+		if [ -n "${BATS_TEST_COMPLETED:-}" ]; then
+			rm -rf "$PH_DIR"
+		else
+			echo "# instance kept for inspection: $PH_DIR" >&3
+			echo "# --- master log ---" >&3
+			tail -n 40 "$PH_LOG" 2>/dev/null | sed 's/^/# /' >&3
+		fi
+	fi
+	PH_DIR=
+}
+
+# ph_pid_of SERVICE: pid of a service's (first) process.
+ph_pid_of() {
+	pgrep -f -- "-c $PH_CONF -n $1 " | head -n 1
+}
+
+# ph_count_mail USER: messages in USER's Maildir/new.
+ph_count_mail() {
+	local d=$PH_MAIL/$1/Maildir/new
+	[ -d "$d" ] || { echo 0; return; }
+	find "$d" -type f | wc -l
+}
+
+# ph_wait_mail USER N [SECONDS]: wait until USER has N messages.
+ph_wait_mail() {
+	local i limit=$(( ${3:-10} * 20 ))
+	for i in $(seq 1 $limit); do
+		[ "$(ph_count_mail "$1")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	echo "# $1 has $(ph_count_mail "$1") messages, expected $2" >&3
+	return 1
+}
+
+# ph_mail_file USER: the newest message file of USER.
+ph_mail_file() {
+	ls -t "$PH_MAIL/$1/Maildir/new/"* | head -n 1
+}
+
+# ph_smtp: run a raw SMTP dialogue.  Reads lines from stdin (use \r\n
+# escapes where needed; "@wait" lines wait for a reply), prints every
+# reply line the server sends.  See tests/smtpraw.py.
+ph_smtp() {
+	python3 "$PH_SRC/tests/smtpraw.py" 127.0.0.1 "${1:-$PH_PORT}"
+}
+
+# ph_queue_files: count files in the queue (any state).
+ph_queue_files() {
+	find "$PH_DIR/queue/incoming" "$PH_DIR/queue/active" \
+	    "$PH_DIR/queue/deferred" -type f ! -name '.lock' | wc -l
+}

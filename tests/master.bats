@@ -1,0 +1,202 @@
+#!/usr/bin/env bats
+# The master: supervision, restarts, reload, stop, configuration errors.
+
+load lib
+
+setup() {
+	ph_setup
+}
+
+teardown() {
+	ph_teardown
+}
+
+send_one() {	# send_one RCPT TEXT
+	python3 - "$PH_PORT" "$1" "$2" <<'PY'
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20) as s:
+    s.sendmail("t@example.org", [sys.argv[2]], f"Subject: t\r\n\r\n{sys.argv[3]}\r\n")
+PY
+}
+
+@test "every service runs as its own process" {
+	ph_start
+	[ -n "$(ph_pid_of smtp)" ]
+	[ -n "$(ph_pid_of submission)" ]
+	[ -n "$(ph_pid_of qmgr)" ]
+	[ "$(pgrep -f -- "-c $PH_CONF -n local " | wc -l)" -eq 4 ]
+	if [ "$(id -u)" -eq 0 ]; then
+		[ "$(ps -o user= -p "$(ph_pid_of smtp)")" = posthorn ]
+		[ "$(ps -o user= -p "$(ph_pid_of qmgr)")" = posthorn-queue ]
+		# smtpd is chrooted into the queue directory.
+		[ "$(readlink /proc/$(ph_pid_of smtp)/root)" = "$PH_DIR/queue" ]
+		# Nobody but the queue owner can read the queue.
+		[ "$(stat -c %a "$PH_DIR/queue/active")" = 700 ]
+	fi
+}
+
+@test "kill -9 of the queue manager right after a 250 loses nothing" {
+	ph_start
+	# Make delivery impossible for a moment, so the message is surely
+	# still in the queue when qmgr dies.
+	qmgr=$(ph_pid_of qmgr)
+	for p in $(pgrep -f -- "-c $PH_CONF -n local "); do kill -STOP $p; done
+	send_one alice@localhost "survives qmgr crash"
+	kill -KILL "$qmgr"
+	for p in $(pgrep -f -- "-c $PH_CONF -n local "); do kill -CONT $p; done
+	ph_wait_mail alice 1 15
+	grep -q "survives qmgr crash" "$(ph_mail_file alice)"
+	grep -q "service qmgr: process qmgr pid $qmgr killed by signal 9" "$PH_LOG"
+	new=$(ph_pid_of qmgr)
+	[ -n "$new" ] && [ "$new" != "$qmgr" ]
+	# Delivered once, and the queue is empty afterwards.
+	sleep 0.5
+	[ "$(ph_count_mail alice)" -eq 1 ]
+	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+@test "kill -9 of smtpd: master restarts it and SMTP works again" {
+	ph_start
+	old=$(ph_pid_of smtp)
+	kill -KILL "$old"
+	for i in $(seq 1 100); do
+		new=$(ph_pid_of smtp)
+		[ -n "$new" ] && [ "$new" != "$old" ] && break
+		sleep 0.05
+	done
+	[ -n "$new" ] && [ "$new" != "$old" ]
+	grep -q "service smtp: process smtpd pid $old killed by signal 9" "$PH_LOG"
+	send_one bob@localhost "after smtpd restart"
+	ph_wait_mail bob 1
+}
+
+@test "a crash loop is restarted with growing delays, not spun" {
+	ph_start
+	for n in 1 2 3; do
+		pid=$(ph_pid_of submission)
+		kill -KILL "$pid"
+		for i in $(seq 1 200); do
+			new=$(ph_pid_of submission)
+			[ -n "$new" ] && [ "$new" != "$pid" ] && break
+			sleep 0.05
+		done
+	done
+	grep -q "service submission: restarting in 250 ms" "$PH_LOG"
+	grep -q "service submission: restarting in 500 ms" "$PH_LOG"
+	grep -q "service submission: restarting in 1000 ms" "$PH_LOG"
+}
+
+@test "SIGHUP reload keeps the listening socket and a session in progress" {
+	ph_start
+	inode=$(ss -ltnpe "sport = :$PH_PORT" | grep -o 'ino:[0-9]*' | head -n1)
+	[ -n "$inode" ]
+	old=$(ph_pid_of smtp)
+	# A session opened before the reload finishes its message after it.
+	python3 - "$PH_PORT" "$PH_MASTER" > "$PH_DIR/out" <<'PY' &
+import smtplib, sys, os, time, signal
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20) as s:
+    s.ehlo("x")
+    s.mail("r@example.org"); s.rcpt("alice@localhost")
+    os.kill(int(sys.argv[2]), signal.SIGHUP)
+    time.sleep(1)
+    s.data("Subject: across reload\r\n\r\nmade it\r\n")
+print("ok")
+PY
+	client=$!
+	wait $client
+	grep -qx ok "$PH_DIR/out"
+	for i in $(seq 1 100); do
+		new=$(ph_pid_of smtp)
+		[ -n "$new" ] && [ "$new" != "$old" ] && break
+		sleep 0.05
+	done
+	[ "$new" != "$old" ]
+	grep -q "configuration reloaded" "$PH_LOG"
+	[ "$(ss -ltnpe "sport = :$PH_PORT" | grep -o 'ino:[0-9]*' | head -n1)" = "$inode" ]
+	send_one alice@localhost "after reload"
+	ph_wait_mail alice 2
+}
+
+@test "SIGHUP with a broken config keeps the old configuration running" {
+	ph_start
+	echo "no_such_parameter = 1" >> "$PH_CONF/posthorn.conf"
+	kill -HUP "$PH_MASTER"
+	for i in $(seq 1 40); do
+		grep -q "reload refused" "$PH_LOG" && break
+		sleep 0.05
+	done
+	grep -q "reload refused, old configuration kept: .*posthorn.conf:[0-9]*: unknown parameter 'no_such_parameter'" "$PH_LOG"
+	send_one alice@localhost "still up"
+	ph_wait_mail alice 1
+}
+
+@test "a config typo gives file:line and a non-zero exit" {
+	echo "message_size_limt = 10" >> "$PH_CONF/posthorn.conf"
+	line=$(wc -l < "$PH_CONF/posthorn.conf")
+	run "$PH_LIBEXEC/master" -f -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"posthorn.conf:$line: unknown parameter 'message_size_limt'"* ]]
+	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+}
+
+@test "a bad value and a bad master.conf line are errors with file:line" {
+	ph_conf smtpd_timeout 5x
+	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"posthorn.conf:"*": smtpd_timeout: '5x' is not a time"* ]]
+	ph_conf smtpd_timeout 300s
+	echo "broken 127.0.0.1:1 smtpd many posthorn y" >> "$PH_CONF/master.conf"
+	line=$(wc -l < "$PH_CONF/master.conf")
+	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"master.conf:$line: procs 'many'"* ]]
+}
+
+@test "the master refuses to start twice on one instance" {
+	ph_start
+	run "$PH_LIBEXEC/master" -f -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"already running"*"pid $PH_MASTER"* ]]
+	# And the first one is unharmed.
+	send_one bob@localhost "first master"
+	ph_wait_mail bob 1
+}
+
+@test "SIGTERM stops every process and removes the pid file" {
+	ph_start
+	[ -f "$PH_DIR/queue/pid/master.pid" ]
+	[ "$(ph_pids | wc -l)" -ge 7 ]
+	kill -TERM "$PH_MASTER"
+	for i in $(seq 1 100); do
+		[ -z "$(ph_pids)" ] && break
+		sleep 0.05
+	done
+	[ -z "$(ph_pids)" ]
+	[ ! -f "$PH_DIR/queue/pid/master.pid" ]
+	grep -q "posthorn master stopped" "$PH_LOG"
+	PH_MASTER=
+}
+
+@test "SIGTERM lets a message in progress finish" {
+	ph_start
+	python3 - "$PH_PORT" "$PH_MASTER" > "$PH_DIR/out" <<'PY' &
+import smtplib, sys, os, time, signal
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20) as s:
+    s.ehlo("x")
+    s.mail("r@example.org"); s.rcpt("alice@localhost")
+    os.kill(int(sys.argv[2]), signal.SIGTERM)
+    time.sleep(0.5)
+    s.data("Subject: drain\r\n\r\nfinished while draining\r\n")
+    print("accepted")
+PY
+	wait $!
+	grep -qx accepted "$PH_DIR/out"
+	for i in $(seq 1 100); do
+		[ -z "$(ph_pids)" ] && break
+		sleep 0.05
+	done
+	PH_MASTER=
+	# Delivered before the stop, or still safe in the queue.
+	[ "$(ph_count_mail alice)" -eq 1 ] || [ "$(ph_queue_files)" -eq 1 ]
+}
