@@ -122,8 +122,22 @@ sched_recover(struct qmgr *q)
 					    de->d_name);
 					if (unlink(path) == -1)
 						log_warn("unlink %s", path);
-				} else
-					sched_enqueue(q, de->d_name);
+					continue;
+				}
+				if (queueid_hash(de->d_name) != hex[i]) {
+					/* Put back where it belongs (restore). */
+					char to[64];
+
+					qf_path(to, sizeof(to), Q_ACTIVE,
+					    de->d_name);
+					log_warnx("%s: found in %s, moving to %s",
+					    de->d_name, dir, to);
+					if (rename(path, to) == -1) {
+						log_warn("rename %s", path);
+						continue;
+					}
+				}
+				sched_enqueue(q, de->d_name);
 			}
 			closedir(d);
 		}

@@ -1,0 +1,181 @@
+#!/usr/bin/env bats
+# The queue: deferral and retry, bounces, crash recovery, half-sent mail.
+
+load lib
+
+setup() {
+	ph_setup
+}
+
+teardown() {
+	ph_teardown
+}
+
+send_from() {	# send_from SENDER RCPT TEXT
+	python3 - "$PH_PORT" "$@" <<'PY'
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20) as s:
+    s.sendmail(sys.argv[2], [sys.argv[3]],
+               f"Subject: q\r\nMessage-ID: <{sys.argv[4].replace(' ', '.')}@test>\r\n\r\n{sys.argv[4]}\r\n")
+PY
+}
+
+# Make alice's mailbox unwritable for the delivery user.
+block_alice() {
+	mkdir -p "$PH_MAIL/alice"
+	chmod 000 "$PH_MAIL/alice"
+	if [ "$(id -u)" -eq 0 ]; then chown root:root "$PH_MAIL/alice"; fi
+}
+
+unblock_alice() {
+	chmod 755 "$PH_MAIL/alice"
+	if [ "$(id -u)" -eq 0 ]; then chown posthorn-vmail: "$PH_MAIL/alice"; fi
+}
+
+@test "a temporary failure is deferred, retried with back-off and then delivered" {
+	ph_conf minimal_backoff_time 1s
+	ph_conf queue_run_delay 1s
+	ph_start
+	block_alice
+	send_from s@example.org alice@localhost "deferred then delivered"
+	for i in $(seq 1 60); do
+		grep -q "status=deferred" "$PH_LOG" && break
+		sleep 0.05
+	done
+	grep -q "to=<alice@localhost>, relay=local, .*dsn=4.2.0, status=deferred" "$PH_LOG"
+	[ "$(find "$PH_DIR/queue/deferred" -type f | wc -l)" -eq 1 ]
+	unblock_alice
+	ph_wait_mail alice 1 15
+	grep -q "deferred then delivered" "$(ph_mail_file alice)"
+	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+@test "a permanent failure bounces to the sender with the reason and the message" {
+	echo "broken: |/bin/false" >> "$PH_CONF/aliases"
+	ph_start
+	send_from bob@localhost broken@localhost "this will bounce"
+	ph_wait_mail bob 1
+	f=$(ph_mail_file bob)
+	grep -qx 'Return-Path: <>' "$f"
+	grep -q '^From: MAILER-DAEMON@' "$f"
+	grep -q '^Subject: Undelivered Mail Returned to Sender' "$f"
+	grep -q '<broken@localhost>: 5.3.5 alias broken: command deliveries are not supported' "$f"
+	grep -q 'this will bounce' "$f"
+	grep -q "to=<broken@localhost>, relay=local, .*status=bounced" "$PH_LOG"
+	sleep 0.3
+	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+@test "no bounce of a bounce: undeliverable mail from <> is dropped and logged" {
+	echo "broken: |/bin/false" >> "$PH_CONF/aliases"
+	ph_start
+	send_from "" broken@localhost "null sender"
+	for i in $(seq 1 60); do
+		grep -q "discarded" "$PH_LOG" && break
+		sleep 0.05
+	done
+	grep -q "undeliverable mail from <> discarded" "$PH_LOG"
+	[ "$(ph_queue_files)" -eq 0 ]
+	[ "$(ph_count_mail alice)" -eq 0 ]
+}
+
+@test "an expired message bounces after maximal_queue_lifetime" {
+	ph_conf maximal_queue_lifetime 2s
+	ph_conf minimal_backoff_time 1s
+	ph_conf queue_run_delay 1s
+	ph_start
+	block_alice
+	send_from bob@localhost alice@localhost "expires"
+	ph_wait_mail bob 1 20
+	grep -q '4.4.7' "$(ph_mail_file bob)"
+	grep -q "status=expired" "$PH_LOG"
+	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+@test "crash of everything: a committed message is delivered at the next start" {
+	ph_start
+	block_alice
+	send_from s@example.org alice@localhost "survives a full crash"
+	for i in $(seq 1 60); do
+		grep -q "status=deferred" "$PH_LOG" && break
+		sleep 0.05
+	done
+	# kill -9 every process of the instance, master included.
+	kill -KILL "$PH_MASTER"
+	ph_kill_children
+	wait "$PH_MASTER" 2>/dev/null || true
+	PH_MASTER=
+	unblock_alice
+	# Move it back to active so it need not wait for its retry time.
+	for f in $(find "$PH_DIR/queue/deferred" -type f); do
+		mv "$f" "$PH_DIR/queue/active/$(basename "$(dirname "$f")")/"
+	done
+	ph_start
+	ph_wait_mail alice 1
+	grep -q "survives a full crash" "$(ph_mail_file alice)"
+}
+
+@test "recovery discards unacknowledged incoming files and quarantines corrupt ones" {
+	ph_start
+	ph_stop
+	# A half-written file (no END record) as a crash would leave it.
+	printf '\x56\x00\x00\x00\x10posthorn-queue 1' > "$PH_DIR/queue/incoming/0/6B05B00000000000"
+	# Garbage in active/.
+	printf 'garbage' > "$PH_DIR/queue/active/0/6B05B00000001000"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown -R posthorn-queue "$PH_DIR/queue/incoming" "$PH_DIR/queue/active"
+	fi
+	ph_start
+	for i in $(seq 1 60); do
+		[ -f "$PH_DIR/queue/corrupt/6B05B00000001000" ] && break
+		sleep 0.05
+	done
+	[ ! -e "$PH_DIR/queue/incoming/0/6B05B00000000000" ]
+	grep -q "6B05B00000000000: discarding unfinished incoming file" "$PH_LOG"
+	[ -f "$PH_DIR/queue/corrupt/6B05B00000001000" ]
+	grep -q "6B05B00000001000: corrupt queue file" "$PH_LOG"
+}
+
+@test "a client that vanishes mid-DATA leaves nothing in the queue" {
+	ph_start
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<v@example.org>\r\n
+expect 250
+send RCPT TO:<alice@localhost>\r\n
+expect 250
+send DATA\r\n
+expect 354
+send Subject: half\r\n\r\nthis message never ends\r\n
+close
+EOF2
+	[ "$status" -eq 0 ]
+	for i in $(seq 1 40); do
+		grep -q "lost connection after DATA" "$PH_LOG" && break
+		sleep 0.05
+	done
+	grep -q "lost connection after DATA" "$PH_LOG"
+	sleep 0.2
+	[ "$(ph_queue_files)" -eq 0 ]
+	[ "$(ph_count_mail alice)" -eq 0 ]
+}
+
+@test "no queue manager: MAIL gets 451 4.3.0, the client keeps its message" {
+	sed -i '/^qmgr /d' "$PH_CONF/master.conf"
+	"$PH_LIBEXEC/master" -f -c "$PH_CONF" >>"$PH_LOG" 2>&1 &
+	PH_MASTER=$!
+	ph_wait_listen "$PH_PORT"
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<d@example.org>\r\n
+expect 451 4.3.0
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	grep -q "connect to private/qmgr" "$PH_LOG"
+}
