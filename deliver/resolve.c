@@ -37,6 +37,7 @@ local_deliver_rcpt(const struct conf *conf, struct local_maps *maps,
 {
 	struct resolve	 r;
 	char		 local[ADDR_LOCAL_MAX * 2 + 3], raw[sizeof(local)];
+	char		 domain[ADDR_DOMAIN_MAX + 1];
 	const char	*at;
 	size_t		 n, i;
 
@@ -55,7 +56,11 @@ local_deliver_rcpt(const struct conf *conf, struct local_maps *maps,
 	addr_unquote_local(raw, local, sizeof(local));
 	for (i = 0; local[i]; i++)
 		local[i] = (char)tolower((unsigned char)local[i]);
-	r.domain = at ? at + 1 : "localhost";
+	/* Domains are case-insensitive: Delivered-To uses lower case. */
+	strlcpy(domain, at ? at + 1 : "localhost", sizeof(domain));
+	for (i = 0; domain[i]; i++)
+		domain[i] = (char)tolower((unsigned char)domain[i]);
+	r.domain = domain;
 	resolve_name(&r, local, 0);
 	if (r.ntemp) {
 		res->code = 'T';
@@ -157,8 +162,9 @@ resolve_mailbox(struct resolve *r, const char *name)
 	rc = maildir_deliver(dir, r->msg, to, r->conf->myhostname, err,
 	    sizeof(err));
 	if (rc == 0) {
-		snprintf(r->res->text, sizeof(r->res->text), "delivered to "
-		    "maildir %s", dir);
+		strlcpy(r->res->text, "delivered to maildir ",
+		    sizeof(r->res->text));
+		strlcat(r->res->text, dir, sizeof(r->res->text));
 		return;
 	}
 	resolve_fail(r, rc == -1, rc == -1 ? "4.2.0" : "5.2.0", "%s", err);

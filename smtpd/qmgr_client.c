@@ -85,7 +85,7 @@ qc_io(int fd, int events, void *arg)
 	struct record	 r;
 	size_t		 total;
 	ssize_t		 n;
-	int		 rc;
+	int		 rc = 0;
 
 	if (events & EV_WRITE)
 		qc_flush(s);

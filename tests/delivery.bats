@@ -164,8 +164,9 @@ expect 221
 EOF2
 	[ "$status" -eq 0 ]
 	ph_wait_mail alice 2
-	grep -q 'Delivered-To: alice@localhost' "$(ph_mail_file alice)"
-	grep -q 'Return-Path: <>' "$(ph_mail_file alice)"
+	# Both copies, and the domain folded to lower case.
+	[ "$(cat "$PH_MAIL"/alice/Maildir/new/* | grep -c '^Delivered-To: alice@localhost$')" -eq 2 ]
+	[ "$(cat "$PH_MAIL"/alice/Maildir/new/* | grep -c '^Return-Path: <>$')" -eq 2 ]
 }
 
 @test "unknown local user: 550 5.1.1 at RCPT, nothing queued" {
