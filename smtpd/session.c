@@ -117,7 +117,9 @@ session_process(struct session *s)
 	int	 done;
 	long	 limit = s->sd->conf->smtpd_command_line_limit;
 
-	while (!s->closing && s->waiting == W_NONE) {
+	/* A client that does not read its replies gets no more of them. */
+	while (!s->closing && s->waiting == W_NONE &&
+	    s->out.len <= SMTPD_OUT_HIGH) {
 		if (s->data_mode) {
 			if (s->qout.len > SMTPD_QOUT_HIGH || s->in.len == 0)
 				break;
@@ -230,8 +232,14 @@ session_io(int fd, int events, void *arg)
 	struct session	*s = arg;
 
 	(void)fd;
-	if ((events & EV_WRITE) && session_flush(s) == -1)
-		return;
+	if (events & EV_WRITE) {
+		if (session_flush(s) == -1)
+			return;
+		if (!(events & EV_READ)) {
+			session_process(s);	/* output drained: go on */
+			return;
+		}
+	}
 	if (events & EV_READ) {
 		if (session_read(s) == -1)
 			return;
@@ -313,7 +321,7 @@ session_events(struct session *s)
 	if (s->out.len > 0)
 		ev |= EV_WRITE;
 	if (!s->closing && s->in.len < SMTPD_IN_MAX &&
-	    s->qout.len <= SMTPD_QOUT_HIGH)
+	    s->qout.len <= SMTPD_QOUT_HIGH && s->out.len <= SMTPD_OUT_HIGH)
 		ev |= EV_READ;
 	event_mod(s->sd->loop, s->fd, ev);
 }

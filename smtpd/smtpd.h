@@ -13,6 +13,7 @@
 
 #define SMTPD_IN_MAX	65536		/* pipelined input held at most */
 #define SMTPD_QOUT_HIGH	(1024 * 1024)	/* stop reading DATA above this */
+#define SMTPD_OUT_HIGH	65536		/* replies a client has not read */
 
 enum smtpd_wait { W_NONE, W_MAIL, W_RCPT, W_END };
 enum data_state { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };

@@ -368,3 +368,26 @@ s = socket.create_connection(("127.0.0.1", port), timeout=10)
 assert s.makefile("rb").readline().startswith(b"220")
 PY
 }
+
+@test "a client that never reads its replies cannot grow smtpd's memory" {
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.setblocking(False)
+sent = 0
+deadline = time.time() + 3
+while time.time() < deadline and sent < 64 * 1024 * 1024:
+    try:
+        sent += s.send(b"NOOP\r\n" * 10000)
+    except BlockingIOError:
+        time.sleep(0.01)
+print("sent", sent)
+# The server stopped reading long before 64 MiB.
+assert sent < 16 * 1024 * 1024, sent
+PY
+	pid=$(ph_pid_of smtp)
+	rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
+	[ "$rss" -lt 20000 ]
+}
