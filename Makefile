@@ -77,20 +77,20 @@ deps-test:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@sh master/mkinstance "$(RUNDIR)" "$(CURDIR)/$(BUILD)/libexec" \
+	@sh master/mkinstance "$(RUNDIR)" "$(abspath $(BUILD))/libexec" \
 	    $(SMTP_PORT) $(SUBMISSION_PORT) $(SMTPS_PORT) $(ODMR_PORT)
 	@echo "posthorn: SMTP on 127.0.0.1:$(SMTP_PORT), submission on" \
 	    "127.0.0.1:$(SUBMISSION_PORT); mail for alice@localhost and" \
 	    "bob@localhost lands in $(RUNDIR)/mail/USER/Maildir/new/;" \
 	    "Ctrl-C stops."
-	@exec "$(CURDIR)/$(BUILD)/libexec/master" -f -c "$(RUNDIR)/etc"
+	@exec "$(abspath $(BUILD))/libexec/master" -f -c "$(RUNDIR)/etc"
 
 check: deps-test
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory test
 
 test:
-	POSTHORN_BUILD="$(CURDIR)/$(BUILD)" bats --tap tests
+	POSTHORN_BUILD="$(abspath $(BUILD))" bats --tap tests
 
 check-asan: deps-test
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \
@@ -101,7 +101,7 @@ check-asan: deps-test
 test-asan:
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	POSTHORN_BUILD="$(CURDIR)/$(BUILD)" bats --tap tests
+	POSTHORN_BUILD="$(abspath $(BUILD))" bats --tap tests
 
 lint-man:
 	mandoc -Tlint -Wwarning man/*.[1-8]

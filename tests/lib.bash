@@ -96,6 +96,7 @@ ph_kill_children() {
 
 ph_teardown() {
 	ph_stop
+	ph_check_log
 	if [ -n "${PH_DIR:-}" ]; then
 		if [ -n "${BATS_TEST_COMPLETED:-}" ]; then
 			rm -rf "$PH_DIR"
@@ -147,4 +148,14 @@ ph_smtp() {
 ph_queue_files() {
 	find "$PH_DIR/queue/incoming" "$PH_DIR/queue/active" \
 	    "$PH_DIR/queue/deferred" -type f ! -name '.lock' | wc -l
+}
+
+# Fail the test if any process crashed on its own or a sanitizer spoke.
+ph_check_log() {
+	[ -f "${PH_LOG:-}" ] || return 0
+	if grep -E "AddressSanitizer|runtime error:|LeakSanitizer|panic:|killed by signal (6|7|8|11)\b" "$PH_LOG" >&2; then
+		echo "# crash or sanitizer report in $PH_LOG" >&3
+		BATS_TEST_COMPLETED=
+		return 1
+	fi
 }

@@ -1,0 +1,76 @@
+#!/usr/bin/env bats
+# The public contract of "make run" and "make install".
+
+load lib
+
+setup() {
+	PH_DIR=$(mktemp -d /tmp/posthorn-test.XXXXXX)
+	chmod 755 "$PH_DIR"
+}
+
+teardown() {
+	if [ -n "${RUN_PGID:-}" ]; then
+		kill -KILL -- "-$RUN_PGID" 2>/dev/null || true
+	fi
+	PH_CONF=$PH_DIR/run/etc
+	ph_kill_children
+	rm -rf "$PH_DIR"
+}
+
+@test "make run: instance under RUNDIR on the given ports; Ctrl-C stops everything" {
+	ports=($(ph_free_ports 4))
+	setsid make -s -C "$PH_SRC" run BUILD="$PH_BUILD" RUNDIR="$PH_DIR/run" \
+	    SMTP_PORT=${ports[0]} SUBMISSION_PORT=${ports[1]} \
+	    SMTPS_PORT=${ports[2]} ODMR_PORT=${ports[3]} \
+	    > "$PH_DIR/out" 2>&1 &
+	RUN_PGID=$!
+	ph_wait_listen "${ports[0]}" || { cat "$PH_DIR/out"; false; }
+	ph_wait_listen "${ports[1]}"
+	PH_MAIL=$PH_DIR/run/mail PH_CONF=$PH_DIR/run/etc
+	for p in "${ports[0]}" "${ports[1]}"; do
+		run swaks --server 127.0.0.1:$p --from x@example.org \
+		    --to alice@localhost --body "via $p"
+		[ "$status" -eq 0 ]
+	done
+	run swaks --server 127.0.0.1:${ports[0]} --from x@example.org \
+	    --to postmaster@localhost --body "to postmaster"
+	[ "$status" -eq 0 ]
+	run swaks --server 127.0.0.1:${ports[0]} --from x@example.org \
+	    --to carol@localhost --body "nobody"
+	[[ "$output" == *"550 5.1.1"* ]]
+	ph_wait_mail alice 3
+	swaks --server 127.0.0.1:${ports[0]} --to bob@localhost --body b >/dev/null
+	ph_wait_mail bob 1
+	# Ctrl-C: SIGINT to the foreground process group.
+	kill -INT -- "-$RUN_PGID"
+	for i in $(seq 1 100); do
+		[ -z "$(ph_pids)" ] && break
+		sleep 0.05
+	done
+	[ -z "$(ph_pids)" ]
+	wait "$RUN_PGID" || true
+	RUN_PGID=
+	grep -q "posthorn master stopped" "$PH_DIR/out"
+}
+
+@test "make install honours PREFIX and DESTDIR" {
+	run make -s -C "$PH_SRC" install BUILD="$PH_BUILD" PREFIX=/opt/ph \
+	    DESTDIR="$PH_DIR/dest"
+	[ "$status" -eq 0 ]
+	for p in master smtpd qmgr local; do
+		[ -x "$PH_DIR/dest/opt/ph/libexec/posthorn/$p" ]
+	done
+	for f in posthorn.conf master.conf aliases mailboxes; do
+		[ -f "$PH_DIR/dest/opt/ph/etc/posthorn/$f" ]
+	done
+	grep -qx 'daemon_directory = /opt/ph/libexec/posthorn' \
+	    "$PH_DIR/dest/opt/ph/etc/posthorn/posthorn.conf"
+	grep -q '^smtp .*\*:25 ' "$PH_DIR/dest/opt/ph/etc/posthorn/master.conf"
+	[ -f "$PH_DIR/dest/opt/ph/share/man/man8/smtpd.8" ]
+	[ -f "$PH_DIR/dest/opt/ph/share/man/man5/posthorn.conf.5" ]
+	# A second install keeps the administrator's edits.
+	echo "# edited" >> "$PH_DIR/dest/opt/ph/etc/posthorn/posthorn.conf"
+	make -s -C "$PH_SRC" install BUILD="$PH_BUILD" PREFIX=/opt/ph \
+	    DESTDIR="$PH_DIR/dest" >/dev/null
+	tail -n 1 "$PH_DIR/dest/opt/ph/etc/posthorn/posthorn.conf" | grep -qx '# edited'
+}
