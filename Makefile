@@ -40,6 +40,8 @@ LOCAL_SRC	= $(wildcard deliver/*.c)
 
 obj		= $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local)
+UNIT_SRC	= $(wildcard tests/unit/*.c)
+UNITS		= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 DEB_BUILD	= gcc make libc6-dev libssl-dev libbsd-dev libdb-dev
 DEB_TEST	= bats swaks python3 mandoc
@@ -47,7 +49,11 @@ DEB_TEST	= bats swaks python3 mandoc
 .PHONY: all run check check-asan install clean deps deps-test test \
 	test-asan lint-man
 
-all: $(PROGRAMS)
+all: $(PROGRAMS) $(UNITS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/libcommon.a: $(call obj,$(COMMON_SRC))
 	@mkdir -p $(@D)
@@ -66,7 +72,7 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
--include $(wildcard $(BUILD)/obj/*/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/tests/unit/*.d)
 
 # Missing Debian packages: installed when root, else named exactly.
 deps:

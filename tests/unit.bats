@@ -1,0 +1,22 @@
+#!/usr/bin/env bats
+# Unit tests of the common library's parsers (built by "make unit").
+
+load lib
+
+@test "unit: RFC 5321 path parser" {
+	run "$PH_BUILD/tests/test_addr"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+@test "unit: buffers, records, queue files, queue IDs" {
+	run "$PH_BUILD/tests/test_record"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+@test "unit: posthorn.conf parser and text maps" {
+	run "$PH_BUILD/tests/test_conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
