@@ -6,6 +6,7 @@
  * mailbox owner before it touches any mailbox.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include "local.h"
 
 #define LOCAL_MAX_RCPT	100000
+#define Q_OWNER_DIR	"active"	/* owned by the qmgr user */
 
 struct local_job {
 	struct local_msg msg;
@@ -46,6 +48,7 @@ static void	 local_run_job(struct service *, struct local_maps *, int,
 static void	 local_deliver_all(struct service *, struct local_maps *, int,
 		    struct local_job *);
 static int	 local_peer_alive(int, struct local_job *);
+static int	 local_peer_trusted(int, uid_t);
 static void	 local_free_job(struct local_job *);
 static void	 local_refresh(struct service *, struct local_maps *);
 
@@ -58,6 +61,8 @@ main(int argc, char **argv)
 	struct pollfd	 pfd[2];
 	char		 err[512], c;
 	int		 fd;
+	struct stat	 st;
+	uid_t		 queue_uid;
 
 	service_init(&svc, argc, argv, "local");
 	memset(&maps, 0, sizeof(maps));
@@ -67,6 +72,10 @@ main(int argc, char **argv)
 	if (svc.conf.virtual_mailbox_map[0] && (maps.mailboxes =
 	    map_open(svc.conf.virtual_mailbox_map, err, sizeof(err))) == NULL)
 		log_fatalx("virtual_mailbox_map: %s", err);
+	/* Jobs are taken only from the queue's owner (qmgr) or root. */
+	if (stat(Q_OWNER_DIR, &st) == -1)
+		log_fatal("stat %s", Q_OWNER_DIR);
+	queue_uid = st.st_uid;
 	service_drop(&svc);
 
 	memset(&sa, 0, sizeof(sa));
@@ -94,6 +103,10 @@ main(int argc, char **argv)
 			if (errno != EINTR && errno != EAGAIN &&
 			    errno != ECONNABORTED)
 				log_warn("accept");
+			continue;
+		}
+		if (!local_peer_trusted(fd, queue_uid)) {
+			close(fd);
 			continue;
 		}
 		local_refresh(&svc, &maps);
@@ -280,6 +293,28 @@ local_deliver_all(struct service *svc, struct local_maps *maps, int fd,
 		}
 	}
 	buf_free(&out);
+}
+
+/*
+ * private/local is reachable by every posthorn daemon; only qmgr may hand
+ * out jobs, so that a subverted smtpd cannot forge deliveries.
+ */
+static int
+local_peer_trusted(int fd, uid_t queue_uid)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("SO_PEERCRED");
+		return 0;
+	}
+	if (cred.uid == queue_uid || cred.uid == 0)
+		return 1;
+	log_warnx("refusing a job from uid %ld pid %ld: only the queue "
+	    "manager (uid %ld) may send jobs", (long)cred.uid, (long)cred.pid,
+	    (long)queue_uid);
+	return 0;
 }
 
 /*

@@ -200,3 +200,26 @@ PY
 	# Delivered before the stop, or still safe in the queue.
 	[ "$(ph_count_mail alice)" -eq 1 ] || [ "$(ph_queue_files)" -eq 1 ]
 }
+
+@test "only the queue manager may hand jobs to local delivery" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root: all processes share one uid otherwise"
+	ph_start
+	# As the smtpd user: connect to private/local and ask for a delivery.
+	run setpriv --reuid=posthorn --regid=posthorn --clear-groups -- \
+	    /usr/bin/python3 - "$PH_DIR/queue/private/local" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+def rec(t, *f):
+    p = b"".join(x.encode() + b"\0" for x in f)
+    return bytes([ord(t)]) + struct.pack(">I", len(p)) + p
+try:
+    s.sendall(rec("J", "6B05B00000000000", "evil@example.org", "0") +
+              rec("R", "0", "alice@localhost") + rec("G"))
+    print("reply:", s.recv(100) or "closed")
+except (BrokenPipeError, ConnectionResetError):
+    print("reply: closed")
+PY
+	[[ "$output" == *"reply: closed"* ]]
+	grep -q "refusing a job from uid $(id -u posthorn)" "$PH_LOG"
+	[ "$(ph_count_mail alice)" -eq 0 ]
+}
