@@ -68,7 +68,14 @@ $(PROGRAMS):
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/obj/%.o: %.c
+# Rebuild everything when the flags change (PREFIX is compiled in).
+BUILD_FLAGS	:= $(CC) $(CPPFLAGS) $(CFLAGS)
+ifneq ($(file <$(BUILD)/flags),$(BUILD_FLAGS))
+$(shell mkdir -p $(BUILD))
+$(file >$(BUILD)/flags,$(BUILD_FLAGS))
+endif
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 

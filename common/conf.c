@@ -67,6 +67,7 @@ static const struct conf_key conf_keys[] = {
 static int	 conf_set(struct conf *, const struct conf_key *, const char *,
 		    char *, size_t);
 static const struct conf_key *conf_find(const char *);
+static int	 conf_check(const struct conf *, char *, size_t);
 static char	*conf_trim(char *);
 
 int
@@ -74,22 +75,16 @@ conf_load(struct conf *c, const char *confdir, char *err, size_t errlen)
 {
 	char		 path[PATH_MAX], host[256], *line = NULL, *logical = NULL;
 	char		*key, *val, *eq, why[256];
-	size_t		 cap = 0, i;
+	size_t		 cap = 0;
 	ssize_t		 n;
 	FILE		*fp;
 	int		 lineno = 0, startline = 0, rc = -1;
 	unsigned char	 seen[NKEYS];
 	const struct conf_key *k;
 
-	memset(c, 0, sizeof(*c));
 	memset(seen, 0, sizeof(seen));
-	for (i = 0; i < NKEYS; i++)
-		if (conf_set(c, &conf_keys[i], conf_keys[i].def, why,
-		    sizeof(why)) == -1) {
-			snprintf(err, errlen, "bad built-in default for %s",
-			    conf_keys[i].name);
-			return -1;
-		}
+	if (conf_defaults(c, err, errlen) == -1)
+		return -1;
 	if ((c->config_directory = strdup(confdir)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -187,9 +182,8 @@ conf_load(struct conf *c, const char *confdir, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	if (c->minimal_backoff_time > c->maximal_backoff_time) {
-		snprintf(err, errlen, "%s: minimal_backoff_time is larger than "
-		    "maximal_backoff_time", path);
+	if (conf_check(c, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, why);
 		goto out;
 	}
 	rc = 0;
@@ -198,6 +192,49 @@ out:
 	free(logical);
 	fclose(fp);
 	return rc;
+}
+
+int
+conf_defaults(struct conf *c, char *err, size_t errlen)
+{
+	char	 why[256];
+	size_t	 i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < NKEYS; i++)
+		if (conf_set(c, &conf_keys[i], conf_keys[i].def, why,
+		    sizeof(why)) == -1) {
+			snprintf(err, errlen, "bad built-in default for %s",
+			    conf_keys[i].name);
+			return -1;
+		}
+	return 0;
+}
+
+/* "name=value" from a -o option (master.conf per-service settings). */
+int
+conf_override(struct conf *c, const char *kv, char *err, size_t errlen)
+{
+	char		 name[64], why[256];
+	const char	*eq;
+	const struct conf_key *k;
+
+	if ((eq = strchr(kv, '=')) == NULL || eq == kv ||
+	    (size_t)(eq - kv) >= sizeof(name)) {
+		snprintf(err, errlen, "'%s': expected name=value", kv);
+		return -1;
+	}
+	memcpy(name, kv, (size_t)(eq - kv));
+	name[eq - kv] = '\0';
+	if ((k = conf_find(name)) == NULL) {
+		snprintf(err, errlen, "unknown parameter '%s'", name);
+		return -1;
+	}
+	if (conf_set(c, k, eq + 1, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s", name, why);
+		return -1;
+	}
+	return conf_check(c, err, errlen);
 }
 
 void
@@ -351,6 +388,28 @@ conf_set(struct conf *c, const struct conf_key *k, const char *val,
 	}
 	lp = (long *)((char *)c + k->off);
 	*lp = v;
+	return 0;
+}
+
+/* Rules that tie parameters together. */
+static int
+conf_check(const struct conf *c, char *err, size_t errlen)
+{
+	if (c->minimal_backoff_time > c->maximal_backoff_time) {
+		snprintf(err, errlen, "minimal_backoff_time is larger than "
+		    "maximal_backoff_time");
+		return -1;
+	}
+	if (c->virtual_mailbox_map[0] && c->virtual_mailbox_base[0] != '/') {
+		snprintf(err, errlen, "virtual_mailbox_map is set, so "
+		    "virtual_mailbox_base must be an absolute path");
+		return -1;
+	}
+	if (c->queue_directory[0] != '/' || c->daemon_directory[0] != '/') {
+		snprintf(err, errlen, "queue_directory and daemon_directory "
+		    "must be absolute paths");
+		return -1;
+	}
 	return 0;
 }
 

@@ -38,6 +38,9 @@ struct conf {
 
 /* Load CONFDIR/posthorn.conf; on error write "file:line: why" into err. */
 int	 conf_load(struct conf *, const char *confdir, char *err, size_t errlen);
+int	 conf_defaults(struct conf *, char *err, size_t errlen);
+/* Apply "name=value" (a -o option); checked like a file line. */
+int	 conf_override(struct conf *, const char *kv, char *err, size_t errlen);
 void	 conf_free(struct conf *);
 /* Print every parameter as "key = value" (what posthorn-config would show). */
 void	 conf_print(const struct conf *, int only_changed);

@@ -4,9 +4,9 @@
  *
  *	V  "posthorn-queue 1"			format version, first
  *	T  arrival time, decimal seconds
- *	S  sender address ("" for <>), then NUL-separated MAIL parameters
- *	I  client info: "name", "addr", "helo", "protocol" (optional)
- *	R  state octet, recipient address NUL, ORCPT/NOTIFY params NUL
+ *	S  sender address ("" for <>), NUL-terminated
+ *	I  client info, one field "helo=H addr=A proto=P" (bounces: empty)
+ *	R  state octet, recipient address NUL, parameters NUL ("" for now)
  *	D  a chunk of message content (LF line endings)
  *	E  total content size, decimal: the commit mark, last record
  *

@@ -21,16 +21,21 @@ static void	 service_usage(const char *) __attribute__((noreturn));
 void
 service_init(struct service *s, int argc, char **argv, const char *prog)
 {
-	const char	*confdir = NULL;
+	const char	*confdir = NULL, *over[64];
 	char		 err[512];
 	struct stat	 st;
-	int		 ch;
+	int		 ch, nover = 0, i;
 
 	memset(s, 0, sizeof(*s));
 	s->name = prog;
-	while ((ch = getopt(argc, argv, "c:fn:r:u:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:fn:o:r:u:")) != -1) {
 		switch (ch) {
 		case 'c': confdir = optarg; break;
+		case 'o':
+			if (nover == (int)(sizeof(over) / sizeof(over[0])))
+				service_usage(prog);
+			over[nover++] = optarg;
+			break;
 		case 'f': s->foreground = 1; break;
 		case 'n': s->name = optarg; break;
 		case 'r': s->chroot = optarg; break;
@@ -38,11 +43,14 @@ service_init(struct service *s, int argc, char **argv, const char *prog)
 		default: service_usage(prog);
 		}
 	}
-	if (confdir == NULL)
+	if (confdir == NULL || optind != argc)
 		service_usage(prog);
 	log_init(prog, s->foreground);
 	if (conf_load(&s->conf, confdir, err, sizeof(err)) == -1)
 		log_fatalx("%s", err);
+	for (i = 0; i < nover; i++)
+		if (conf_override(&s->conf, over[i], err, sizeof(err)) == -1)
+			log_fatalx("service %s: -o %s", s->name, err);
 	s->listen_fd = fstat(SERVICE_LISTEN_FD, &st) == 0 ?
 	    SERVICE_LISTEN_FD : -1;
 	s->master_fd = fstat(SERVICE_MASTER_FD, &st) == 0 ?
@@ -56,6 +64,8 @@ service_init(struct service *s, int argc, char **argv, const char *prog)
 	signal(SIGPIPE, SIG_IGN);
 	/* Ctrl-C in make run goes to master; it stops us with SIGTERM. */
 	signal(SIGINT, SIG_IGN);
+	/* A reload is master's business: it replaces us with SIGTERM. */
+	signal(SIGHUP, SIG_IGN);
 }
 
 void
@@ -73,7 +83,8 @@ service_drop(struct service *s)
 static void
 service_usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s -c confdir [-f] [-n service] [-r chroot] "
-	    "[-u user]\n(started by the posthorn master)\n", prog);
+	fprintf(stderr, "usage: %s -c confdir [-f] [-n service] "
+	    "[-o name=value] [-r chroot] [-u user]\n"
+	    "(started by the posthorn master)\n", prog);
 	exit(2);
 }

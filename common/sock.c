@@ -89,50 +89,68 @@ sock_unix_connect(const char *path)
 	return fd;
 }
 
+/*
+ * "host:port", "[v6]:port" or "*:port" (all IPv4 addresses; "[::]:port"
+ * for all IPv6 ones) into a socket address.
+ */
+int
+sock_inet_parse(const char *addrport, struct sockaddr_storage *ss,
+    socklen_t *sslen, char *err, size_t errlen)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char		 host[128], *colon, *end;
+	long		 port;
+
+	if (strlcpy(host, addrport, sizeof(host)) >= sizeof(host) ||
+	    (colon = strrchr(host, ':')) == NULL) {
+		snprintf(err, errlen, "'%s': expected address:port", addrport);
+		return -1;
+	}
+	*colon = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || errno || port < 1 || port > 65535) {
+		snprintf(err, errlen, "'%s': bad port", addrport);
+		return -1;
+	}
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[' && strlen(host) > 2 &&
+	    host[strlen(host) - 1] == ']') {
+		host[strlen(host) - 1] = '\0';
+		memmove(host, host + 1, strlen(host));
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+			snprintf(err, errlen, "'%s': not an IPv6 address",
+			    host);
+			return -1;
+		}
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((unsigned short)port);
+		*sslen = sizeof(*sin6);
+		return 0;
+	}
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((unsigned short)port);
+	*sslen = sizeof(*sin);
+	if (strcmp(host, "*") == 0)
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+	else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+		snprintf(err, errlen, "'%s': not an IP address (IPv6 goes in "
+		    "brackets)", host);
+		return -1;
+	}
+	return 0;
+}
+
 int
 sock_inet_listen(const char *addrport, int backlog, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	char		 host[128], *colon, *end;
-	long		 port;
 	socklen_t	 sslen;
 	int		 fd, on = 1;
 
-	if (strlcpy(host, addrport, sizeof(host)) >= sizeof(host) ||
-	    (colon = strrchr(host, ':')) == NULL) {
-		snprintf(err, errlen, "'%s': expected host:port", addrport);
+	if (sock_inet_parse(addrport, &ss, &sslen, err, errlen) == -1)
 		return -1;
-	}
-	*colon = '\0';
-	port = strtol(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || port < 1 || port > 65535) {
-		snprintf(err, errlen, "'%s': bad port", addrport);
-		return -1;
-	}
-	memset(&ss, 0, sizeof(ss));
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		host[strlen(host) - 1] = '\0';
-		memmove(host, host + 1, strlen(host));
-	}
-	if (strcmp(host, "*") == 0 || host[0] == '\0') {
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = htonl(INADDR_ANY);
-		sin->sin_port = htons((unsigned short)port);
-		sslen = sizeof(*sin);
-	} else if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((unsigned short)port);
-		sslen = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((unsigned short)port);
-		sslen = sizeof(*sin6);
-	} else {
-		snprintf(err, errlen, "'%s': not an IP address", host);
-		return -1;
-	}
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;

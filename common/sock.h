@@ -3,13 +3,16 @@
 #define POSTHORN_SOCK_H
 
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <stddef.h>
 
 int	 sock_nonblock(int fd);
 int	 sock_cloexec(int fd, int on);
 int	 sock_unix_listen(const char *path, int backlog);
 int	 sock_unix_connect(const char *path);
-/* "host:port" with host an IPv4/IPv6 literal, "[v6]:port" or "*:port". */
+/* "a.b.c.d:port", "[v6]:port" or "*:port" (IPv4 any). */
+int	 sock_inet_parse(const char *addrport, struct sockaddr_storage *,
+	    socklen_t *, char *err, size_t errlen);
 int	 sock_inet_listen(const char *addrport, int backlog, char *err,
 	    size_t errlen);
 /* Send bytes with one descriptor attached; receive the same. */

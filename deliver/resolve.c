@@ -150,7 +150,7 @@ resolve_mailbox(struct resolve *r, const char *name)
 		    "expansion");
 		return;
 	}
-	if (rel[0] == '/' || strstr(rel, "..") != NULL ||
+	if (rel[0] == '\0' || rel[0] == '/' || strstr(rel, "..") != NULL ||
 	    rel[strlen(rel) - 1] != '/') {
 		resolve_fail(r, 0, "5.3.5", "mailbox map entry for %s must be "
 		    "a relative Maildir path ending in /", name);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ static void	 master_stop(struct master *);
 static void	 master_kill(void *);
 static void	 master_close_svc(struct master *, struct svc *);
 static void	 master_daemonize(void);
+static void	 master_spawn_all(struct master *);
 static void	 usage(void) __attribute__((noreturn));
 
 int
@@ -67,13 +69,12 @@ main(int argc, char **argv)
 		if (conf_load(&m.conf, m.confdir, err, sizeof(err)) == -1 ||
 		    mconf_load(&set, &m.conf, err, sizeof(err)) == -1)
 			log_fatalx("%s", err);
+		if (geteuid() == 0 && getgrnam(m.conf.mail_group) == NULL)
+			log_fatalx("mail_group '%s' does not exist (see INSTALL)",
+			    m.conf.mail_group);
 		mconf_free(&set);
 		printf("configuration in %s is valid\n", m.confdir);
 		return 0;
-	}
-	if (!m.foreground) {
-		master_daemonize();
-		log_init("master", 0);
 	}
 	m.loop = event_loop_new();
 	if (pipe2(m.alive, O_CLOEXEC) == -1)
@@ -84,8 +85,17 @@ main(int argc, char **argv)
 	    event_signal(m.loop, SIGINT, master_signal, &m) == -1)
 		log_fatal("event_signal");
 	signal(SIGPIPE, SIG_IGN);
+	/* Every start-up error is seen on stderr before we detach. */
 	if (master_configure(&m, 0, err, sizeof(err)) == -1)
 		log_fatalx("%s", err);
+	if (!m.foreground) {
+		master_daemonize();
+		log_init("master", 0);
+		if (qdirs_pidfile_write(&m.conf, m.pidfd, err, sizeof(err)) ==
+		    -1)
+			log_fatalx("%s", err);
+	}
+	master_spawn_all(&m);
 	log_info("posthorn master started (config %s, queue %s, %d service%s)",
 	    m.confdir, m.conf.queue_directory, m.nsvcs, m.nsvcs == 1 ? "" : "s");
 	event_loop_run(m.loop);
@@ -104,7 +114,7 @@ master_configure(struct master *m, int reload, char *err, size_t errlen)
 	struct conf	 nc;
 	struct service_set set;
 	struct svc	*ns;
-	int		 i, k, n;
+	int		 i, k, n, *from;
 
 	if (conf_load(&nc, m->confdir, err, errlen) == -1)
 		return -1;
@@ -121,7 +131,11 @@ master_configure(struct master *m, int reload, char *err, size_t errlen)
 		goto fail;
 	if (!reload && (m->pidfd = qdirs_pidfile(&nc, err, errlen)) == -1)
 		goto fail;
-	if ((ns = calloc((size_t)set.n, sizeof(*ns))) == NULL) {
+	ns = calloc((size_t)set.n, sizeof(*ns));
+	from = calloc((size_t)set.n, sizeof(*from));
+	if (ns == NULL || from == NULL) {
+		free(ns);
+		free(from);
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -130,17 +144,26 @@ master_configure(struct master *m, int reload, char *err, size_t errlen)
 		ns[i].fd = -1;
 		ns[i].m = m;
 		/* The same address keeps its socket: no refused connections. */
+		from[i] = -1;
 		for (k = 0; k < m->nsvcs; k++)
 			if (m->svcs[k].fd != -1 &&
 			    strcmp(m->svcs[k].def.listen, ns[i].def.listen) == 0) {
 				ns[i].fd = m->svcs[k].fd;
 				m->svcs[k].fd = -1;
+				from[i] = k;
 			}
 		if (ns[i].fd == -1 && spawn_bind(&nc, &ns[i], err, errlen) == -1) {
-			for (k = 0; k < i; k++)
-				if (ns[k].fd != -1)
+			/* Give back what we took over; close what we bound. */
+			for (k = 0; k < i; k++) {
+				if (from[k] >= 0)
+					m->svcs[from[k]].fd = ns[k].fd;
+				else if (ns[k].fd != -1)
 					close(ns[k].fd);
+				free(ns[k].pids);
+				free(ns[k].started);
+			}
 			free(ns);
+			free(from);
 			goto fail;
 		}
 		ns[i].pids = calloc((size_t)ns[i].def.procs, sizeof(pid_t));
@@ -171,8 +194,7 @@ master_configure(struct master *m, int reload, char *err, size_t errlen)
 	m->conf = nc;
 	m->svcs = ns;
 	m->nsvcs = set.n;
-	for (i = 0; i < m->nsvcs; i++)
-		spawn_fill(&m->svcs[i]);
+	free(from);
 	return 0;
 fail:
 	mconf_free(&set);
@@ -196,11 +218,13 @@ master_signal(int signo, void *arg)
 		if (m->stopping)
 			break;
 		log_info("reloading configuration");
-		if (master_configure(m, 1, err, sizeof(err)) == -1)
+		if (master_configure(m, 1, err, sizeof(err)) == -1) {
 			log_warnx("reload refused, old configuration kept: %s",
 			    err);
-		else
+		} else {
+			master_spawn_all(m);
 			log_info("configuration reloaded");
+		}
 		break;
 	default:
 		if (m->stopping) {
@@ -272,6 +296,15 @@ master_close_svc(struct master *m, struct svc *s)
 	free(s->pids);
 	free(s->started);
 	mconf_free_def(&s->def);
+}
+
+static void
+master_spawn_all(struct master *m)
+{
+	int	 i;
+
+	for (i = 0; i < m->nsvcs; i++)
+		spawn_fill(&m->svcs[i]);
 }
 
 static void

@@ -7,6 +7,7 @@
  * queue_directory) for an internal one.  Every field is checked here, so
  * that a typo stops the start (or is refused by a reload) with file:line.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 
 #include "master.h"
 #include "privsep.h"
+#include "sock.h"
 
 #define MCONF_MAX_FIELDS	32
 
@@ -124,6 +126,8 @@ mconf_line(struct svc_def *d, char *line, const struct conf *c, char *why,
 	uid_t		 uid;
 	gid_t		 gid;
 	struct stat	 st;
+	struct sockaddr_storage ss;
+	socklen_t	 sslen;
 
 	for (f[n] = strtok(line, " \t"); f[n] && n < MCONF_MAX_FIELDS - 1;
 	    f[++n] = strtok(NULL, " \t"))
@@ -139,9 +143,7 @@ mconf_line(struct svc_def *d, char *line, const struct conf *c, char *why,
 			    "be relative to queue_directory", f[1]);
 			return -1;
 		}
-	} else if (strchr(f[1], ':') == NULL) {
-		snprintf(why, whylen, "'%s': expected address:port or "
-		    "unix:path", f[1]);
+	} else if (sock_inet_parse(f[1], &ss, &sslen, why, whylen) == -1) {
 		return -1;
 	}
 	if (strchr(f[2], '/') != NULL) {
@@ -181,6 +183,31 @@ mconf_line(struct svc_def *d, char *line, const struct conf *c, char *why,
 	}
 	d->procs = (int)procs;
 	d->chroot = f[5][0] == 'y';
+	/* Extra fields: "-o name=value" settings for this service only. */
+	for (i = 6; i < n; i += 2) {
+		struct conf	 tmp;
+		char		 e[256];
+		int		 bad;
+
+		if (strcmp(f[i], "-o") != 0 || i + 1 >= n) {
+			snprintf(why, whylen, "'%s': extra fields must be "
+			    "'-o name=value'", f[i]);
+			return -1;
+		}
+		if (conf_defaults(&tmp, e, sizeof(e)) == -1)
+			bad = 1;
+		else
+			bad = conf_override(&tmp, f[i + 1], e, sizeof(e)) == -1;
+		conf_free(&tmp);
+		if (bad) {
+			snprintf(why, whylen, "-o %s", e);
+			return -1;
+		}
+	}
+	if (n == MCONF_MAX_FIELDS - 1) {
+		snprintf(why, whylen, "too many fields");
+		return -1;
+	}
 	d->nargs = n - 6;
 	if (d->nargs > 0) {
 		if ((d->args = calloc((size_t)d->nargs, sizeof(char *))) == NULL) {

@@ -89,7 +89,7 @@ qdirs_socket_owner(const struct conf *c, const char *path, char *err,
 int
 qdirs_pidfile(const struct conf *c, char *err, size_t errlen)
 {
-	char	 path[PATH_MAX], old[32], pid[32];
+	char	 path[PATH_MAX], old[32];
 	ssize_t	 n;
 	int	 fd;
 
@@ -108,14 +108,27 @@ qdirs_pidfile(const struct conf *c, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) == -1 ||
-	    pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (qdirs_pidfile_write(c, fd, err, errlen) == -1) {
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/* (Re)write our pid: again after detaching, the lock stays with us. */
+int
+qdirs_pidfile_write(const struct conf *c, int fd, char *err, size_t errlen)
+{
+	char	 pid[32];
+
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 ||
+	    pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid)) {
+		snprintf(err, errlen, "%s/pid/master.pid: %s",
+		    c->queue_directory, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 void

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "qmgr.h"
 
-static int	 bounce_text(struct qmgr *, const char *, int,
+static int	 bounce_text(struct qmgr *, const char *, const char *, int,
 		    const struct qf_env *, const struct bounce_item *, size_t,
 		    struct buf *);
 
@@ -31,9 +31,9 @@ bounce_create(struct qmgr *q, const char *id, int qfd,
 
 	buf_init(&text, 0);
 	buf_init(&rcpt, 0);
-	if (bounce_text(q, id, qfd, env, items, n, &text) == -1)
-		goto out;
 	queueid_new(newid);
+	if (bounce_text(q, id, newid, qfd, env, items, n, &text) == -1)
+		goto out;
 	qf_path(in, sizeof(in), Q_INCOMING, newid);
 	qf_path(act, sizeof(act), Q_ACTIVE, newid);
 	if ((fd = open(in, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) ==
@@ -76,8 +76,9 @@ out:
 }
 
 static int
-bounce_text(struct qmgr *q, const char *id, int qfd, const struct qf_env *env,
-    const struct bounce_item *items, size_t n, struct buf *b)
+bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
+    const struct qf_env *env, const struct bounce_item *items, size_t n,
+    struct buf *b)
 {
 	char		 date[64], chunk[QF_CHUNK];
 	time_t		 now = time(NULL);
@@ -85,6 +86,7 @@ bounce_text(struct qmgr *q, const char *id, int qfd, const struct qf_env *env,
 	off_t		 off = env->content_off;
 	ssize_t		 got;
 	size_t		 i, returned = 0;
+	int		 cut = 0;
 	size_t		 limit = (size_t)q->conf->bounce_size_limit;
 
 	localtime_r(&now, &tm);
@@ -94,6 +96,7 @@ bounce_text(struct qmgr *q, const char *id, int qfd, const struct qf_env *env,
 	    "To: <%s>\n"
 	    "Subject: Undelivered Mail Returned to Sender\n"
 	    "Date: %s\n"
+	    "Message-ID: <%s@%s>\n"
 	    "Auto-Submitted: auto-replied\n"
 	    "MIME-Version: 1.0\n"
 	    "Content-Type: text/plain; charset=utf-8\n"
@@ -104,21 +107,26 @@ bounce_text(struct qmgr *q, const char *id, int qfd, const struct qf_env *env,
 	    "I'm sorry to have to inform you that your message (queue ID %s)\n"
 	    "could not be delivered to one or more recipients.\n"
 	    "\n",
-	    q->conf->myhostname, env->sender, date, q->conf->myhostname, id);
+	    q->conf->myhostname, env->sender, date, newid, q->conf->myhostname,
+	    q->conf->myhostname, id);
 	for (i = 0; i < n; i++)
 		buf_printf(b, "<%s>: %s %s\n", items[i].rcpt, items[i].status,
 		    items[i].text);
 	buf_printf(b, "\n--- The original message follows ---\n\n");
-	while (returned < limit &&
-	    (got = qf_read_content(qfd, &off, chunk, sizeof(chunk))) > 0) {
-		if ((size_t)got > limit - returned)
+	while ((got = qf_read_content(qfd, &off, chunk, sizeof(chunk))) > 0) {
+		if ((size_t)got > limit - returned) {
 			got = (ssize_t)(limit - returned);
+			cut = 1;
+		}
 		buf_append(b, chunk, (size_t)got);
 		returned += (size_t)got;
+		if (cut)
+			break;
 	}
 	if (b->len && b->data[b->len - 1] != '\n')
 		buf_appendc(b, '\n');
-	if (returned >= limit)
-		buf_printf(b, "\n--- (rest of the message not returned) ---\n");
+	if (cut)
+		buf_printf(b, "\n--- (rest of the message not returned: "
+		    "bounce_size_limit is %zu bytes) ---\n", limit);
 	return 0;
 }

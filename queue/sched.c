@@ -49,6 +49,7 @@ struct job {
 
 static void	 sched_dispatch(void *);
 static void	 sched_scan(void *);
+static void	 sched_scan_timer(void *);
 static void	 sched_start(struct qmgr *, const char *);
 static void	 job_io(int, int, void *);
 static void	 job_timeout(void *);
@@ -64,8 +65,7 @@ static void	 sched_defer(struct job *, time_t);
 void
 sched_init(struct qmgr *q)
 {
-	q->scan_timer = event_timer_add(q->loop,
-	    q->conf->queue_run_delay * 1000, sched_scan, q);
+	q->scan_timer = NULL;	/* sched_recover's first scan arms it */
 }
 
 void
@@ -193,7 +193,10 @@ sched_scan(void *arg)
 	time_t		 now = time(NULL);
 	int		 i;
 
-	q->scan_timer = NULL;
+	if (q->scan_timer) {
+		event_timer_cancel(q->loop, q->scan_timer);
+		q->scan_timer = NULL;
+	}
 	for (i = 0; i < 16 && !q->stopping; i++) {
 		snprintf(dir, sizeof(dir), "%s/%c", Q_DEFERRED, hex[i]);
 		if ((d = opendir(dir)) == NULL) {
@@ -218,7 +221,16 @@ sched_scan(void *arg)
 	}
 	if (!q->stopping)
 		q->scan_timer = event_timer_add(q->loop,
-		    q->conf->queue_run_delay * 1000, sched_scan, q);
+		    q->conf->queue_run_delay * 1000, sched_scan_timer, q);
+}
+
+static void
+sched_scan_timer(void *arg)
+{
+	struct qmgr	*q = arg;
+
+	q->scan_timer = NULL;	/* the loop frees the timer that fired */
+	sched_scan(q);
 }
 
 static void
@@ -228,7 +240,7 @@ sched_start(struct qmgr *q, const char *id)
 	struct buf	 rec;
 	char		 err[256], idx[32], off[32];
 	size_t		 i, nlocal = 0;
-	int		 fd;
+	int		 fd, rofd;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		log_fatal("sched_start");
@@ -295,13 +307,18 @@ sched_start(struct qmgr *q, const char *id)
 	j->fd = fd;
 	snprintf(off, sizeof(off), "%lld", (long long)j->env.content_off);
 	record_putf(&j->out, PROTO_JOB, id, j->env.sender, off, NULL);
-	if (sock_send_fd(fd, j->out.data, j->out.len, j->qfd) !=
+	/* local gets its own read-only descriptor: it can read, not write. */
+	if ((rofd = open(j->path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    sock_send_fd(fd, j->out.data, j->out.len, rofd) !=
 	    (ssize_t)j->out.len) {
 		log_warn("%s: send job to local", id);
+		if (rofd != -1)
+			close(rofd);
 		buf_free(&rec);
 		job_finish(j);	/* no results: everything is deferred */
 		return;
 	}
+	close(rofd);
 	buf_reset(&j->out);
 	buf_append(&j->out, rec.data, rec.len);
 	buf_free(&rec);
@@ -430,8 +447,8 @@ job_finish(struct job *j)
 	const char	*st;
 
 	expired = now - j->env.arrival > q->conf->maximal_queue_lifetime;
-	snprintf(delay, sizeof(delay), "%.2f",
-	    (double)(event_now_ms() - j->started) / 1000.0);
+	/* As in Postfix: from arrival to this attempt's end. */
+	snprintf(delay, sizeof(delay), "%lld", (long long)(now - j->env.arrival));
 	if ((items = calloc(j->env.nrcpt + 1, sizeof(*items))) == NULL)
 		log_fatal("job_finish");
 	for (i = 0; i < j->env.nrcpt; i++) {

@@ -26,6 +26,8 @@ data_begin(struct session *s)
 	struct tm	 tm;
 
 	s->data_mode = 1;
+	s->deadline = event_now_ms() +
+	    (uint64_t)s->sd->conf->smtpd_data_timeout * 1000;
 	s->dstate = D_BOL;
 	s->dflags = 0;
 	s->dsize = 0;
