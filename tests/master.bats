@@ -223,3 +223,66 @@ PY
 	grep -q "refusing a job from uid $(id -u posthorn)" "$PH_LOG"
 	[ "$(ph_count_mail alice)" -eq 0 ]
 }
+
+@test "per-service -o settings in master.conf apply to that service only" {
+	sed -i 's|^\(submission .* y\)$|\1 -o message_size_limit=2048|' "$PH_CONF/master.conf"
+	grep -q 'message_size_limit=2048' "$PH_CONF/master.conf"
+	ph_start
+	sub=$(sed -n 's/^submission *127.0.0.1:\([0-9]*\).*/\1/p' "$PH_CONF/master.conf")
+	run ph_smtp "$sub" <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send QUIT\r\n
+expect 221
+EOF2
+	[[ "$output" == *"250-SIZE 2048"* ]]
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send QUIT\r\n
+expect 221
+EOF2
+	[[ "$output" == *"250-SIZE 10240000"* ]]
+}
+
+@test "master.conf: bad -o settings and bad addresses are refused with file:line" {
+	echo "extra 127.0.0.1:1 smtpd 1 posthorn y -o no_such=1" >> "$PH_CONF/master.conf"
+	line=$(wc -l < "$PH_CONF/master.conf")
+	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"master.conf:$line: -o unknown parameter 'no_such'"* ]]
+	sed -i '$d' "$PH_CONF/master.conf"
+	echo "extra 300.1.1.1:25 smtpd 1 posthorn y" >> "$PH_CONF/master.conf"
+	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"master.conf:$line: '300.1.1.1': not an IP address"* ]]
+	sed -i '$d' "$PH_CONF/master.conf"
+	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
+	[ "$status" -eq 0 ]
+}
+
+@test "a reload whose new address cannot be bound keeps the old sockets working" {
+	ph_start
+	# Take a port, then ask the master to listen on it as well.
+	busy=$(ph_free_ports 1)
+	python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$busy)); s.listen(); time.sleep(30)" &
+	holder=$!
+	sleep 0.3
+	echo "extra 127.0.0.1:$busy smtpd 1 posthorn y" >> "$PH_CONF/master.conf"
+	kill -HUP "$PH_MASTER"
+	for i in $(seq 1 40); do
+		grep -q "reload refused" "$PH_LOG" && break
+		sleep 0.05
+	done
+	kill "$holder"
+	grep -q "reload refused, old configuration kept: bind 127.0.0.1:$busy" "$PH_LOG"
+	# The old children still serve, and so do restarted ones.
+	kill -KILL "$(ph_pid_of smtp)"
+	sleep 0.5
+	ph_wait_listen "$PH_PORT"
+	send_one alice@localhost "after a refused reload"
+	ph_wait_mail alice 1
+	! grep -q "exit status 127" "$PH_LOG"
+}
