@@ -9,21 +9,24 @@ setup() {
 	PH_DIR=$(mktemp -d /tmp/posthorn-test.XXXXXX)
 	chmod 755 "$PH_DIR"
 	RUNAS=()
+	MKINSTANCE=$PH_SRC/master/mkinstance
 	if [ "$(id -u)" -eq 0 ]; then
 		command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
 		chown nobody "$PH_DIR"
 		RUNAS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
-		# nobody must reach the programs.
-		d=$PH_LIBEXEC
-		while [ "$d" != / ]; do
-			[ "$(stat -c %A "$d" | cut -c10)" = x ] ||
-			    skip "build dir $d is not reachable by other users"
-			d=$(dirname "$d")
-		done
+		# nobody must reach the programs, wherever the clone is.
+		mkdir "$PH_DIR/libexec"
+		cp "$PH_LIBEXEC"/master "$PH_LIBEXEC"/smtpd "$PH_LIBEXEC"/qmgr \
+		    "$PH_LIBEXEC"/local "$PH_DIR/libexec/"
+		PH_LIBEXEC=$PH_DIR/libexec
+		mkdir -p "$PH_DIR/src/master"
+		cp "$PH_SRC/master/mkinstance" "$PH_DIR/src/master/"
+		cp -r "$PH_SRC/etc" "$PH_DIR/src/"
+		MKINSTANCE=$PH_DIR/src/master/mkinstance
 	fi
 	ports=($(ph_free_ports 4))
 	PH_PORT=${ports[0]}
-	"${RUNAS[@]}" sh "$PH_SRC/master/mkinstance" "$PH_DIR/inst" "$PH_LIBEXEC" \
+	"${RUNAS[@]}" sh "$MKINSTANCE" "$PH_DIR/inst" "$PH_LIBEXEC" \
 	    "${ports[@]}" >/dev/null
 	PH_CONF=$PH_DIR/inst/etc
 	PH_MAIL=$PH_DIR/inst/mail
