@@ -76,14 +76,8 @@ main(int argc, char **argv)
 		printf("configuration in %s is valid\n", m.confdir);
 		return 0;
 	}
-	m.loop = event_loop_new();
 	if (pipe2(m.alive, O_CLOEXEC) == -1)
 		log_fatal("pipe");
-	if (event_signal(m.loop, SIGCHLD, master_signal, &m) == -1 ||
-	    event_signal(m.loop, SIGHUP, master_signal, &m) == -1 ||
-	    event_signal(m.loop, SIGTERM, master_signal, &m) == -1 ||
-	    event_signal(m.loop, SIGINT, master_signal, &m) == -1)
-		log_fatal("event_signal");
 	signal(SIGPIPE, SIG_IGN);
 	/* Every start-up error is seen on stderr before we detach. */
 	if (master_configure(&m, 0, err, sizeof(err)) == -1)
@@ -95,6 +89,16 @@ main(int argc, char **argv)
 		    -1)
 			log_fatalx("%s", err);
 	}
+	/*
+	 * The loop and its signalfd only now: a signalfd made before the
+	 * fork would never wake the detached process.
+	 */
+	m.loop = event_loop_new();
+	if (event_signal(m.loop, SIGCHLD, master_signal, &m) == -1 ||
+	    event_signal(m.loop, SIGHUP, master_signal, &m) == -1 ||
+	    event_signal(m.loop, SIGTERM, master_signal, &m) == -1 ||
+	    event_signal(m.loop, SIGINT, master_signal, &m) == -1)
+		log_fatal("event_signal");
 	master_spawn_all(&m);
 	log_info("posthorn master started (config %s, queue %s, %d service%s)",
 	    m.confdir, m.conf.queue_directory, m.nsvcs, m.nsvcs == 1 ? "" : "s");

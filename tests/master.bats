@@ -286,3 +286,34 @@ EOF2
 	ph_wait_mail alice 1
 	! grep -q "exit status 127" "$PH_LOG"
 }
+
+@test "without -f the master detaches after setup; start-up errors still reach stderr" {
+	run "$PH_LIBEXEC/master" -c "$PH_CONF"
+	[ "$status" -eq 0 ]
+	for i in $(seq 1 100); do
+		[ -s "$PH_DIR/queue/pid/master.pid" ] && break
+		sleep 0.05
+	done
+	PH_MASTER=$(cat "$PH_DIR/queue/pid/master.pid")
+	kill -0 "$PH_MASTER"
+	# Detached: not our child, in its own session.
+	[ "$(ps -o ppid= -p "$PH_MASTER" | tr -d ' ')" != "$$" ]
+	ph_wait_listen "$PH_PORT"
+	for i in $(seq 1 100); do
+		[ -S "$PH_DIR/queue/private/qmgr" ] && [ -n "$(ph_pid_of qmgr)" ] && break
+		sleep 0.05
+	done
+	send_one bob@localhost "daemon mode"
+	ph_wait_mail bob 1
+	# A second start fails loudly, on stderr, before detaching.
+	run "$PH_LIBEXEC/master" -c "$PH_CONF"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"already running"* ]]
+	kill -TERM "$PH_MASTER"
+	for i in $(seq 1 100); do
+		kill -0 "$PH_MASTER" 2>/dev/null || break
+		sleep 0.05
+	done
+	! kill -0 "$PH_MASTER" 2>/dev/null
+	PH_MASTER=
+}
