@@ -194,7 +194,8 @@ mconf_line(struct svc_def *d, char *line, const struct conf *c, char *why,
 			    "'-o name=value'", f[i]);
 			return -1;
 		}
-		if (conf_defaults(&tmp, e, sizeof(e)) == -1)
+		/* Checked as the service will see it: the file, then -o. */
+		if (conf_load(&tmp, c->config_directory, e, sizeof(e)) == -1)
 			bad = 1;
 		else
 			bad = conf_override(&tmp, f[i + 1], e, sizeof(e)) == -1;
