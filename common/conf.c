@@ -68,6 +68,9 @@ static int	 conf_set(struct conf *, const struct conf_key *, const char *,
 		    char *, size_t);
 static const struct conf_key *conf_find(const char *);
 static int	 conf_check(const struct conf *, char *, size_t);
+struct conf_unit;
+static int	 conf_parse_number(const char *, const struct conf_unit *,
+		    long *);
 static char	*conf_trim(char *);
 
 int
@@ -289,37 +292,38 @@ conf_list_has(const char *list, const char *word)
 	return 0;
 }
 
+struct conf_unit {
+	char	 suffix;
+	long	 mul;
+};
+
+static const struct conf_unit time_units[] = {
+	{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	{ 'w', 7 * 86400 }, { 0, 0 }
+};
+static const struct conf_unit size_units[] = {
+	{ 'k', 1024 }, { 'm', 1024 * 1024 }, { 'g', 1024L * 1024 * 1024 },
+	{ 0, 0 }
+};
+
 /* "30", "30s", "5m", "2h", "5d", "1w": seconds. */
 int
 conf_parse_time(const char *s, long *out)
 {
-	char	*end;
-	long	 v, mul = 1;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (end == s || errno || v < 0)
-		return -1;
-	switch (*end) {
-	case '\0': case 's': break;
-	case 'm': mul = 60; break;
-	case 'h': mul = 3600; break;
-	case 'd': mul = 86400; break;
-	case 'w': mul = 7 * 86400; break;
-	default: return -1;
-	}
-	if (*end && end[1] != '\0')
-		return -1;
-	if (v > LONG_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
+	return conf_parse_number(s, time_units, out);
 }
 
 /* "1024", "10k", "10m", "1g": bytes. */
 int
 conf_parse_size(const char *s, long *out)
 {
+	return conf_parse_number(s, size_units, out);
+}
+
+/* A non-negative number with at most one unit letter after it. */
+static int
+conf_parse_number(const char *s, const struct conf_unit *units, long *out)
+{
 	char	*end;
 	long	 v, mul = 1;
 
@@ -327,15 +331,14 @@ conf_parse_size(const char *s, long *out)
 	v = strtol(s, &end, 10);
 	if (end == s || errno || v < 0)
 		return -1;
-	switch (tolower((unsigned char)*end)) {
-	case '\0': break;
-	case 'k': mul = 1024; break;
-	case 'm': mul = 1024 * 1024; break;
-	case 'g': mul = 1024L * 1024 * 1024; break;
-	default: return -1;
+	if (*end) {
+		for (; units->suffix; units++)
+			if (tolower((unsigned char)*end) == units->suffix)
+				break;
+		if (units->suffix == 0 || end[1] != '\0')
+			return -1;
+		mul = units->mul;
 	}
-	if (*end && end[1] != '\0')
-		return -1;
 	if (v > LONG_MAX / mul)
 		return -1;
 	*out = v * mul;

@@ -18,6 +18,8 @@
 
 #include "sock.h"
 
+static int	 sock_unix_socket(const char *, struct sockaddr_un *);
+
 int
 sock_nonblock(int fd)
 {
@@ -45,14 +47,7 @@ sock_unix_listen(const char *path, int backlog)
 	struct sockaddr_un sun;
 	int		 fd, e;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	if ((fd = sock_unix_socket(path, &sun)) == -1)
 		return -1;
 	(void)unlink(path);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
@@ -71,14 +66,7 @@ sock_unix_connect(const char *path)
 	struct sockaddr_un sun;
 	int		 fd, e;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	if ((fd = sock_unix_socket(path, &sun)) == -1)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		e = errno;
@@ -87,6 +75,66 @@ sock_unix_connect(const char *path)
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * Read what is there into b (at most its cap): >0 bytes read, 0 at EOF,
+ * -1 with errno (EAGAIN when nothing is there yet, EMSGSIZE when b is
+ * full).
+ */
+ssize_t
+sock_read_buf(int fd, struct buf *b)
+{
+	ssize_t	 n;
+	size_t	 want = 4096;
+
+	if (b->max && b->len + want > b->max)
+		want = b->max > b->len ? b->max - b->len : 0;
+	if (want == 0 || buf_reserve(b, want) == -1) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	do
+		n = read(fd, b->data + b->len, b->cap - b->len - 1);
+	while (n == -1 && errno == EINTR);
+	if (n > 0) {
+		b->len += (size_t)n;
+		b->data[b->len] = '\0';
+	}
+	return n;
+}
+
+/* Write out b: 0 when empty, 1 when the rest must wait, -1 on error. */
+int
+sock_write_buf(int fd, struct buf *b)
+{
+	ssize_t	 n;
+
+	while (b->len > 0) {
+		n = send(fd, b->data, b->len, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 1;
+			return -1;
+		}
+		buf_consume(b, (size_t)n);
+	}
+	return 0;
+}
+
+static int
+sock_unix_socket(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlcpy(sun->sun_path, path, sizeof(sun->sun_path)) >=
+	    sizeof(sun->sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 }
 
 /*

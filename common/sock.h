@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <stddef.h>
 
+#include "buf.h"
+
 int	 sock_nonblock(int fd);
 int	 sock_cloexec(int fd, int on);
 int	 sock_unix_listen(const char *path, int backlog);
@@ -18,6 +20,9 @@ int	 sock_inet_listen(const char *addrport, int backlog, char *err,
 /* Send bytes with one descriptor attached; receive the same. */
 ssize_t	 sock_send_fd(int sock, const void *, size_t, int fd);
 ssize_t	 sock_recv_fd(int sock, void *, size_t, int *fd);
+/* Non-blocking buffered I/O for the event-driven processes. */
+ssize_t	 sock_read_buf(int fd, struct buf *);
+int	 sock_write_buf(int fd, struct buf *);
 /* Blocking helpers for the processes that work one job at a time. */
 int	 io_write_all(int fd, const void *, size_t);
 int	 io_fsync_dir(const char *path);

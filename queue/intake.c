@@ -162,24 +162,14 @@ intake_io(int fd, int events, void *arg)
 		return;
 	if (!(events & EV_READ))
 		return;
-	if (buf_reserve(&it->in, 65536) == -1) {
-		log_warnx("intake: record larger than allowed from smtpd");
-		intake_close(it);
-		return;
-	}
-	n = read(fd, it->in.data + it->in.len, it->in.cap - it->in.len - 1);
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
+	if ((n = sock_read_buf(fd, &it->in)) <= 0) {
+		if (n == -1 && errno == EAGAIN)
 			return;
-		log_warn("intake: read");
+		if (n == -1)
+			log_warn("intake: read from smtpd");
 		intake_close(it);
 		return;
 	}
-	if (n == 0) {
-		intake_close(it);
-		return;
-	}
-	it->in.len += (size_t)n;
 	while ((rc = record_peek(&it->in, &r, &total)) == 1) {
 		if (intake_record(it, &r) == -1) {
 			intake_close(it);
@@ -363,21 +353,13 @@ intake_fail(struct intake *it, const char *reply)
 static int
 intake_flush(struct intake *it)
 {
-	ssize_t	 n;
-
-	while (it->out.len > 0) {
-		n = write(it->fd, it->out.data, it->out.len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				event_mod(it->q->loop, it->fd, EV_READ | EV_WRITE);
-				return 0;
-			}
-			intake_close(it);
-			return -1;
-		}
-		buf_consume(&it->out, (size_t)n);
+	switch (sock_write_buf(it->fd, &it->out)) {
+	case 1:
+		event_mod(it->q->loop, it->fd, EV_READ | EV_WRITE);
+		return 0;
+	case -1:
+		intake_close(it);
+		return -1;
 	}
 	event_mod(it->q->loop, it->fd, EV_READ);
 	if (it->q->stopping && it->qfd == -1 && !it->committing) {

@@ -340,31 +340,19 @@ job_io(int fd, int events, void *arg)
 	int		 rc;
 
 	if (events & EV_WRITE) {
-		while (j->out.len > 0) {
-			n = write(fd, j->out.data, j->out.len);
-			if (n == -1) {
-				if (errno == EAGAIN || errno == EINTR)
-					break;
-				log_warn("%s: write to local", j->id);
-				job_finish(j);
-				return;
-			}
-			buf_consume(&j->out, (size_t)n);
+		if ((rc = sock_write_buf(fd, &j->out)) == -1) {
+			log_warn("%s: write to local", j->id);
+			job_finish(j);
+			return;
 		}
-		if (j->out.len == 0)
+		if (rc == 0)
 			event_mod(j->q->loop, fd, EV_READ);
 	}
 	if (!(events & EV_READ))
 		return;
-	if (buf_reserve(&j->in, 4096) == -1) {
-		log_warnx("%s: oversized record from local", j->id);
-		job_finish(j);
-		return;
-	}
-	n = read(fd, j->in.data + j->in.len, j->in.cap - j->in.len - 1);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
+	if ((n = sock_read_buf(fd, &j->in)) <= 0) {
+		if (n == -1 && errno == EAGAIN)
+			return;
 		if (n == -1)
 			log_warn("%s: read from local", j->id);
 		else
@@ -373,7 +361,6 @@ job_io(int fd, int events, void *arg)
 		job_finish(j);
 		return;
 	}
-	j->in.len += (size_t)n;
 	while ((rc = record_peek(&j->in, &r, &total)) == 1) {
 		if (r.type == PROTO_DONE) {
 			job_finish(j);

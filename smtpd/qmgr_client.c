@@ -93,18 +93,12 @@ qc_io(int fd, int events, void *arg)
 		session_process(s);	/* resume a client paused on us */
 		return;
 	}
-	if (buf_reserve(&s->qin, 4096) == -1) {
+	if ((n = sock_read_buf(fd, &s->qin)) <= 0) {
+		if (n == -1 && errno == EAGAIN)
+			return;
 		qc_lost(s);
 		return;
 	}
-	n = read(fd, s->qin.data + s->qin.len, s->qin.cap - s->qin.len - 1);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		qc_lost(s);
-		return;
-	}
-	s->qin.len += (size_t)n;
 	while (s->qfd != -1 && (rc = record_peek(&s->qin, &r, &total)) == 1) {
 		if (s->waiting == W_NONE ||
 		    (r.type != PROTO_OK && r.type != PROTO_FAIL)) {
@@ -130,22 +124,13 @@ qc_io(int fd, int events, void *arg)
 static void
 qc_flush(struct session *s)
 {
-	ssize_t	 n;
-
-	while (s->qout.len > 0) {
-		n = write(s->qfd, s->qout.data, s->qout.len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				event_mod(s->sd->loop, s->qfd,
-				    EV_READ | EV_WRITE);
-				return;
-			}
-			buf_reset(&s->qout);
-			break;
-		}
-		buf_consume(&s->qout, (size_t)n);
+	switch (sock_write_buf(s->qfd, &s->qout)) {
+	case 1:
+		event_mod(s->sd->loop, s->qfd, EV_READ | EV_WRITE);
+		return;
+	case -1:
+		buf_reset(&s->qout);
+		break;
 	}
 	event_mod(s->sd->loop, s->qfd, EV_READ);
 }

@@ -253,16 +253,11 @@ static int
 session_read(struct session *s)
 {
 	ssize_t	 n;
-	size_t	 room;
 
-	if (buf_reserve(&s->in, 4096) == -1) {
-		/* Full of pipelined commands: processing will make room. */
-		return 0;
-	}
-	room = s->in.cap - s->in.len - 1;
-	n = read(s->fd, s->in.data + s->in.len, room);
+	n = sock_read_buf(s->fd, &s->in);
 	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
+		/* Full of pipelined commands: processing will make room. */
+		if (errno == EAGAIN || errno == EMSGSIZE)
 			return 0;
 		if (errno != ECONNRESET)
 			log_warn("read from unknown[%s]", s->addr);
@@ -276,8 +271,6 @@ session_read(struct session *s)
 		session_close(s);
 		return -1;
 	}
-	s->in.len += (size_t)n;
-	s->in.data[s->in.len] = '\0';
 	s->deadline = event_now_ms() + (uint64_t)(s->data_mode ?
 	    s->sd->conf->smtpd_data_timeout : s->sd->conf->smtpd_timeout) *
 	    1000;
@@ -288,19 +281,12 @@ session_read(struct session *s)
 static int
 session_flush(struct session *s)
 {
-	ssize_t	 n;
-
-	while (s->out.len > 0) {
-		n = send(s->fd, s->out.data, s->out.len, MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			session_close(s);
-			return -1;
-		}
-		buf_consume(&s->out, (size_t)n);
+	switch (sock_write_buf(s->fd, &s->out)) {
+	case 1:
+		return 0;
+	case -1:
+		session_close(s);
+		return -1;
 	}
 	if (s->closing) {
 		session_close(s);
