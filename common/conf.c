@@ -14,13 +14,14 @@
 
 #include <bsd/string.h>
 
+#include "cidr.h"
 #include "conf.h"
 
 #ifndef DAEMON_DIR
 #define DAEMON_DIR	"/usr/local/libexec/posthorn"
 #endif
 
-enum conf_type { CT_STR, CT_INT, CT_SIZE, CT_TIME };
+enum conf_type { CT_STR, CT_INT, CT_SIZE, CT_TIME, CT_BOOL };
 
 struct conf_key {
 	const char	*name;
@@ -34,6 +35,7 @@ struct conf_key {
 #define N(f, d, m)	{ #f, CT_INT, offsetof(struct conf, f), d, m }
 #define Z(f, d, m)	{ #f, CT_SIZE, offsetof(struct conf, f), d, m }
 #define T(f, d, m)	{ #f, CT_TIME, offsetof(struct conf, f), d, m }
+#define B(f, d)		{ #f, CT_BOOL, offsetof(struct conf, f), d, 0 }
 
 static const struct conf_key conf_keys[] = {
 	S(queue_directory, "/var/spool/posthorn"),
@@ -46,6 +48,17 @@ static const struct conf_key conf_keys[] = {
 	S(virtual_mailbox_base, ""),
 	S(virtual_user, "posthorn-vmail"),
 	S(smtpd_banner, "ESMTP posthorn"),
+	S(mynetworks, "127.0.0.0/8, [::1]/128"),
+	S(relay_domains, ""),
+	B(smtpd_enable_vrfy, "no"),
+	B(smtpd_enable_expn, "no"),
+	B(smtpd_add_missing_headers, "no"),
+	B(smtputf8_enable, "yes"),
+	T(smtpd_greet_pause, "0s", 0),
+	N(smtpd_client_connection_limit, "50", 0),
+	N(smtpd_text_line_limit, "1000", 100),
+	N(hopcount_limit, "50", 1),
+	Z(queue_minfree, "0", 0),
 	Z(message_size_limit, "10240000", 1024),
 	N(smtpd_recipient_limit, "1000", 1),
 	N(smtpd_command_line_limit, "512", 512),
@@ -269,8 +282,11 @@ conf_print(const struct conf *c, int only_changed)
 			printf("%s = %s\n", k->name, s);
 		} else {
 			v = *(const long *)((const char *)c + k->off);
-			printf("%s = %ld%s\n", k->name, v,
-			    k->type == CT_TIME ? "s" : "");
+			if (k->type == CT_BOOL)
+				printf("%s = %s\n", k->name, v ? "yes" : "no");
+			else
+				printf("%s = %ld%s\n", k->name, v,
+				    k->type == CT_TIME ? "s" : "");
 		}
 	}
 }
@@ -377,6 +393,16 @@ conf_set(struct conf *c, const struct conf_key *k, const char *val,
 			return -1;
 		}
 		break;
+	case CT_BOOL:
+		if (strcmp(val, "yes") == 0)
+			v = 1;
+		else if (strcmp(val, "no") == 0)
+			v = 0;
+		else {
+			snprintf(why, whylen, "'%s' is not yes or no", val);
+			return -1;
+		}
+		break;
 	case CT_TIME:
 		if (conf_parse_time(val, &v) == -1) {
 			snprintf(why, whylen, "'%s' is not a time "
@@ -407,6 +433,16 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "virtual_mailbox_map is set, so "
 		    "virtual_mailbox_base must be an absolute path");
 		return -1;
+	}
+	{
+		struct cidr_list l;
+		char		 e[256];
+
+		if (cidr_parse_list(c->mynetworks, &l, e, sizeof(e)) == -1) {
+			snprintf(err, errlen, "mynetworks: %s", e);
+			return -1;
+		}
+		cidr_free(&l);
 	}
 	if (c->queue_directory[0] != '/' || c->daemon_directory[0] != '/') {
 		snprintf(err, errlen, "queue_directory and daemon_directory "

@@ -19,6 +19,17 @@ struct conf {
 	char	*virtual_mailbox_base;
 	char	*virtual_user;
 	char	*smtpd_banner;
+	char	*mynetworks;
+	char	*relay_domains;
+	long	 smtpd_enable_vrfy;
+	long	 smtpd_enable_expn;
+	long	 smtpd_add_missing_headers;
+	long	 smtputf8_enable;
+	long	 smtpd_greet_pause;
+	long	 smtpd_client_connection_limit;
+	long	 smtpd_text_line_limit;
+	long	 hopcount_limit;
+	long	 queue_minfree;
 	long	 message_size_limit;
 	long	 smtpd_recipient_limit;
 	long	 smtpd_command_line_limit;

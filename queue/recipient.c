@@ -1,8 +1,8 @@
 /*
  * recipient: is an address one we accept mail for?  The local domains
  * are ours; a local part must be an alias or a mailbox, except postmaster,
- * which RFC 5321 4.5.1 says we must always accept.  Anything else would
- * be relaying, which is not offered yet, so it is refused.
+ * which RFC 5321 4.5.1 says we must always accept.  Whether mail for
+ * other domains may be relayed is smtpd's decision (it knows the client).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -20,10 +20,9 @@ recipient_check(struct qmgr *q, const char *addr, struct buf *reply)
 	char	 local[ADDR_LOCAL_MAX * 2 + 3], domain[ADDR_DOMAIN_MAX + 1];
 
 	recipient_split(addr, local, sizeof(local), domain, sizeof(domain));
-	if (domain[0] && !conf_list_has(q->conf->local_domains, domain)) {
-		buf_printf(reply, "554 5.7.1 <%s>: Relay access denied", addr);
-		return -1;
-	}
+	/* Other domains: smtpd already applied the relay policy. */
+	if (domain[0] && !conf_list_has(q->conf->local_domains, domain))
+		return 0;
 	if (strcasecmp(local, "postmaster") == 0)
 		return 0;
 	recipient_refresh_maps(q);

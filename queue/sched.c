@@ -277,8 +277,8 @@ sched_start(struct qmgr *q, const char *id)
 			continue;
 		if (!recipient_is_local(q, j->env.rcpt[i].addr)) {
 			job_result(j, i, RESULT_PERMFAIL, "5.4.4",
-			    "no route to a non-local domain (relaying is not "
-			    "available)");
+			    "delivery to other domains is not available in "
+			    "this version");
 			continue;
 		}
 		snprintf(idx, sizeof(idx), "%zu", i);

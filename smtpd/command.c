@@ -34,6 +34,7 @@ static void	 cmd_help(struct session *, char *);
 static void	 cmd_not_offered(struct session *, char *);
 static int	 command_params(struct session *, char *, int is_mail);
 static void	 command_helo_common(struct session *, char *, int);
+static int	 command_relay_ok(struct session *, const struct mailbox *);
 
 static const struct command commands[] = {
 	{ "HELO", cmd_helo },
@@ -229,6 +230,11 @@ cmd_rcpt(struct session *s, char *arg)
 	}
 	if (command_params(s, (char *)(uintptr_t)rest, 0) == -1)
 		return;
+	if (!command_relay_ok(s, &mb)) {
+		session_reply(s, "554 5.7.1 <%s>: Relay access denied",
+		    mb.addr);
+		return;
+	}
 	if (s->nrcpt >= (size_t)s->sd->conf->smtpd_recipient_limit) {
 		session_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
@@ -359,4 +365,20 @@ command_params(struct session *s, char *p, int is_mail)
 		}
 	}
 	return 0;
+}
+
+/*
+ * Relay policy: mail for our local and relay domains from anyone; for any
+ * other destination only from a trusted client (mynetworks).
+ */
+static int
+command_relay_ok(struct session *s, const struct mailbox *mb)
+{
+	struct conf	*c = s->sd->conf;
+
+	if (mb->domain[0] == '\0' ||
+	    conf_list_has(c->local_domains, mb->domain) ||
+	    conf_list_has(c->relay_domains, mb->domain))
+		return 1;
+	return s->trusted;
 }

@@ -61,6 +61,8 @@ session_accept(int lfd, int events, void *arg)
 	buf_init(&s->qin, RECORD_MAX + RECORD_HDR);
 	buf_init(&s->qout, 0);
 	session_peer(s, &ss);
+	s->peer = ss;
+	s->trusted = cidr_match(&sd->mynetworks, (struct sockaddr *)&ss);
 	if (event_add(sd->loop, fd, EV_READ, session_io, s) == -1) {
 		log_warn("event_add");
 		close(fd);

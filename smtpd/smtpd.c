@@ -26,10 +26,14 @@ int
 main(int argc, char **argv)
 {
 	struct smtpd	 sd;
+	char		 err[256];
 
 	memset(&sd, 0, sizeof(sd));
 	service_init(&sd.svc, argc, argv, "smtpd");
 	sd.conf = &sd.svc.conf;
+	if (cidr_parse_list(sd.conf->mynetworks, &sd.mynetworks, err,
+	    sizeof(err)) == -1)
+		log_fatalx("mynetworks: %s", err);
 	service_drop(&sd.svc);
 
 	sd.loop = event_loop_new();

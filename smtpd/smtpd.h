@@ -6,6 +6,7 @@
 
 #include "addr.h"
 #include "buf.h"
+#include "cidr.h"
 #include "event.h"
 #include "queueid.h"
 #include "record.h"
@@ -28,6 +29,7 @@ struct smtpd {
 	struct service	 svc;
 	struct conf	*conf;
 	struct event_loop *loop;
+	struct cidr_list mynetworks;
 	struct session	*sessions;
 	long		 nsessions;
 	int		 accepting;
@@ -38,6 +40,8 @@ struct session {
 	struct smtpd	*sd;
 	int		 fd;
 	char		 addr[64];
+	struct sockaddr_storage peer;
+	int		 trusted;	/* mynetworks (later: authenticated) */
 	struct buf	 in, out;
 	int		 data_mode;
 	int		 skipping;	/* discarding an overlong line */

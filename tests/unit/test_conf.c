@@ -6,7 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include "check.h"
+#include "cidr.h"
 #include "conf.h"
 #include "map.h"
 
@@ -103,6 +107,44 @@ main(void)
 	fclose(fp);
 	CHECK(map_open(path, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "duplicate key") != NULL);
+	/* The default mynetworks: loopback only, never the world. */
+	CHECK(load("", &c, err, sizeof(err)) == 0);
+	{
+		struct cidr_list l;
+		struct sockaddr_in sin;
+		struct sockaddr_in6 sin6;
+
+		CHECK(cidr_parse_list(c.mynetworks, &l, err, sizeof(err)) == 0);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+		CHECK(cidr_match(&l, (struct sockaddr *)&sin));
+		inet_pton(AF_INET, "192.0.2.1", &sin.sin_addr);
+		CHECK(!cidr_match(&l, (struct sockaddr *)&sin));
+		inet_pton(AF_INET, "128.0.0.1", &sin.sin_addr);
+		CHECK(!cidr_match(&l, (struct sockaddr *)&sin));
+		memset(&sin6, 0, sizeof(sin6));
+		sin6.sin6_family = AF_INET6;
+		inet_pton(AF_INET6, "::1", &sin6.sin6_addr);
+		CHECK(cidr_match(&l, (struct sockaddr *)&sin6));
+		inet_pton(AF_INET6, "::ffff:127.0.0.2", &sin6.sin6_addr);
+		CHECK(cidr_match(&l, (struct sockaddr *)&sin6));
+		inet_pton(AF_INET6, "2001:db8::1", &sin6.sin6_addr);
+		CHECK(!cidr_match(&l, (struct sockaddr *)&sin6));
+		cidr_free(&l);
+		CHECK(cidr_parse_list("10.1.2.3/8 [2001:db8::]/33", &l, err,
+		    sizeof(err)) == 0);
+		inet_pton(AF_INET, "10.200.0.1", &sin.sin_addr);
+		CHECK(cidr_match(&l, (struct sockaddr *)&sin));
+		inet_pton(AF_INET6, "2001:db8:7fff::1", &sin6.sin6_addr);
+		CHECK(cidr_match(&l, (struct sockaddr *)&sin6));
+		inet_pton(AF_INET6, "2001:db8:8000::1", &sin6.sin6_addr);
+		CHECK(!cidr_match(&l, (struct sockaddr *)&sin6));
+		cidr_free(&l);
+		CHECK(cidr_parse_list("0.0.0.0/33", &l, err, sizeof(err)) == -1);
+		CHECK(cidr_parse_list("example.org", &l, err, sizeof(err)) == -1);
+	}
+	conf_free(&c);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	if (system(path) != 0)
 		return 2;
