@@ -7,6 +7,8 @@
  *	PROTO_DATA	content bytes (LF endings)	no reply
  *	PROTO_END	-				reply OK(queue id) | FAIL
  *	PROTO_ABORT	-				no reply; file discarded
+ *	PROTO_VRFY	address				reply OK(SMTP reply text)
+ *	PROTO_EXPN	name				reply OK(SMTP reply lines)
  * FAIL carries a complete SMTP reply line, e.g. "550 5.1.1 ...".
  *
  * qmgr -> local, one connection per job:
@@ -25,6 +27,8 @@
 #define PROTO_DATA	'D'
 #define PROTO_END	'E'
 #define PROTO_ABORT	'A'
+#define PROTO_VRFY	'V'
+#define PROTO_EXPN	'X'
 #define PROTO_OK	'K'
 #define PROTO_FAIL	'F'
 #define PROTO_JOB	'J'

@@ -41,6 +41,7 @@ static int	 intake_record(struct intake *, const struct record *);
 static int	 intake_mail(struct intake *, const struct record *);
 static int	 intake_rcpt(struct intake *, const struct record *);
 static void	 intake_end(struct intake *);
+static int	 intake_query(struct intake *, const struct record *);
 static void	 intake_discard(struct intake *);
 static void	 intake_close(struct intake *);
 static int	 intake_flush(struct intake *);
@@ -223,6 +224,9 @@ intake_record(struct intake *it, const struct record *r)
 	case PROTO_ABORT:
 		intake_discard(it);
 		return 0;
+	case PROTO_VRFY:
+	case PROTO_EXPN:
+		return intake_query(it, r);
 	default:
 		log_warnx("intake: unknown record type 0x%02x", r->type);
 		return -1;
@@ -311,6 +315,28 @@ intake_rcpt(struct intake *it, const struct record *r)
 	}
 	it->nrcpt++;
 	record_put(&it->out, PROTO_OK, "", 1);
+	return 0;
+}
+
+static int
+intake_query(struct intake *it, const struct record *r)
+{
+	const char	*f[1];
+	struct buf	 reply;
+
+	if (record_fields(r, f, 1) == -1) {
+		log_warnx("intake: bad VRFY/EXPN record");
+		return -1;
+	}
+	buf_init(&reply, 65536);
+	if (r->type == PROTO_VRFY)
+		recipient_vrfy(it->q, f[0], &reply);
+	else
+		recipient_expn(it->q, f[0], &reply);
+	if (reply.len == 0)
+		buf_appends(&reply, "451 4.3.0 Error: reply too long");
+	record_put(&it->out, PROTO_OK, reply.data, reply.len + 1);
+	buf_free(&reply);
 	return 0;
 }
 

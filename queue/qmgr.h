@@ -67,6 +67,8 @@ int	 commit_file(int fd, const char *incoming, const char *active);
 int	 recipient_check(struct qmgr *, const char *addr, struct buf *reply);
 int	 recipient_is_local(struct qmgr *, const char *addr);
 void	 recipient_refresh_maps(struct qmgr *);
+void	 recipient_vrfy(struct qmgr *, const char *, struct buf *);
+void	 recipient_expn(struct qmgr *, const char *, struct buf *);
 
 /* sched.c */
 void	 sched_init(struct qmgr *);

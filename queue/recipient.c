@@ -13,6 +13,8 @@
 #include "qmgr.h"
 
 static void	 recipient_split(const char *, char *, size_t, char *, size_t);
+static void	 recipient_normalize(struct qmgr *, const char *, char *,
+		    size_t);
 
 int
 recipient_check(struct qmgr *q, const char *addr, struct buf *reply)
@@ -80,4 +82,84 @@ recipient_split(const char *addr, char *local, size_t llen, char *domain,
 	raw[n] = '\0';
 	addr_unquote_local(raw, local, llen);
 	snprintf(domain, dlen, "%s", at ? at + 1 : "");
+}
+
+/*
+ * VRFY and EXPN (only when smtpd has them enabled).  The answer is one or
+ * more SMTP reply lines separated by LF; smtpd adds the continuation dashes.
+ */
+void
+recipient_vrfy(struct qmgr *q, const char *arg, struct buf *reply)
+{
+	char	 addr[ADDR_MAX + 1];
+
+	recipient_normalize(q, arg, addr, sizeof(addr));
+	if (!recipient_is_local(q, addr)) {
+		buf_printf(reply, "252 2.1.5 <%s>: not a local address; will "
+		    "accept message and attempt delivery", addr);
+		return;
+	}
+	if (recipient_check(q, addr, reply) == 0)
+		buf_printf(reply, "250 2.1.5 <%s>", addr);
+}
+
+void
+recipient_expn(struct qmgr *q, const char *arg, struct buf *reply)
+{
+	char		 addr[ADDR_MAX + 1], local[ADDR_LOCAL_MAX * 2 + 3];
+	char		 domain[ADDR_DOMAIN_MAX + 1], target[ADDR_MAX + 1];
+	const char	*val, *p, *dom;
+	size_t		 n;
+	int		 lines = 0;
+
+	recipient_normalize(q, arg, addr, sizeof(addr));
+	recipient_split(addr, local, sizeof(local), domain, sizeof(domain));
+	dom = domain[0] ? domain : "localhost";
+	if (!recipient_is_local(q, addr)) {
+		buf_printf(reply, "550 5.1.2 <%s>: not a local list", addr);
+		return;
+	}
+	recipient_refresh_maps(q);
+	val = q->aliases ? map_lookup(q->aliases, local) : NULL;
+	if (val == NULL) {
+		if (q->mailboxes && map_lookup(q->mailboxes, local))
+			buf_printf(reply, "250 2.1.5 <%s@%s>", local, dom);
+		else
+			buf_printf(reply, "550 5.1.1 <%s>: no such user or "
+			    "list", addr);
+		return;
+	}
+	for (p = val; *p; p += n) {
+		p += strspn(p, ", \t");
+		n = strcspn(p, ",");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 0)
+			break;
+		snprintf(target, sizeof(target), "%.*s", (int)n, p);
+		if (lines++)
+			buf_appendc(reply, '\n');
+		if (strchr(target, '@') || target[0] == '|' || target[0] == '/' ||
+		    target[0] == ':')
+			buf_printf(reply, "250 2.1.5 <%s>", target);
+		else
+			buf_printf(reply, "250 2.1.5 <%s@%s>", target, dom);
+		p += strspn(p, " \t");
+	}
+	if (lines == 0)
+		buf_printf(reply, "550 5.1.1 <%s>: empty list", addr);
+}
+
+/* "<a@b>", "a@b" or "a" to "a@b" / "a". */
+static void
+recipient_normalize(struct qmgr *q, const char *arg, char *out, size_t outlen)
+{
+	size_t	 n;
+
+	(void)q;
+	arg += strspn(arg, " ");
+	if (*arg == '<')
+		arg++;
+	n = strcspn(arg, "> ");
+	snprintf(out, outlen, "%.*s", (int)n, arg);
 }

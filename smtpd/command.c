@@ -16,11 +16,6 @@
 #include "proto.h"
 #include "smtpd.h"
 
-struct command {
-	const char	*verb;
-	void		(*run)(struct session *, char *arg);
-};
-
 static void	 cmd_helo(struct session *, char *);
 static void	 cmd_ehlo(struct session *, char *);
 static void	 cmd_mail(struct session *, char *);
@@ -29,61 +24,99 @@ static void	 cmd_data(struct session *, char *);
 static void	 cmd_rset(struct session *, char *);
 static void	 cmd_noop(struct session *, char *);
 static void	 cmd_quit(struct session *, char *);
-static void	 cmd_vrfy(struct session *, char *);
-static void	 cmd_help(struct session *, char *);
-static void	 cmd_not_offered(struct session *, char *);
 static int	 command_params(struct session *, char *, int is_mail);
 static void	 command_helo_common(struct session *, char *, int);
 static int	 command_relay_ok(struct session *, const struct mailbox *);
 
+/* Every verb posthorn knows, with what HELP says about it. */
 static const struct command commands[] = {
-	{ "HELO", cmd_helo },
-	{ "EHLO", cmd_ehlo },
-	{ "MAIL", cmd_mail },
-	{ "RCPT", cmd_rcpt },
-	{ "DATA", cmd_data },
-	{ "RSET", cmd_rset },
-	{ "NOOP", cmd_noop },
-	{ "QUIT", cmd_quit },
-	{ "VRFY", cmd_vrfy },
-	{ "HELP", cmd_help },
-	/* Known verbs not offered by this version (see smtpd(8)). */
-	{ "EXPN", cmd_not_offered },
-	{ "ETRN", cmd_not_offered },
-	{ "ATRN", cmd_not_offered },
-	{ "AUTH", cmd_not_offered },
-	{ "STARTTLS", cmd_not_offered },
-	{ "BDAT", cmd_not_offered },
-	{ "SEND", cmd_not_offered },
-	{ "SOML", cmd_not_offered },
-	{ "SAML", cmd_not_offered },
-	{ "TURN", cmd_not_offered },
+	{ "HELO", cmd_helo, "HELO domain", "identify (SMTP)" },
+	{ "EHLO", cmd_ehlo, "EHLO domain", "identify, list extensions" },
+	{ "MAIL", cmd_mail, "MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME]",
+	    "start a transaction" },
+	{ "RCPT", cmd_rcpt, "RCPT TO:<address>", "add a recipient" },
+	{ "DATA", cmd_data, "DATA", "send the message, end with <CRLF>.<CRLF>" },
+	{ "RSET", cmd_rset, "RSET", "abort the transaction" },
+	{ "NOOP", cmd_noop, "NOOP [text]", "do nothing" },
+	{ "QUIT", cmd_quit, "QUIT", "close the session" },
+	{ "VRFY", cmd_vrfy, "VRFY address", "verify an address "
+	    "(252 unless enabled)" },
+	{ "EXPN", cmd_expn, "EXPN list", "expand an alias (disabled unless "
+	    "enabled)" },
+	{ "HELP", cmd_help, "HELP [command]", "this help" },
+	{ "VERB", cmd_sendmail_noop, "VERB", "Sendmail verbose mode: accepted, "
+	    "no effect" },
+	{ "ONEX", cmd_sendmail_noop, "ONEX", "Sendmail one-transaction mode: "
+	    "accepted, no effect" },
+	{ "XUSR", cmd_sendmail_noop, "XUSR", "Sendmail initial-submission "
+	    "hint: accepted, no effect" },
+	{ "TICK", cmd_sendmail_noop, "TICK [text]", "old BSD sendmail "
+	    "synchronisation: accepted, no effect" },
+	{ "SEND", cmd_legacy, "SEND FROM:<address>", "obsolete terminal "
+	    "delivery: not offered" },
+	{ "SOML", cmd_legacy, "SOML FROM:<address>", "obsolete terminal "
+	    "delivery: not offered" },
+	{ "SAML", cmd_legacy, "SAML FROM:<address>", "obsolete terminal "
+	    "delivery: not offered" },
+	{ "TURN", cmd_legacy, "TURN", "unauthenticated role reversal: not "
+	    "offered" },
+	{ "QUEU", cmd_legacy, "QUEU", "not offered" },
+	{ "XEXCH50", cmd_legacy, "XEXCH50 n n", "Exchange-to-Exchange data: "
+	    "not offered" },
+	{ "ETRN", cmd_not_yet, "ETRN domain", "queue run: not in this "
+	    "version" },
+	{ "ATRN", cmd_not_yet, "ATRN [domain]", "on-demand relay: not in this "
+	    "version" },
+	{ "AUTH", cmd_not_yet, "AUTH mechanism", "authentication: not in this "
+	    "version" },
+	{ "STARTTLS", cmd_not_yet, "STARTTLS", "TLS: not in this version" },
+	{ "BDAT", cmd_not_yet, "BDAT n [LAST]", "chunked data: not in this "
+	    "version" },
 };
+#define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+const struct command *
+command_find(const char *verb, size_t vlen)
+{
+	size_t	 i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (strlen(commands[i].verb) == vlen &&
+		    strncasecmp(commands[i].verb, verb, vlen) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+const struct command *
+command_table(size_t *n)
+{
+	*n = NCOMMANDS;
+	return commands;
+}
 
 void
 command_run(struct session *s, char *line, size_t len)
 {
-	char	*arg;
-	size_t	 vlen, i;
+	const struct command *c;
+	char		*arg;
+	size_t		 vlen;
 
 	(void)len;
 	vlen = strcspn(line, " ");
 	arg = line + vlen;
 	while (*arg == ' ')
 		arg++;
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strlen(commands[i].verb) != vlen ||
-		    strncasecmp(commands[i].verb, line, vlen) != 0)
-			continue;
-		/* Draining: finish the transaction, then only QUIT is left. */
-		if (s->sd->stopping && !s->in_tx && commands[i].run != cmd_quit)
-			session_reply(s, "421 4.3.2 %s Service shutting down",
-			    s->sd->conf->myhostname);
-		else
-			commands[i].run(s, arg);
+	if ((c = command_find(line, vlen)) == NULL) {
+		session_reply(s, "500 5.5.2 Error: command not recognized");
 		return;
 	}
-	session_reply(s, "500 5.5.2 Error: command not recognized");
+	s->cmd = c;
+	/* Draining: finish the transaction, then only QUIT is left. */
+	if (s->sd->stopping && !s->in_tx && c->run != cmd_quit)
+		session_reply(s, "421 4.3.2 %s Service shutting down",
+		    s->sd->conf->myhostname);
+	else
+		c->run(s, arg);
 }
 
 /* An answer from qmgr to the request we were waiting for. */
@@ -94,6 +127,10 @@ command_qmgr_reply(struct session *s, const struct record *r)
 	const char	*text;
 
 	s->waiting = W_NONE;
+	if (w == W_QUERY) {
+		command_query_reply(s, r);
+		return;
+	}
 	text = r->len > 0 && r->data[r->len - 1] == '\0' ? r->data : "";
 	if (r->type == PROTO_FAIL) {
 		if (strlen(text) < 4 || (text[0] != '4' && text[0] != '5'))
@@ -125,6 +162,7 @@ command_qmgr_reply(struct session *s, const struct record *r)
 		session_reply(s, "250 2.0.0 Ok: queued as %s", s->id);
 		session_reset_tx(s);
 		break;
+	case W_QUERY:	/* handled above */
 	case W_NONE:
 		log_warnx("unexpected answer from qmgr");
 		session_reset_tx(s);
@@ -287,35 +325,6 @@ cmd_quit(struct session *s, char *arg)
 	(void)arg;
 	session_reset_tx(s);
 	session_reply(s, "221 2.0.0 Bye");
-}
-
-static void
-cmd_vrfy(struct session *s, char *arg)
-{
-	if (*arg == '\0') {
-		session_reply(s, "501 5.5.4 Syntax: VRFY address");
-		return;
-	}
-	/* RFC 5321 3.5.3: neither confirm nor deny; do not help harvesters. */
-	session_reply(s, "252 2.5.2 Cannot VRFY user, but will accept "
-	    "message and attempt delivery");
-}
-
-static void
-cmd_help(struct session *s, char *arg)
-{
-	(void)arg;
-	session_reply(s, "214-2.0.0 posthorn: commands offered:");
-	session_reply(s, "214-2.0.0   HELO EHLO MAIL RCPT DATA RSET NOOP QUIT "
-	    "VRFY HELP");
-	session_reply(s, "214 2.0.0 See smtpd(8) for what each one does");
-}
-
-static void
-cmd_not_offered(struct session *s, char *arg)
-{
-	(void)arg;
-	session_reply(s, "502 5.5.1 Error: command not implemented");
 }
 
 /* ESMTP parameters after the path: only with EHLO, only those offered. */

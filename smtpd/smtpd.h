@@ -16,7 +16,7 @@
 #define SMTPD_QOUT_HIGH	(1024 * 1024)	/* stop reading DATA above this */
 #define SMTPD_OUT_HIGH	65536		/* replies a client has not read */
 
-enum smtpd_wait { W_NONE, W_MAIL, W_RCPT, W_END };
+enum smtpd_wait { W_NONE, W_MAIL, W_RCPT, W_END, W_QUERY };
 enum data_state { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
 
 #define DATA_BARE_LF	0x1
@@ -67,6 +67,7 @@ struct session {
 	struct buf	 qin, qout;
 	uint64_t	 deadline;
 	long		 nerrors;
+	const struct command *cmd;	/* the one being run */
 	struct session	*next, *prev;
 };
 
@@ -80,8 +81,25 @@ void	 session_sweep(struct smtpd *);
 void	 session_reset_tx(struct session *);
 
 /* command.c */
+struct command {
+	const char	*verb;
+	void		(*run)(struct session *, char *arg);
+	const char	*usage;
+	const char	*what;
+};
 void	 command_run(struct session *, char *line, size_t len);
 void	 command_qmgr_reply(struct session *, const struct record *);
+const struct command *command_find(const char *, size_t);
+const struct command *command_table(size_t *);
+
+/* command_info.c: HELP, VRFY, EXPN and the verbs kept for old clients. */
+void	 cmd_help(struct session *, char *);
+void	 cmd_vrfy(struct session *, char *);
+void	 cmd_expn(struct session *, char *);
+void	 cmd_sendmail_noop(struct session *, char *);
+void	 cmd_legacy(struct session *, char *);
+void	 cmd_not_yet(struct session *, char *);
+void	 command_query_reply(struct session *, const struct record *);
 
 /* data.c */
 void	 data_begin(struct session *);
