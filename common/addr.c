@@ -115,6 +115,10 @@ addr_parse_path(const char *s, int flags, struct mailbox *mb,
 	for (p = mb->addr; *p; p++)
 		if ((unsigned char)*p >= 0x80)
 			mb->utf8 = 1;
+	if (mb->utf8 && !addr_utf8_valid(mb->addr)) {
+		*why = "invalid UTF-8";
+		return -1;
+	}
 	*rest = dend ? dend + 1 : lend + 1;
 	return 0;
 }
@@ -224,4 +228,41 @@ addr_literal(const char *p)
 	} else if (inet_pton(AF_INET, lit, bin) != 1)
 		return NULL;
 	return end + 1;
+}
+
+/* Well-formed UTF-8 (RFC 3629): no overlongs, surrogates or > U+10FFFF. */
+int
+addr_utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned int	 cp;
+	int		 n, i;
+
+	while (*p) {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xc2 && *p <= 0xdf) {
+			n = 1;
+			cp = *p & 0x1f;
+		} else if (*p >= 0xe0 && *p <= 0xef) {
+			n = 2;
+			cp = *p & 0x0f;
+		} else if (*p >= 0xf0 && *p <= 0xf4) {
+			n = 3;
+			cp = *p & 0x07;
+		} else
+			return 0;
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return 0;
+		p += n + 1;
+	}
+	return 1;
 }

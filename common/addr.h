@@ -25,6 +25,7 @@ struct mailbox {
  */
 int	 addr_parse_path(const char *s, int flags, struct mailbox *,
 	    const char **rest, const char **why);
+int	 addr_utf8_valid(const char *);
 /* Local part without quotes (for lookups): "a b"@x -> a b. */
 void	 addr_unquote_local(const char *local, char *out, size_t outlen);
 

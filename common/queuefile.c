@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <bsd/stdlib.h>
@@ -121,7 +122,11 @@ qf_read_env(int fd, struct qf_env *env, char *err, size_t errlen)
 			break;
 		case 'S':
 			free(env->sender);
-			if ((env->sender = qf_field_dup(p, len, &flen)) == NULL) {
+			free(env->sender_params);
+			env->sender_params = NULL;
+			if ((env->sender = qf_field_dup(p, len, &flen)) == NULL ||
+			    (env->sender_params = strdup(flen + 2 <= len ?
+			    p + flen + 1 : "")) == NULL) {
 				snprintf(err, errlen, "bad sender record");
 				goto bad;
 			}
@@ -204,6 +209,7 @@ qf_env_free(struct qf_env *env)
 	}
 	free(env->rcpt);
 	free(env->sender);
+	free(env->sender_params);
 	free(env->client);
 	memset(env, 0, sizeof(*env));
 }
@@ -286,4 +292,34 @@ qf_field_dup(const char *p, size_t len, size_t *flen)
 		nul = p + len;
 	*flen = (size_t)(nul - p);
 	return strndup(p, *flen);
+}
+
+/*
+ * Look up NAME in a normalised parameter list ("BODY=8BITMIME RET=HDRS
+ * SMTPUTF8"): 1 if present (its value, or "" for a flag, copied to out).
+ */
+int
+qf_param(const char *params, const char *name, char *out, size_t outlen)
+{
+	const char	*p = params;
+	size_t		 nl = strlen(name), n;
+
+	while (p && *p) {
+		p += strspn(p, " ");
+		n = strcspn(p, " ");
+		if (n >= nl && strncasecmp(p, name, nl) == 0 &&
+		    (n == nl || p[nl] == '=')) {
+			if (out && outlen) {
+				size_t vl = n == nl ? 0 : n - nl - 1;
+
+				if (vl >= outlen)
+					vl = outlen - 1;
+				memcpy(out, p + nl + (n == nl ? 0 : 1), vl);
+				out[vl] = '\0';
+			}
+			return 1;
+		}
+		p += n;
+	}
+	return 0;
 }

@@ -4,9 +4,11 @@
  *
  *	V  "posthorn-queue 1"			format version, first
  *	T  arrival time, decimal seconds
- *	S  sender address ("" for <>), NUL-terminated
+ *	S  sender address ("" for <>) NUL, MAIL parameters NUL, normalised:
+ *	   "BODY=7BIT|8BITMIME|BINARYMIME [SMTPUTF8] [RET=..] [ENVID=..]"
  *	I  client info, one field "helo=H addr=A proto=P" (bounces: empty)
- *	R  state octet, recipient address NUL, parameters NUL ("" for now)
+ *	R  state octet, recipient address NUL, parameters NUL:
+ *	   "[NOTIFY=..] [ORCPT=type;xtext]"
  *	D  a chunk of message content (LF line endings)
  *	E  total content size, decimal: the commit mark, last record
  *
@@ -40,6 +42,7 @@ struct qf_rcpt {
 struct qf_env {
 	time_t		 arrival;
 	char		*sender;
+	char		*sender_params;	/* "BODY=8BITMIME RET=HDRS ..." */
 	char		*client;	/* "name [addr]" or "" */
 	struct qf_rcpt	*rcpt;
 	size_t		 nrcpt;
@@ -59,6 +62,8 @@ int	 qf_set_state(int fd, const struct qf_rcpt *, char state);
  * malformed file or read error.
  */
 ssize_t	 qf_read_content(int fd, off_t *off, char *out, size_t outlen);
+int	 qf_param(const char *params, const char *name, char *out,
+	    size_t outlen);
 /* "active/7/ID" etc. */
 int	 qf_path(char *out, size_t, const char *dir, const char *id);
 

@@ -9,12 +9,14 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "qmgr.h"
 
+static ssize_t	 bounce_header_end(const char *, ssize_t, int *);
 static int	 bounce_text(struct qmgr *, const char *, const char *, int,
 		    const struct qf_env *, const struct bounce_item *, size_t,
 		    struct buf *);
@@ -86,7 +88,9 @@ bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
 	off_t		 off = env->content_off;
 	ssize_t		 got;
 	size_t		 i, returned = 0;
-	int		 cut = 0;
+	int		 cut = 0, hdrs_only, bol = 1;
+	char		 val[600];
+	ssize_t		 end;
 	size_t		 limit = (size_t)q->conf->bounce_size_limit;
 
 	localtime_r(&now, &tm);
@@ -109,11 +113,25 @@ bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
 	    "\n",
 	    q->conf->myhostname, env->sender, date, newid, q->conf->myhostname,
 	    q->conf->myhostname, id);
-	for (i = 0; i < n; i++)
+	if (qf_param(env->sender_params, "ENVID", val, sizeof(val)))
+		buf_printf(b, "Original-Envelope-Id: %s\n\n", val);
+	for (i = 0; i < n; i++) {
 		buf_printf(b, "<%s>: %s %s\n", items[i].rcpt, items[i].status,
 		    items[i].text);
-	buf_printf(b, "\n--- The original message follows ---\n\n");
+		if (qf_param(items[i].params, "ORCPT", val, sizeof(val)))
+			buf_printf(b, "    (Original-Recipient: %s)\n", val);
+	}
+	hdrs_only = qf_param(env->sender_params, "RET", val, sizeof(val)) &&
+	    strcasecmp(val, "HDRS") == 0;
+	buf_printf(b, "\n--- The %s follow%s ---\n\n",
+	    hdrs_only ? "headers of the original message" :
+	    "original message", hdrs_only ? "" : "s");
 	while ((got = qf_read_content(qfd, &off, chunk, sizeof(chunk))) > 0) {
+		if (hdrs_only && (end = bounce_header_end(chunk, got, &bol))) {
+			got = end;
+			buf_append(b, chunk, (size_t)got);
+			break;
+		}
 		if ((size_t)got > limit - returned) {
 			got = (ssize_t)(limit - returned);
 			cut = 1;
@@ -128,5 +146,22 @@ bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
 	if (cut)
 		buf_printf(b, "\n--- (rest of the message not returned: "
 		    "bounce_size_limit is %zu bytes) ---\n", limit);
+	return 0;
+}
+
+/*
+ * Where the header section ends in this chunk (after the empty line), or
+ * 0 if it goes on; *bol carries "at the start of a line" across chunks.
+ */
+static ssize_t
+bounce_header_end(const char *p, ssize_t n, int *bol)
+{
+	ssize_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (*bol && p[i] == '\n')
+			return i + 1;
+		*bol = p[i] == '\n';
+	}
 	return 0;
 }

@@ -236,10 +236,11 @@ intake_record(struct intake *it, const struct record *r)
 static int
 intake_mail(struct intake *it, const struct record *r)
 {
-	const char	*f[2];
+	const char	*f[3];
 	char		 now[32];
+	struct buf	 srec;
 
-	if (it->qfd != -1 || record_fields(r, f, 2) == -1) {
+	if (it->qfd != -1 || record_fields(r, f, 3) == -1) {
 		log_warnx("intake: bad MAIL record");
 		return -1;
 	}
@@ -247,6 +248,10 @@ intake_mail(struct intake *it, const struct record *r)
 		intake_fail(it, "421 4.3.2 Error: queue manager shutting down");
 		return 0;
 	}
+	buf_init(&srec, 0);
+	if (buf_append(&srec, f[0], strlen(f[0]) + 1) == -1 ||
+	    buf_append(&srec, f[2], strlen(f[2]) + 1) == -1)
+		log_fatal("intake: out of memory");
 	queueid_new(it->id);
 	if (qf_path(it->path, sizeof(it->path), Q_INCOMING, it->id) == -1)
 		log_panic("queue path");
@@ -256,7 +261,7 @@ intake_mail(struct intake *it, const struct record *r)
 	if (it->qfd == -1 ||
 	    qf_write(it->qfd, 'V', QF_VERSION, strlen(QF_VERSION)) == -1 ||
 	    qf_write(it->qfd, 'T', now, strlen(now)) == -1 ||
-	    qf_write(it->qfd, 'S', f[0], strlen(f[0]) + 1) == -1 ||
+	    qf_write(it->qfd, 'S', srec.data, srec.len) == -1 ||
 	    qf_write(it->qfd, 'I', f[1], strlen(f[1]) + 1) == -1) {
 		int e = errno;
 
@@ -269,8 +274,10 @@ intake_mail(struct intake *it, const struct record *r)
 		intake_fail(it, e == ENOSPC || e == EDQUOT ?
 		    "452 4.3.1 Insufficient system storage" :
 		    "451 4.3.0 Error: queue file write error");
+		buf_free(&srec);
 		return 0;
 	}
+	buf_free(&srec);
 	if ((it->sender = strdup(f[0])) == NULL)
 		log_fatal("strdup");
 	it->nrcpt = 0;

@@ -79,6 +79,7 @@ int	 sched_busy(struct qmgr *);
 /* bounce.c */
 struct bounce_item {
 	const char	*rcpt;
+	const char	*params;	/* NOTIFY, ORCPT */
 	const char	*status;	/* "5.1.1" */
 	const char	*text;
 };

@@ -428,7 +428,8 @@ job_finish(struct job *j)
 	struct bounce_item *items;
 	struct job	**pp;
 	time_t		 now = time(NULL);
-	size_t		 i, nb = 0, remaining = 0;
+	size_t		 i, nb = 0, nfail = 0, remaining = 0;
+	char		 notify[64];
 	int		 expired, changed = 0;
 	char		 delay[32], newid[QUEUEID_LEN + 1];
 	const char	*st;
@@ -460,7 +461,16 @@ job_finish(struct job *j)
 			    "dsn=%s, status=%s (%s)", j->id,
 			    j->env.rcpt[i].addr, delay, j->status[i], st,
 			    j->text[i]);
+			nfail++;
+			/* RFC 3461: NOTIFY without FAILURE wants no bounce. */
+			if (qf_param(j->env.rcpt[i].params, "NOTIFY", notify,
+			    sizeof(notify)) && strstr(notify, "FAILURE") == NULL) {
+				log_info("%s: to=<%s>: no bounce (NOTIFY=%s)",
+				    j->id, j->env.rcpt[i].addr, notify);
+				continue;
+			}
 			items[nb].rcpt = j->env.rcpt[i].addr;
+			items[nb].params = j->env.rcpt[i].params;
 			items[nb].status = j->result[i] == RESULT_PERMFAIL ?
 			    j->status[i] : "4.4.7";
 			items[nb].text = j->text[i];
@@ -473,20 +483,22 @@ job_finish(struct job *j)
 			remaining++;
 		}
 	}
-	if (nb > 0) {
-		if (j->env.sender[0] == '\0') {
+	if (nfail > 0) {
+		if (nb == 0) {
+			/* Nobody to tell. */
+		} else if (j->env.sender[0] == '\0') {
 			log_info("%s: undeliverable mail from <> discarded "
 			    "(no bounce of a bounce)", j->id);
 		} else if (bounce_create(q, j->id, j->qfd, &j->env, items, nb,
 		    newid) == -1) {
 			log_warnx("%s: could not create a bounce; will try "
 			    "again later", j->id);
-			remaining += nb;
-			nb = 0;
+			remaining += nfail;
+			nfail = 0;
 		} else
 			log_info("%s: sender non-delivery notification: %s",
 			    j->id, newid);
-		for (i = 0; i < j->env.nrcpt && nb > 0; i++)
+		for (i = 0; i < j->env.nrcpt && nfail > 0; i++)
 			if (j->env.rcpt[i].state == QF_PENDING &&
 			    (j->result[i] == RESULT_PERMFAIL ||
 			    (expired && j->result[i] != RESULT_DELIVERED))) {

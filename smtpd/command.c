@@ -24,7 +24,6 @@ static void	 cmd_data(struct session *, char *);
 static void	 cmd_rset(struct session *, char *);
 static void	 cmd_noop(struct session *, char *);
 static void	 cmd_quit(struct session *, char *);
-static int	 command_params(struct session *, char *, int is_mail);
 static void	 command_helo_common(struct session *, char *, int);
 static int	 command_relay_ok(struct session *, const struct mailbox *);
 
@@ -32,9 +31,12 @@ static int	 command_relay_ok(struct session *, const struct mailbox *);
 static const struct command commands[] = {
 	{ "HELO", cmd_helo, "HELO domain", "identify (SMTP)" },
 	{ "EHLO", cmd_ehlo, "EHLO domain", "identify, list extensions" },
-	{ "MAIL", cmd_mail, "MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME]",
-	    "start a transaction" },
-	{ "RCPT", cmd_rcpt, "RCPT TO:<address>", "add a recipient" },
+	{ "MAIL", cmd_mail, "MAIL FROM:<address> [SIZE=n] "
+	    "[BODY=7BIT|8BITMIME|BINARYMIME] [SMTPUTF8] [RET=FULL|HDRS] "
+	    "[ENVID=xtext]", "start a transaction" },
+	{ "RCPT", cmd_rcpt, "RCPT TO:<address> "
+	    "[NOTIFY=NEVER|SUCCESS,FAILURE,DELAY] [ORCPT=rfc822;xtext]",
+	    "add a recipient" },
 	{ "DATA", cmd_data, "DATA", "send the message, end with <CRLF>.<CRLF>" },
 	{ "RSET", cmd_rset, "RSET", "abort the transaction" },
 	{ "NOOP", cmd_noop, "NOOP [text]", "do nothing" },
@@ -206,6 +208,9 @@ command_helo_common(struct session *s, char *arg, int esmtp)
 	session_reply(s, "250-PIPELINING");
 	session_reply(s, "250-SIZE %ld", c->message_size_limit);
 	session_reply(s, "250-8BITMIME");
+	if (c->smtputf8_enable)
+		session_reply(s, "250-SMTPUTF8");
+	session_reply(s, "250-DSN");
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -214,6 +219,8 @@ cmd_mail(struct session *s, char *arg)
 {
 	const char	*rest, *why;
 	char		 client[512];
+	struct buf	 params;
+	int		 flags = ADDR_ALLOW_NULL;
 
 	if (!s->helo_seen) {
 		session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
@@ -227,14 +234,25 @@ cmd_mail(struct session *s, char *arg)
 		session_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return;
 	}
-	if (addr_parse_path(arg + 5, ADDR_ALLOW_NULL, &s->sender, &rest,
-	    &why) == -1) {
+	if (s->sd->conf->smtputf8_enable)
+		flags |= ADDR_ALLOW_UTF8;
+	if (addr_parse_path(arg + 5, flags, &s->sender, &rest, &why) == -1) {
 		session_reply(s, "501 5.1.7 Bad sender address syntax (%s)",
 		    why);
 		return;
 	}
-	if (command_params(s, (char *)(uintptr_t)rest, 1) == -1)
+	if (*rest && *rest != ' ') {
+		session_reply(s, "501 5.1.7 Bad sender address syntax "
+		    "(junk after the address)");
 		return;
+	}
+	if (params_mail(s, (char *)(uintptr_t)rest, &s->mparams) == -1)
+		return;
+	if (s->sender.utf8 && !s->mparams.smtputf8) {
+		session_reply(s, "553 5.6.7 Error: a non-ASCII address needs "
+		    "the SMTPUTF8 parameter");
+		return;
+	}
 	if (qc_open(s) == -1) {
 		session_reply(s, "451 4.3.0 Error: queue manager unavailable, "
 		    "try again later");
@@ -242,7 +260,11 @@ cmd_mail(struct session *s, char *arg)
 	}
 	snprintf(client, sizeof(client), "helo=%s addr=%s proto=%s",
 	    s->helo, s->addr, s->esmtp ? "ESMTP" : "SMTP");
-	qc_sendf(s, PROTO_MAIL, s->sender.addr, client, NULL);
+	buf_init(&params, 0);
+	params_mail_str(&s->mparams, &params);
+	qc_sendf(s, PROTO_MAIL, s->sender.addr, client, buf_cstr(&params),
+	    NULL);
+	buf_free(&params);
 	s->waiting = W_MAIL;
 }
 
@@ -250,6 +272,8 @@ static void
 cmd_rcpt(struct session *s, char *arg)
 {
 	struct mailbox	 mb;
+	struct rcpt_params rp;
+	struct buf	 params;
 	const char	*rest, *why;
 
 	if (!s->in_tx) {
@@ -260,13 +284,24 @@ cmd_rcpt(struct session *s, char *arg)
 		session_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
 	}
-	if (addr_parse_path(arg + 3, ADDR_ALLOW_NODOMAIN, &mb, &rest,
+	if (addr_parse_path(arg + 3, ADDR_ALLOW_NODOMAIN |
+	    (s->sd->conf->smtputf8_enable ? ADDR_ALLOW_UTF8 : 0), &mb, &rest,
 	    &why) == -1) {
 		session_reply(s, "501 5.1.3 Bad recipient address syntax (%s)",
 		    why);
 		return;
 	}
-	if (command_params(s, (char *)(uintptr_t)rest, 0) == -1)
+	if (*rest && *rest != ' ') {
+		session_reply(s, "501 5.1.3 Bad recipient address syntax "
+		    "(junk after the address)");
+		return;
+	}
+	if (mb.utf8 && !s->mparams.smtputf8) {
+		session_reply(s, "553 5.6.7 Error: a non-ASCII address needs "
+		    "SMTPUTF8 in MAIL FROM");
+		return;
+	}
+	if (params_rcpt(s, (char *)(uintptr_t)rest, &rp) == -1)
 		return;
 	if (!command_relay_ok(s, &mb)) {
 		session_reply(s, "554 5.7.1 <%s>: Relay access denied",
@@ -278,7 +313,10 @@ cmd_rcpt(struct session *s, char *arg)
 		return;
 	}
 	strlcpy(s->pending, mb.addr, sizeof(s->pending));
-	qc_sendf(s, PROTO_RCPT, mb.addr, "", NULL);
+	buf_init(&params, 0);
+	params_rcpt_str(&rp, &params);
+	qc_sendf(s, PROTO_RCPT, mb.addr, buf_cstr(&params), NULL);
+	buf_free(&params);
 	s->waiting = W_RCPT;
 }
 
@@ -327,54 +365,6 @@ cmd_quit(struct session *s, char *arg)
 	session_reply(s, "221 2.0.0 Bye");
 }
 
-/* ESMTP parameters after the path: only with EHLO, only those offered. */
-static int
-command_params(struct session *s, char *p, int is_mail)
-{
-	char	*tok, *eq, *end;
-	long	 size;
-
-	while (*p) {
-		while (*p == ' ')
-			p++;
-		if (*p == '\0')
-			break;
-		tok = p;
-		p += strcspn(p, " ");
-		if (*p)
-			*p++ = '\0';
-		if (!s->esmtp) {
-			session_reply(s, "555 5.5.4 Unsupported option: %s "
-			    "(parameters need EHLO)", tok);
-			return -1;
-		}
-		eq = strchr(tok, '=');
-		if (is_mail && eq && strncasecmp(tok, "SIZE=", 5) == 0) {
-			size = strtol(eq + 1, &end, 10);
-			if (*end || end == eq + 1 || size < 0) {
-				session_reply(s, "501 5.5.4 Bad SIZE parameter");
-				return -1;
-			}
-			if (size > s->sd->conf->message_size_limit) {
-				session_reply(s, "552 5.3.4 Message size "
-				    "exceeds fixed limit");
-				return -1;
-			}
-		} else if (is_mail && eq && strncasecmp(tok, "BODY=", 5) == 0) {
-			if (strcasecmp(eq + 1, "7BIT") != 0 &&
-			    strcasecmp(eq + 1, "8BITMIME") != 0) {
-				session_reply(s, "501 5.5.4 Unsupported BODY "
-				    "type: %s", eq + 1);
-				return -1;
-			}
-		} else {
-			session_reply(s, "555 5.5.4 Unsupported option: %s",
-			    tok);
-			return -1;
-		}
-	}
-	return 0;
-}
 
 /*
  * Relay policy: mail for our local and relay domains from anyone; for any

@@ -25,6 +25,29 @@ enum data_state { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
 #define DATA_TOO_BIG	0x8
 #define DATA_LOST	0x10	/* qmgr went away during DATA */
 
+#define BODY_7BIT	0
+#define BODY_8BITMIME	1
+#define BODY_BINARYMIME	2
+#define RET_FULL	1
+#define RET_HDRS	2
+#define NOTIFY_NEVER	0x1
+#define NOTIFY_SUCCESS	0x2
+#define NOTIFY_FAILURE	0x4
+#define NOTIFY_DELAY	0x8
+
+struct mail_params {
+	long	 size;
+	int	 body;
+	int	 smtputf8;
+	int	 ret;
+	char	 envid[101];
+};
+
+struct rcpt_params {
+	int	 notify;
+	char	 orcpt[512];
+};
+
 struct smtpd {
 	struct service	 svc;
 	struct conf	*conf;
@@ -52,6 +75,7 @@ struct session {
 	/* Transaction. */
 	int		 in_tx;
 	struct mailbox	 sender;
+	struct mail_params mparams;
 	char		 id[QUEUEID_LEN + 1];
 	size_t		 nrcpt;
 	char		 first_rcpt[ADDR_MAX + 1];
@@ -100,6 +124,12 @@ void	 cmd_sendmail_noop(struct session *, char *);
 void	 cmd_legacy(struct session *, char *);
 void	 cmd_not_yet(struct session *, char *);
 void	 command_query_reply(struct session *, const struct record *);
+
+/* params.c */
+int	 params_mail(struct session *, char *, struct mail_params *);
+int	 params_rcpt(struct session *, char *, struct rcpt_params *);
+void	 params_mail_str(const struct mail_params *, struct buf *);
+void	 params_rcpt_str(const struct rcpt_params *, struct buf *);
 
 /* data.c */
 void	 data_begin(struct session *);

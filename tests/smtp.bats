@@ -141,7 +141,7 @@ send MAIL FROM:<a@example.org> FROB=1\r\n
 expect 555 5.5.4
 send MAIL FROM:<a@example.org> SIZE=100 BODY=8BITMIME\r\n
 expect 250
-send RCPT TO:<alice@localhost> NOTIFY=NEVER\r\n
+send RCPT TO:<alice@localhost> XFOO=1\r\n
 expect 555 5.5.4
 send QUIT\r\n
 expect 221
