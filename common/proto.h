@@ -12,7 +12,8 @@
  * FAIL carries a complete SMTP reply line, e.g. "550 5.1.1 ...".
  *
  * qmgr -> local, one connection per job:
- *	PROTO_JOB	queue id, sender, content offset  (queue file fd attached)
+ *	PROTO_JOB	queue id, sender, content offset, MAIL parameters
+ *			(a read-only queue file descriptor attached)
  *	PROTO_RCPT	index, address
  *	PROTO_GO	-
  * local -> qmgr:

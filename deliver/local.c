@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <bsd/string.h>
@@ -27,6 +28,7 @@
 #include "service.h"
 #include "sock.h"
 #include "local.h"
+#include "queuefile.h"
 
 #define LOCAL_MAX_RCPT	100000
 #define Q_OWNER_DIR	"active"	/* owned by the qmgr user */
@@ -155,7 +157,8 @@ local_read_job(int fd, struct local_job *job)
 {
 	struct buf	 in;
 	struct record	 r;
-	const char	*f[3];
+	const char	*f[4];
+	char		 body[32];
 	char		**p, **q, *end;
 	size_t		 total;
 	ssize_t		 n;
@@ -166,9 +169,13 @@ local_read_job(int fd, struct local_job *job)
 		while ((rc = record_peek(&in, &r, &total)) == 1) {
 			switch (r.type) {
 			case PROTO_JOB:
-				if (job->msg.sender || record_fields(&r, f, 3)
+				if (job->msg.sender || record_fields(&r, f, 4)
 				    == -1 || job->msg.qfd == -1)
 					goto bad;
+				/* BINARYMIME content keeps its CRLF. */
+				job->msg.eol = qf_param(f[3], "BODY", body,
+				    sizeof(body)) && strcasecmp(body,
+				    "BINARYMIME") == 0 ? "\r\n" : "\n";
 				strlcpy(job->msg.id, f[0], sizeof(job->msg.id));
 				if ((job->msg.sender = strdup(f[1])) == NULL)
 					goto bad;

@@ -16,6 +16,7 @@ struct local_msg {
 	char	*sender;
 	int	 qfd;
 	off_t	 content_off;
+	const char *eol;	/* "\n", or "\r\n" for BINARYMIME */
 };
 
 /* One recipient's outcome: D(elivered), T(emporary), P(ermanent). */

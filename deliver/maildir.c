@@ -60,8 +60,8 @@ maildir_deliver(const char *dir, const struct local_msg *m,
 		return -1;	/* full disk, quota, permissions: worth a retry */
 	}
 	buf_init(&hdr, 0);
-	buf_printf(&hdr, "Return-Path: <%s>\nDelivered-To: %s\n", m->sender,
-	    delivered_to);
+	buf_printf(&hdr, "Return-Path: <%s>%sDelivered-To: %s%s", m->sender,
+	    m->eol, delivered_to, m->eol);
 	if (io_write_all(fd, hdr.data, hdr.len) == -1)
 		goto fail;
 	while ((n = qf_read_content(m->qfd, &off, chunk, sizeof(chunk))) > 0)

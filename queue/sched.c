@@ -306,7 +306,8 @@ sched_start(struct qmgr *q, const char *id)
 	}
 	j->fd = fd;
 	snprintf(off, sizeof(off), "%lld", (long long)j->env.content_off);
-	record_putf(&j->out, PROTO_JOB, id, j->env.sender, off, NULL);
+	record_putf(&j->out, PROTO_JOB, id, j->env.sender, off,
+	    j->env.sender_params, NULL);
 	/* local gets its own read-only descriptor: it can read, not write. */
 	if ((rofd = open(j->path, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    sock_send_fd(fd, j->out.data, j->out.len, rofd) !=

@@ -5,6 +5,7 @@
  * enhanced status codes throughout.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static void	 cmd_ehlo(struct session *, char *);
 static void	 cmd_mail(struct session *, char *);
 static void	 cmd_rcpt(struct session *, char *);
 static void	 cmd_data(struct session *, char *);
+static void	 cmd_bdat(struct session *, char *);
 static void	 cmd_rset(struct session *, char *);
 static void	 cmd_noop(struct session *, char *);
 static void	 cmd_quit(struct session *, char *);
@@ -72,8 +74,8 @@ static const struct command commands[] = {
 	{ "AUTH", cmd_not_yet, "AUTH mechanism", "authentication: not in this "
 	    "version" },
 	{ "STARTTLS", cmd_not_yet, "STARTTLS", "TLS: not in this version" },
-	{ "BDAT", cmd_not_yet, "BDAT n [LAST]", "chunked data: not in this "
-	    "version" },
+	{ "BDAT", cmd_bdat, "BDAT octets [LAST]", "send the next chunk of the "
+	    "message (CHUNKING)" },
 };
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
@@ -208,6 +210,8 @@ command_helo_common(struct session *s, char *arg, int esmtp)
 	session_reply(s, "250-PIPELINING");
 	session_reply(s, "250-SIZE %ld", c->message_size_limit);
 	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250-CHUNKING");
+	session_reply(s, "250-BINARYMIME");
 	if (c->smtputf8_enable)
 		session_reply(s, "250-SMTPUTF8");
 	session_reply(s, "250-DSN");
@@ -335,8 +339,80 @@ cmd_data(struct session *s, char *arg)
 		session_reply(s, "554 5.5.1 Error: no valid recipients");
 		return;
 	}
+	if (s->bdat) {
+		session_reply(s, "503 5.5.1 Error: DATA in a BDAT transaction");
+		return;
+	}
+	if (s->mparams.body == BODY_BINARYMIME) {
+		session_reply(s, "503 5.5.1 Error: BODY=BINARYMIME requires "
+		    "BDAT (RFC 3030)");
+		return;
+	}
 	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	data_begin(s);
+	data_begin(s, 0);
+}
+
+/*
+ * BDAT (RFC 3030): exactly the given number of octets follow, whatever
+ * the state; they are read (and dropped when the command is refused)
+ * before the reply, so that they are never taken for commands.
+ */
+static void
+cmd_bdat(struct session *s, char *arg)
+{
+	char		*end, *p;
+	long long	 n;
+	int		 last = 0;
+
+	errno = 0;
+	n = strtoll(arg, &end, 10);
+	if (!isdigit((unsigned char)arg[0]) || errno || end - arg > 18 ||
+	    (*end && *end != ' ')) {
+		session_reply(s, "501 5.5.4 Syntax: BDAT octets [LAST]");
+		return;
+	}
+	for (p = end; *p == ' '; p++)
+		;
+	if (*p) {
+		if (strcasecmp(p, "LAST") != 0) {
+			session_reply(s, "501 5.5.4 Syntax: BDAT octets "
+			    "[LAST]");
+			return;
+		}
+		last = 1;
+	}
+	s->bdat_left = s->bdat_size = n;
+	s->bdat_last = last;
+	s->bdat_error = NULL;
+	if (!s->in_tx)
+		s->bdat_error = "503 5.5.1 Error: need MAIL command";
+	else if (s->nrcpt == 0)
+		s->bdat_error = "554 5.5.1 Error: no valid recipients";
+	if (s->bdat_error == NULL && !s->bdat)
+		data_begin(s, 1);
+	s->data_mode = DM_BDAT;
+	s->deadline = event_now_ms() +
+	    (uint64_t)s->sd->conf->smtpd_data_timeout * 1000;
+}
+
+/* The chunk is read: answer it, or end the message on LAST. */
+void
+command_bdat_done(struct session *s)
+{
+	const char	*err = s->bdat_error;
+
+	s->bdat_error = NULL;
+	if (err) {
+		s->data_mode = DM_NONE;
+		session_reply(s, "%s", err);
+		return;
+	}
+	if (s->bdat_last) {
+		data_end(s);
+		return;
+	}
+	s->data_mode = DM_NONE;
+	session_reply(s, "250 2.0.0 Ok: %lld octets received", s->bdat_size);
 }
 
 static void

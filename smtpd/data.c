@@ -1,11 +1,19 @@
 /*
- * data: the DATA phase as a byte-at-a-time state machine.  Only
- * CR LF "." CR LF ends the message (RFC 5321 4.1.1.4); a bare CR or LF
- * never starts a line, so "\n.\n", "\r.\r" and the like cannot end the
- * data early (SMTP smuggling).  Such bytes, and NUL, make the message
- * rejected at the end instead.  Content goes to qmgr in chunks with LF
- * line endings; nothing is held whole in memory.
+ * data: message content, from DATA or BDAT, to qmgr.
+ *
+ * DATA is a byte-at-a-time state machine.  Only CR LF "." CR LF ends the
+ * message (RFC 5321 4.1.1.4); a bare CR or LF never starts a line, so
+ * "\n.\n", "\r.\r" and the like cannot end the data early (SMTP
+ * smuggling).  Such bytes, and NUL, make the message rejected at the end
+ * instead.  BDAT (RFC 3030) chunks go through the same machine without
+ * the dot rules; BINARYMIME chunks are kept byte for byte.
+ *
+ * On the way, the header section is watched: Received: headers are
+ * counted against hopcount_limit (mail loops), and Date: and Message-ID:
+ * are added where missing if smtpd_add_missing_headers is set.  Content
+ * goes to qmgr in chunks with LF line endings; nothing is held whole.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,32 +24,44 @@
 #include "smtpd.h"
 
 static void	 data_emit(struct session *, char);
+static void	 data_put(struct session *, const char *, size_t);
+static void	 data_line_end(struct session *);
+static void	 data_add_headers(struct session *);
 static void	 data_flush(struct session *);
+static const char *data_eol(struct session *);
 
 void
-data_begin(struct session *s)
+data_begin(struct session *s, int bdat)
 {
 	char		 date[64];
 	time_t		 now = time(NULL);
 	struct tm	 tm;
+	const char	*eol, *proto;
 
-	s->data_mode = 1;
+	s->data_mode = bdat ? DM_BDAT : DM_DATA;
+	s->bdat = bdat;
 	s->deadline = event_now_ms() +
 	    (uint64_t)s->sd->conf->smtpd_data_timeout * 1000;
 	s->dstate = D_BOL;
 	s->dflags = 0;
 	s->dsize = 0;
+	s->hdr_in = 1;
+	s->line_len = 0;
+	s->nreceived = 0;
+	s->has_date = s->has_msgid = 0;
 	buf_reset(&s->chunk);
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	eol = data_eol(s);
+	/* RFC 6531 3.7.3 and RFC 3848 protocol names. */
+	proto = s->mparams.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
 	/* RFC 5321 4.4 trace header; "for" only when it reveals no Bcc. */
-	buf_printf(&s->chunk, "Received: from %s (unknown [%s])\n"
+	buf_printf(&s->chunk, "Received: from %s (unknown [%s])%s"
 	    "\tby %s (posthorn) with %s id %s",
-	    s->helo, s->addr, s->sd->conf->myhostname,
-	    s->esmtp ? "ESMTP" : "SMTP", s->id);
+	    s->helo, s->addr, eol, s->sd->conf->myhostname, proto, s->id);
 	if (s->nrcpt == 1)
-		buf_printf(&s->chunk, "\n\tfor <%s>", s->first_rcpt);
-	buf_printf(&s->chunk, "; %s\n", date);
+		buf_printf(&s->chunk, "%s\tfor <%s>", eol, s->first_rcpt);
+	buf_printf(&s->chunk, "; %s%s", date, eol);
 }
 
 size_t
@@ -50,12 +70,17 @@ data_feed(struct session *s, const char *p, size_t n, int *done)
 	size_t		 i;
 	unsigned char	 c;
 
+	if (s->mparams.body == BODY_BINARYMIME && s->bdat) {
+		for (i = 0; i < n; i++)
+			data_emit(s, p[i]);
+		return n;
+	}
 	for (i = 0; i < n; i++) {
 		c = (unsigned char)p[i];
 again:
 		switch (s->dstate) {
 		case D_BOL:
-			if (c == '.') {
+			if (c == '.' && !s->bdat) {
 				s->dstate = D_DOT;
 				break;
 			}
@@ -72,7 +97,6 @@ again:
 		case D_DOTCR:
 			if (c == '\n') {
 				*done = 1;
-				data_flush(s);
 				return i + 1;
 			}
 			s->dstate = D_CR;
@@ -101,18 +125,27 @@ again:
 			goto again;
 		}
 	}
-	if (s->chunk.len >= QF_CHUNK)
-		data_flush(s);
 	return n;
 }
 
-/* CRLF.CRLF seen: commit, or refuse what we must not accept. */
+/* The end of the content (CRLF.CRLF or BDAT LAST): commit or refuse. */
 void
 data_end(struct session *s)
 {
 	struct conf	*c = s->sd->conf;
 
-	s->data_mode = 0;
+	s->data_mode = DM_NONE;
+	if (s->bdat && s->mparams.body != BODY_BINARYMIME) {
+		if (s->dstate == D_CR)
+			s->dflags |= DATA_BARE_CR;
+		else if (s->line_len > 0)
+			data_emit(s, '\n');	/* a last line without CRLF */
+	}
+	if (s->hdr_in)
+		data_add_headers(s);	/* headers only, no body */
+	data_flush(s);
+	if (s->nreceived >= c->hopcount_limit)
+		s->dflags |= DATA_LOOP;
 	if (s->dflags) {
 		qc_send(s, PROTO_ABORT, NULL, 0);
 		if (s->dflags & DATA_LOST)
@@ -121,14 +154,21 @@ data_end(struct session *s)
 		else if (s->dflags & DATA_TOO_BIG)
 			session_reply(s, "552 5.3.4 Error: message file too big "
 			    "(limit %ld bytes)", c->message_size_limit);
+		else if (s->dflags & DATA_LOOP)
+			session_reply(s, "554 5.4.6 Error: too many hops (%d "
+			    "Received: headers; mail loop?)", s->nreceived);
 		else if (s->dflags & DATA_NUL)
 			session_reply(s, "554 5.6.0 Error: message contains NUL "
 			    "bytes");
-		else
+		else if (s->dflags & (DATA_BARE_LF | DATA_BARE_CR))
 			session_reply(s, "554 5.6.0 Error: bare CR or LF in "
 			    "message text; lines must end with CRLF");
-		log_info("%s: reject: DATA from unknown[%s]: flags=0x%x, "
-		    "size=%lld", s->id, s->addr, s->dflags, s->dsize);
+		else
+			session_reply(s, "554 5.6.0 Error: a text line is "
+			    "longer than %ld octets", c->smtpd_text_line_limit);
+		log_info("%s: reject: %s from unknown[%s]: flags=0x%x, "
+		    "size=%lld", s->id, s->bdat ? "BDAT" : "DATA", s->addr,
+		    s->dflags, s->dsize);
 		session_reset_tx(s);
 		return;
 	}
@@ -136,14 +176,85 @@ data_end(struct session *s)
 	s->waiting = W_END;
 }
 
+/* One byte of content, after dot and line-ending handling. */
 static void
 data_emit(struct session *s, char c)
 {
+	if (c == '\n')
+		data_line_end(s);
+	else {
+		if (s->line_len < sizeof(s->line_start))
+			s->line_start[s->line_len] =
+			    (char)tolower((unsigned char)c);
+		s->line_len++;
+		if (s->line_len + 2 > (size_t)s->sd->conf->smtpd_text_line_limit
+		    && s->mparams.body != BODY_BINARYMIME)
+			s->dflags |= DATA_LONG_LINE;
+	}
 	if (++s->dsize > s->sd->conf->message_size_limit)
 		s->dflags |= DATA_TOO_BIG;
-	if (s->dflags & DATA_TOO_BIG)
+	data_put(s, &c, 1);
+}
+
+static void
+data_line_end(struct session *s)
+{
+	size_t	 len = s->line_len;
+
+	if (len > 0 && len <= sizeof(s->line_start) &&
+	    s->line_start[len - 1] == '\r')
+		len--;		/* BINARYMIME keeps its CR */
+	if (s->hdr_in) {
+		if (len == 0) {
+			data_add_headers(s);	/* before the empty line */
+			s->hdr_in = 0;
+		} else if (s->line_len >= 9 &&
+		    memcmp(s->line_start, "received:", 9) == 0)
+			s->nreceived++;
+		else if (s->line_len >= 5 &&
+		    memcmp(s->line_start, "date:", 5) == 0)
+			s->has_date = 1;
+		else if (s->line_len >= 11 &&
+		    memcmp(s->line_start, "message-id:", 11) == 0)
+			s->has_msgid = 1;
+	}
+	s->line_len = 0;
+}
+
+/* Date: and Message-ID: for submissions that lack them (RFC 6409 8). */
+static void
+data_add_headers(struct session *s)
+{
+	char		 date[64], stamp[32];
+	time_t		 now = time(NULL);
+	struct tm	 tm;
+	struct buf	 b;
+
+	if (!s->sd->conf->smtpd_add_missing_headers ||
+	    s->mparams.body == BODY_BINARYMIME || (s->has_date && s->has_msgid))
+		return;
+	buf_init(&b, 0);
+	localtime_r(&now, &tm);
+	if (!s->has_date) {
+		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+		buf_printf(&b, "Date: %s\n", date);
+	}
+	if (!s->has_msgid) {
+		strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
+		buf_printf(&b, "Message-ID: <%s.%s@%s>\n", stamp, s->id,
+		    s->sd->conf->myhostname);
+	}
+	s->has_date = s->has_msgid = 1;
+	data_put(s, b.data, b.len);
+	buf_free(&b);
+}
+
+static void
+data_put(struct session *s, const char *p, size_t n)
+{
+	if (s->dflags & (DATA_TOO_BIG | DATA_LOST))
 		return;		/* keep reading to the end, keep nothing */
-	buf_appendc(&s->chunk, c);
+	buf_append(&s->chunk, p, n);
 	if (s->chunk.len >= QF_CHUNK)
 		data_flush(s);
 }
@@ -155,4 +266,11 @@ data_flush(struct session *s)
 		return;
 	qc_send(s, PROTO_DATA, s->chunk.data, s->chunk.len);
 	buf_reset(&s->chunk);
+}
+
+/* BINARYMIME content keeps CRLF; our own headers must match it. */
+static const char *
+data_eol(struct session *s)
+{
+	return s->mparams.body == BODY_BINARYMIME ? "\r\n" : "\n";
 }

@@ -122,7 +122,25 @@ session_process(struct session *s)
 	/* A client that does not read its replies gets no more of them. */
 	while (!s->closing && s->waiting == W_NONE &&
 	    s->out.len <= SMTPD_OUT_HIGH) {
-		if (s->data_mode) {
+		if (s->data_mode == DM_BDAT) {
+			if (s->qout.len > SMTPD_QOUT_HIGH)
+				break;
+			if (s->bdat_left > 0) {
+				if (s->in.len == 0)
+					break;
+				used = s->in.len < (size_t)s->bdat_left ?
+				    s->in.len : (size_t)s->bdat_left;
+				if (s->bdat_error == NULL)
+					(void)data_feed(s, s->in.data, used,
+					    &done);
+				buf_consume(&s->in, used);
+				s->bdat_left -= (long long)used;
+				continue;
+			}
+			command_bdat_done(s);
+			continue;
+		}
+		if (s->data_mode == DM_DATA) {
 			if (s->qout.len > SMTPD_QOUT_HIGH || s->in.len == 0)
 				break;
 			done = 0;
@@ -176,7 +194,9 @@ session_reset_tx(struct session *s)
 	s->id[0] = '\0';
 	s->first_rcpt[0] = '\0';
 	s->waiting = W_NONE;
-	s->data_mode = 0;
+	s->data_mode = DM_NONE;
+	s->bdat = 0;
+	s->bdat_error = NULL;
 	buf_reset(&s->chunk);
 	memset(&s->sender, 0, sizeof(s->sender));
 }

@@ -24,6 +24,12 @@ enum data_state { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
 #define DATA_NUL	0x4
 #define DATA_TOO_BIG	0x8
 #define DATA_LOST	0x10	/* qmgr went away during DATA */
+#define DATA_LOOP	0x20	/* too many Received: headers */
+#define DATA_LONG_LINE	0x40	/* a line over smtpd_text_line_limit */
+
+#define DM_NONE		0	/* commands */
+#define DM_DATA		1	/* after DATA's 354, up to CRLF.CRLF */
+#define DM_BDAT		2	/* inside a BDAT chunk */
 
 #define BODY_7BIT	0
 #define BODY_8BITMIME	1
@@ -81,8 +87,18 @@ struct session {
 	char		 first_rcpt[ADDR_MAX + 1];
 	enum smtpd_wait	 waiting;
 	char		 pending[ADDR_MAX + 1];
-	/* DATA. */
+	/* DATA and BDAT. */
+	int		 bdat;		/* this transaction uses BDAT */
+	long long	 bdat_left;	/* octets of the current chunk */
+	long long	 bdat_size;
+	int		 bdat_last;
+	const char	*bdat_error;	/* reply once the chunk is read */
 	enum data_state	 dstate;
+	int		 hdr_in;	/* still in the header section */
+	size_t		 line_len;
+	char		 line_start[16];	/* lower-cased */
+	int		 nreceived;
+	int		 has_date, has_msgid;
 	int		 dflags;
 	long long	 dsize;
 	struct buf	 chunk;
@@ -112,6 +128,7 @@ struct command {
 	const char	*what;
 };
 void	 command_run(struct session *, char *line, size_t len);
+void	 command_bdat_done(struct session *);
 void	 command_qmgr_reply(struct session *, const struct record *);
 const struct command *command_find(const char *, size_t);
 const struct command *command_table(size_t *);
@@ -132,7 +149,7 @@ void	 params_mail_str(const struct mail_params *, struct buf *);
 void	 params_rcpt_str(const struct rcpt_params *, struct buf *);
 
 /* data.c */
-void	 data_begin(struct session *);
+void	 data_begin(struct session *, int bdat);
 /* Feed client bytes; returns how many were used, sets *done at CRLF.CRLF. */
 size_t	 data_feed(struct session *, const char *, size_t, int *done);
 void	 data_end(struct session *);
