@@ -5,6 +5,7 @@
  * commit, and only the commit's OK lets smtpd answer 250.
  */
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,7 @@ static int	 intake_mail(struct intake *, const struct record *);
 static int	 intake_rcpt(struct intake *, const struct record *);
 static void	 intake_end(struct intake *);
 static int	 intake_query(struct intake *, const struct record *);
+static int	 intake_space(struct qmgr *, const char *);
 static void	 intake_discard(struct intake *);
 static void	 intake_close(struct intake *);
 static int	 intake_flush(struct intake *);
@@ -248,6 +250,10 @@ intake_mail(struct intake *it, const struct record *r)
 		intake_fail(it, "421 4.3.2 Error: queue manager shutting down");
 		return 0;
 	}
+	if (!intake_space(it->q, f[2])) {
+		intake_fail(it, "452 4.3.1 Insufficient system storage");
+		return 0;
+	}
 	buf_init(&srec, 0);
 	if (buf_append(&srec, f[0], strlen(f[0]) + 1) == -1 ||
 	    buf_append(&srec, f[2], strlen(f[2]) + 1) == -1)
@@ -322,6 +328,34 @@ intake_rcpt(struct intake *it, const struct record *r)
 	}
 	it->nrcpt++;
 	record_put(&it->out, PROTO_OK, "", 1);
+	return 0;
+}
+
+/*
+ * Room for one more message?  Free space must stay above queue_minfree
+ * (default: 1.5 times message_size_limit, as Postfix) plus the size the
+ * client announced; otherwise 452 now is better than a full disk later.
+ */
+static int
+intake_space(struct qmgr *q, const char *params)
+{
+	struct statvfs	 sv;
+	char		 size[32];
+	unsigned long long avail, need;
+
+	if (statvfs(".", &sv) == -1) {
+		log_warn("statvfs %s", q->conf->queue_directory);
+		return 1;
+	}
+	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	need = q->conf->queue_minfree ? (unsigned long long)q->conf->queue_minfree
+	    : (unsigned long long)q->conf->message_size_limit * 3 / 2;
+	if (qf_param(params, "SIZE", size, sizeof(size)))
+		need += strtoull(size, NULL, 10);
+	if (avail >= need)
+		return 1;
+	log_warnx("NOQUEUE: reject: MAIL: %llu bytes free in the queue file "
+	    "system, %llu wanted", avail, need);
 	return 0;
 }
 

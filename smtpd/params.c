@@ -181,6 +181,8 @@ params_mail_str(const struct mail_params *mp, struct buf *b)
 	static const char *const body[] = { "7BIT", "8BITMIME", "BINARYMIME" };
 
 	buf_printf(b, "BODY=%s", body[mp->body]);
+	if (mp->size)
+		buf_printf(b, " SIZE=%ld", mp->size);
 	if (mp->smtputf8)
 		buf_printf(b, " SMTPUTF8");
 	if (mp->ret)

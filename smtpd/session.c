@@ -26,6 +26,8 @@ static int	 session_read(struct session *);
 static int	 session_flush(struct session *);
 static void	 session_events(struct session *);
 static void	 session_peer(struct session *, struct sockaddr_storage *);
+static long	 session_count_from(struct smtpd *, struct session *);
+static void	 session_greet(void *);
 
 void
 session_accept(int lfd, int events, void *arg)
@@ -80,8 +82,55 @@ session_accept(int lfd, int events, void *arg)
 	}
 	s->deadline = event_now_ms() + (uint64_t)sd->conf->smtpd_timeout * 1000;
 	log_info("connect from unknown[%s]", s->addr);
+	if (!s->trusted && sd->conf->smtpd_client_connection_limit > 0 &&
+	    session_count_from(sd, s) > sd->conf->smtpd_client_connection_limit) {
+		log_info("too many connections from unknown[%s]", s->addr);
+		session_reply(s, "421 4.7.0 %s Error: too many connections "
+		    "from %s", sd->conf->myhostname, s->addr);
+		session_process(s);
+		return;
+	}
+	if (sd->conf->smtpd_greet_pause > 0) {
+		/*
+		 * First line of a multi-line greeting now, the last one after
+		 * the pause: a client that speaks in between has not waited
+		 * for the reply, as RFC 5321 4.3.1 asks (pipelining spammers).
+		 */
+		session_reply(s, "220-%s %s", sd->conf->myhostname,
+		    sd->conf->smtpd_banner);
+		s->greeting = 1;
+		s->greet_timer = event_timer_add(sd->loop,
+		    sd->conf->smtpd_greet_pause * 1000, session_greet, s);
+		session_process(s);
+		return;
+	}
 	session_reply(s, "220 %s %s", sd->conf->myhostname,
 	    sd->conf->smtpd_banner);
+	session_process(s);
+}
+
+/* Sessions from the same address as s, s included. */
+static long
+session_count_from(struct smtpd *sd, struct session *s)
+{
+	struct session	*t;
+	long		 n = 0;
+
+	for (t = sd->sessions; t; t = t->next)
+		if (strcmp(t->addr, s->addr) == 0)
+			n++;
+	return n;
+}
+
+static void
+session_greet(void *arg)
+{
+	struct session	*s = arg;
+
+	s->greet_timer = NULL;
+	s->greeting = 0;
+	session_reply(s, "220 %s %s", s->sd->conf->myhostname,
+	    s->sd->conf->smtpd_banner);
 	session_process(s);
 }
 
@@ -119,6 +168,19 @@ session_process(struct session *s)
 	int	 done;
 	long	 limit = s->sd->conf->smtpd_command_line_limit;
 
+	if (s->greeting && s->in.len > 0) {
+		log_info("reject: client unknown[%s] talked before the greeting",
+		    s->addr);
+		if (s->greet_timer) {
+			event_timer_cancel(s->sd->loop, s->greet_timer);
+			s->greet_timer = NULL;
+		}
+		s->greeting = 0;
+		buf_reset(&s->in);
+		session_reply(s, "554 5.5.1 Error: talked before the greeting "
+		    "(RFC 5321 4.3.1)");
+		s->closing = 1;
+	}
 	/* A client that does not read its replies gets no more of them. */
 	while (!s->closing && s->waiting == W_NONE &&
 	    s->out.len <= SMTPD_OUT_HIGH) {
@@ -207,6 +269,8 @@ session_close(struct session *s)
 	struct smtpd	*sd = s->sd;
 
 	log_info("disconnect from unknown[%s]", s->addr);
+	if (s->greet_timer)
+		event_timer_cancel(sd->loop, s->greet_timer);
 	if (s->qfd != -1)
 		qc_close(s);	/* qmgr discards an unfinished file */
 	event_del(sd->loop, s->fd);

@@ -107,6 +107,8 @@ struct session {
 	struct buf	 qin, qout;
 	uint64_t	 deadline;
 	long		 nerrors;
+	int		 greeting;	/* greeting not finished yet */
+	struct event_timer *greet_timer;
 	const struct command *cmd;	/* the one being run */
 	struct session	*next, *prev;
 };

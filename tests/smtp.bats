@@ -391,3 +391,62 @@ PY
 	rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
 	[ "$rss" -lt 20000 ]
 }
+
+@test "low disk: MAIL gets 452 4.3.1 when the queue has less than queue_minfree" {
+	ph_conf queue_minfree 1000000g
+	ph_start
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<a@example.org>\r\n
+expect 452 4.3.1
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	grep -q "bytes free in the queue file system" "$PH_LOG"
+}
+
+@test "a client that talks before the greeting is refused" {
+	ph_conf smtpd_greet_pause 1s
+	ph_start
+	run ph_smtp <<'EOF2'
+send EHLO early\r\n
+drain
+EOF2
+	[[ "${lines[0]}" == "220-"* ]]
+	[[ "$output" == *"554 5.5.1 Error: talked before the greeting"* ]]
+	[[ "$output" != *"250"* ]]
+	# A patient client is served.
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO patient\r\n
+expect 250
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+}
+
+@test "smtpd_client_connection_limit: one address cannot take every slot" {
+	ph_conf smtpd_client_connection_limit 3
+	ph_conf mynetworks 192.0.2.0/24
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+held = []
+for i in range(3):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    assert s.makefile("rb").readline().startswith(b"220")
+    held.append(s)
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+line = s.makefile("rb").readline()
+assert line.startswith(b"421 4.7.0"), line
+held[0].close()
+import time; time.sleep(0.3)
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+assert s.makefile("rb").readline().startswith(b"220")
+PY
+}
