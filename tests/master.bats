@@ -225,7 +225,7 @@ PY
 }
 
 @test "per-service -o settings in master.conf apply to that service only" {
-	sed -i 's|^\(submission .* y\)$|\1 -o message_size_limit=2048|' "$PH_CONF/master.conf"
+	sed -i 's|^\(submission .*\)$|\1 -o message_size_limit=2048|' "$PH_CONF/master.conf"
 	grep -q 'message_size_limit=2048' "$PH_CONF/master.conf"
 	ph_start
 	sub=$(sed -n 's/^submission *127.0.0.1:\([0-9]*\).*/\1/p' "$PH_CONF/master.conf")
