@@ -1,0 +1,182 @@
+#!/usr/bin/env bats
+# Limits, each configurable: sizes, line lengths, recipients, errors,
+# timeouts, connections per address, replies not read, low disk.
+
+load lib
+
+setup() {
+	ph_setup
+}
+
+teardown() {
+	ph_teardown
+}
+
+@test "a message over message_size_limit is refused with 552 and not queued" {
+	ph_conf message_size_limit 2048
+	ph_start
+	{
+		echo 'expect 220'; echo 'send EHLO x\r\n'; echo 'expect 250'
+		echo 'send MAIL FROM:<a@example.org>\r\n'; echo 'expect 250'
+		echo 'send RCPT TO:<alice@localhost>\r\n'; echo 'expect 250'
+		echo 'send DATA\r\n'; echo 'expect 354'
+		for i in $(seq 1 60); do
+			echo "send line $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n"
+		done
+		echo 'send .\r\n'; echo 'expect 552 5.3.4'
+		echo 'send NOOP\r\n'; echo 'expect 250'
+		echo 'send QUIT\r\n'; echo 'expect 221'
+	} > "$PH_DIR/script"
+	run ph_smtp < "$PH_DIR/script"
+	[ "$status" -eq 0 ]
+	sleep 0.3
+	[ "$(ph_queue_files)" -eq 0 ]
+	[ "$(ph_count_mail alice)" -eq 0 ]
+}
+
+@test "a command line over smtpd_command_line_limit gets 500 5.5.2, the session goes on" {
+	ph_start
+	long=$(printf 'x%.0s' $(seq 1 600))
+	run ph_smtp <<EOF2
+expect 220
+send EHLO x\r\n
+expect 250
+send NOOP $long\r\n
+expect 500 5.5.2
+send NOOP\r\n
+expect 250
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"line too long"* ]]
+}
+
+@test "a huge line without newline is discarded in bounded memory" {
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+f = s.makefile("rb")
+assert f.readline().startswith(b"220")
+junk = b"A" * 65536
+for _ in range(64):          # 4 MiB of one "line"
+    s.sendall(junk)
+s.sendall(b"\r\nNOOP\r\n")
+r1 = f.readline(); r2 = f.readline()
+assert r1.startswith(b"500 5.5.2"), r1
+assert r2.startswith(b"250"), r2
+PY
+	pid=$(ph_pid_of smtp)
+	rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
+	[ "$rss" -lt 20000 ]
+}
+
+@test "too many errors: 421 and the connection is closed" {
+	ph_conf smtpd_error_limit 3
+	ph_start
+	run ph_smtp <<'EOF2'
+expect 220
+send FOO\r\n
+expect 500
+send BAR\r\n
+expect 500
+send BAZ\r\n
+drain
+EOF2
+	[[ "$output" == *"421 4.7.0"*"too many errors"* ]]
+	[[ "$output" == *"(connection closed)"* ]]
+}
+
+@test "an idle client is dropped with 421 after smtpd_timeout" {
+	ph_conf smtpd_timeout 1s
+	ph_start
+	run ph_smtp <<'EOF2'
+expect 220
+sleep 2.5
+drain
+EOF2
+	[[ "$output" == *"421 4.4.2"*"timeout"* ]]
+}
+
+@test "smtpd_recipient_limit: 452 4.5.3 past the limit" {
+	ph_conf smtpd_recipient_limit 2
+	ph_start
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<a@example.org>\r\n
+expect 250
+send RCPT TO:<alice@localhost>\r\n
+expect 250
+send RCPT TO:<bob@localhost>\r\n
+expect 250
+send RCPT TO:<postmaster@localhost>\r\n
+expect 452 4.5.3
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+}
+
+@test "a client that never reads its replies cannot grow smtpd's memory" {
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.setblocking(False)
+sent = 0
+deadline = time.time() + 3
+while time.time() < deadline and sent < 64 * 1024 * 1024:
+    try:
+        sent += s.send(b"NOOP\r\n" * 10000)
+    except BlockingIOError:
+        time.sleep(0.01)
+print("sent", sent)
+# The server stopped reading long before 64 MiB.
+assert sent < 16 * 1024 * 1024, sent
+PY
+	pid=$(ph_pid_of smtp)
+	rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
+	[ "$rss" -lt 20000 ]
+}
+
+@test "low disk: MAIL gets 452 4.3.1 when the queue has less than queue_minfree" {
+	ph_conf queue_minfree 1000000g
+	ph_start
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<a@example.org>\r\n
+expect 452 4.3.1
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	grep -q "bytes free in the queue file system" "$PH_LOG"
+}
+
+@test "smtpd_client_connection_limit: one address cannot take every slot" {
+	ph_conf smtpd_client_connection_limit 3
+	ph_conf mynetworks 192.0.2.0/24
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+held = []
+for i in range(3):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    assert s.makefile("rb").readline().startswith(b"220")
+    held.append(s)
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+line = s.makefile("rb").readline()
+assert line.startswith(b"421 4.7.0"), line
+held[0].close()
+import time; time.sleep(0.3)
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+assert s.makefile("rb").readline().startswith(b"220")
+PY
+}
