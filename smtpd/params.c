@@ -17,6 +17,8 @@
 
 static int	 params_xtext(const char *, int utf8);
 static int	 params_next(char **, char **, char **);
+static int	 params_need_ehlo(struct session *, const char *);
+static int	 params_once(struct session *, int *, int, const char *);
 
 /* -1 after replying; 0 with mp filled. */
 int
@@ -30,11 +32,8 @@ params_mail(struct session *s, char *p, struct mail_params *mp)
 	memset(mp, 0, sizeof(*mp));
 	mp->body = BODY_7BIT;
 	while (params_next(&p, &name, &val) == 1) {
-		if (!s->esmtp) {
-			session_reply(s, "555 5.5.4 Unsupported option: %s "
-			    "(parameters need EHLO)", name);
+		if (params_need_ehlo(s, name) == -1)
 			return -1;
-		}
 		if (strcasecmp(name, "SIZE") == 0 && val) {
 			bit = 1;
 			size = strtol(val, &end, 10);
@@ -90,12 +89,8 @@ params_mail(struct session *s, char *p, struct mail_params *mp)
 			    name);
 			return -1;
 		}
-		if (seen & bit) {
-			session_reply(s, "501 5.5.4 Duplicate %s parameter",
-			    name);
+		if (params_once(s, &seen, bit, name) == -1)
 			return -1;
-		}
-		seen |= bit;
 	}
 	return 0;
 }
@@ -108,11 +103,8 @@ params_rcpt(struct session *s, char *p, struct rcpt_params *rp)
 
 	memset(rp, 0, sizeof(*rp));
 	while (params_next(&p, &name, &val) == 1) {
-		if (!s->esmtp) {
-			session_reply(s, "555 5.5.4 Unsupported option: %s "
-			    "(parameters need EHLO)", name);
+		if (params_need_ehlo(s, name) == -1)
 			return -1;
-		}
 		if (strcasecmp(name, "NOTIFY") == 0 && val) {
 			bit = 1;
 			for (tok = strtok_r(val, ",", &save); tok;
@@ -164,12 +156,8 @@ params_rcpt(struct session *s, char *p, struct rcpt_params *rp)
 			    name);
 			return -1;
 		}
-		if (seen & bit) {
-			session_reply(s, "501 5.5.4 Duplicate %s parameter",
-			    name);
+		if (params_once(s, &seen, bit, name) == -1)
 			return -1;
-		}
-		seen |= bit;
 	}
 	return 0;
 }
@@ -209,6 +197,28 @@ params_rcpt_str(const struct rcpt_params *rp, struct buf *b)
 	}
 	if (rp->orcpt[0])
 		buf_printf(b, "%sORCPT=%s", rp->notify ? " " : "", rp->orcpt);
+}
+
+static int
+params_need_ehlo(struct session *s, const char *name)
+{
+	if (s->esmtp)
+		return 0;
+	session_reply(s, "555 5.5.4 Unsupported option: %.64s (parameters "
+	    "need EHLO)", name);
+	return -1;
+}
+
+/* RFC 5321 4.1.2: a parameter may appear once. */
+static int
+params_once(struct session *s, int *seen, int bit, const char *name)
+{
+	if (*seen & bit) {
+		session_reply(s, "501 5.5.4 Duplicate %.64s parameter", name);
+		return -1;
+	}
+	*seen |= bit;
+	return 0;
 }
 
 /* Next "NAME[=VALUE]" word; 0 at the end. */
