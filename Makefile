@@ -8,6 +8,7 @@
 PREFIX		?= /usr/local
 SYSCONFDIR	?= $(PREFIX)/etc
 LIBEXECDIR	?= $(PREFIX)/libexec/posthorn
+SBINDIR		?= $(PREFIX)/sbin
 MANDIR		?= $(PREFIX)/share/man
 SPOOLDIR	?= /var/spool/posthorn
 DESTDIR		?=
@@ -30,16 +31,18 @@ CPPFLAGS	+= -D_GNU_SOURCE -Icommon \
 CFLAGS		?=
 CFLAGS		+= -std=gnu11 $(OPT) $(WARN) $(SAN) -MMD -MP
 LDFLAGS		+= $(SAN)
-LDLIBS		+= -lbsd
+LDLIBS		+= -ldb -lbsd
 
 COMMON_SRC	= $(wildcard common/*.c)
-MASTER_SRC	= $(wildcard master/*.c)
+MASTER_SRC	= master/master.c master/mconf.c master/qdirs.c master/spawn.c
+MAPTOOL_SRC	= master/posthorn-map.c
 SMTPD_SRC	= $(wildcard smtpd/*.c)
 QMGR_SRC	= $(wildcard queue/*.c)
 LOCAL_SRC	= $(wildcard deliver/*.c)
 
 obj		= $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local)
+TOOLS		= $(BUILD)/bin/posthorn-map
 UNIT_SRC	= $(wildcard tests/unit/*.c)
 UNITS		= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -49,7 +52,14 @@ DEB_TEST	= bats swaks python3 mandoc
 .PHONY: all run check check-asan install clean deps deps-test test \
 	test-asan lint-man
 
-all: $(PROGRAMS) $(UNITS)
+all: $(PROGRAMS) $(TOOLS) $(BUILD)/bin/newaliases $(UNITS)
+
+$(BUILD)/bin/posthorn-map: $(call obj,$(MAPTOOL_SRC)) $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/newaliases: $(BUILD)/bin/posthorn-map
+	ln -sf posthorn-map $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
@@ -123,6 +133,9 @@ install: all
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)/posthorn \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(LIBEXECDIR)/
+	install -d $(DESTDIR)$(SBINDIR)
+	install -m 0755 $(TOOLS) $(DESTDIR)$(SBINDIR)/
+	ln -sf posthorn-map $(DESTDIR)$(SBINDIR)/newaliases
 	sh master/mkconfig "$(DESTDIR)$(SYSCONFDIR)/posthorn" "$(LIBEXECDIR)" \
 	    "$(SPOOLDIR)" "$(SYSCONFDIR)/posthorn"
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
