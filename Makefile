@@ -137,7 +137,7 @@ install: all
 	install -m 0755 $(TOOLS) $(DESTDIR)$(SBINDIR)/
 	ln -sf posthorn-map $(DESTDIR)$(SBINDIR)/newaliases
 	sh master/mkconfig "$(DESTDIR)$(SYSCONFDIR)/posthorn" "$(LIBEXECDIR)" \
-	    "$(SPOOLDIR)" "$(SYSCONFDIR)/posthorn"
+	    "$(SPOOLDIR)" "$(SYSCONFDIR)/posthorn" "$(abspath $(BUILD))/bin/posthorn-map"
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 

@@ -101,6 +101,7 @@ EOF2
 	for i in $(seq 1 50); do
 		echo "a$i: alice"; echo "b$i: bob"
 	done >> "$PH_CONF/aliases"
+	ph_maps		# rebuilt while running: picked up without a restart
 	run python3 - "$PH_PORT" <<'PY'
 import smtplib, sys
 rcpts = [f"a{i}@localhost" for i in range(1, 51)] + \

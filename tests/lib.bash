@@ -33,6 +33,11 @@ ph_setup() {
 	ph_conf drain_timeout 10s
 }
 
+# ph_maps: rebuild the instance's maps after a test edited their sources.
+ph_maps() {
+	"$PH_BUILD/bin/posthorn-map" "hash:$PH_CONF/aliases" "hash:$PH_CONF/mailboxes"
+}
+
 # ph_conf KEY VALUE: set a parameter in the instance's posthorn.conf.
 ph_conf() {
 	local f=$PH_CONF/posthorn.conf
@@ -47,6 +52,7 @@ ph_conf() {
 # wait until SMTP answers and the internal sockets exist.
 ph_start() {
 	[ -n "${PH_DIR:-}" ] || ph_setup
+	ph_maps
 	"$PH_LIBEXEC/master" -f -c "$PH_CONF" >>"$PH_LOG" 2>&1 &
 	PH_MASTER=$!
 	ph_wait_listen "$PH_PORT" || { cat "$PH_LOG" >&2; return 1; }

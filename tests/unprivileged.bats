@@ -19,6 +19,8 @@ setup() {
 		cp "$PH_LIBEXEC"/master "$PH_LIBEXEC"/smtpd "$PH_LIBEXEC"/qmgr \
 		    "$PH_LIBEXEC"/local "$PH_DIR/libexec/"
 		PH_LIBEXEC=$PH_DIR/libexec
+		mkdir "$PH_DIR/bin"
+		cp "$PH_BUILD/bin/posthorn-map" "$PH_DIR/bin/"
 		mkdir -p "$PH_DIR/src/master"
 		cp "$PH_SRC/master/mkinstance" "$PH_DIR/src/master/"
 		cp -r "$PH_SRC/etc" "$PH_DIR/src/"
