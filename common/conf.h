@@ -18,6 +18,15 @@ struct conf {
 	char	*virtual_mailbox_map;
 	char	*virtual_mailbox_base;
 	char	*virtual_user;
+	char	*recipient_delimiter;
+	char	*home_mailbox;
+	char	*mail_spool_directory;
+	char	*default_privs;
+	char	*allow_mail_to_commands;
+	char	*allow_mail_to_files;
+	long	 deliver_to_system_accounts;
+	long	 command_time_limit;
+	long	 mailbox_size_limit;
 	char	*smtpd_banner;
 	char	*mynetworks;
 	char	*relay_domains;

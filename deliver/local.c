@@ -238,37 +238,18 @@ bad:
 	return -1;
 }
 
+/*
+ * The recipients are resolved here (maps, .forward and :include: files
+ * are read as root, with their ownership checked); every delivery then
+ * runs in its own child with the rights of its destination (deliver.c).
+ */
 static void
 local_run_job(struct service *svc, struct local_maps *maps, int fd,
     struct local_job *job)
 {
 	struct buf	 out;
-	char		 err[512];
-	pid_t		 pid;
-	int		 status;
 
-	if (geteuid() != 0) {
-		local_deliver_all(svc, maps, fd, job);
-	} else if ((pid = fork()) == -1) {
-		log_warn("%s: fork", job->msg.id);	/* qmgr defers */
-	} else if (pid == 0) {
-		/* Mailboxes are touched only as their owner, never as root. */
-		if (privsep_drop(svc->conf.virtual_user, NULL, err,
-		    sizeof(err)) == -1 || geteuid() == 0) {
-			log_warnx("%s: virtual_user %s: %s", job->msg.id,
-			    svc->conf.virtual_user,
-			    geteuid() == 0 ? "must not be root" : err);
-			_exit(75);
-		}
-		local_deliver_all(svc, maps, fd, job);
-		_exit(0);
-	} else {
-		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-			;
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			log_warnx("%s: delivery process failed (status 0x%x)",
-			    job->msg.id, status);
-	}
+	local_deliver_all(svc, maps, fd, job);
 	buf_init(&out, 0);
 	record_put(&out, PROTO_DONE, NULL, 0);
 	if (io_write_all(fd, out.data, out.len) == -1)

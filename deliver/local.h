@@ -3,7 +3,9 @@
 #define POSTHORN_LOCAL_H
 
 #include <sys/types.h>
+#include <limits.h>
 
+#include "addr.h"
 #include "buf.h"
 #include "conf.h"
 #include "map.h"
@@ -31,13 +33,54 @@ struct local_maps {
 	struct map	*mailboxes;
 };
 
-/* resolve.c: expand aliases and deliver to each mailbox found. */
+enum dest_kind { DEST_MAILDIR, DEST_MBOX, DEST_FILE, DEST_PIPE };
+
+/* Where one copy goes, and with whose rights. */
+struct dest {
+	enum dest_kind	 kind;
+	char		 target[PATH_MAX];	/* folder, file or command */
+	uid_t		 uid;
+	gid_t		 gid;
+	int		 spool;		/* mbox in mail_spool_directory */
+	char		 user[64];
+	char		 home[PATH_MAX];
+	char		 shell[PATH_MAX];
+	char		 delivered_to[ADDR_MAX + 1];
+	char		 sender[ADDR_MAX + 1];	/* Return-Path */
+	char		 local[ADDR_LOCAL_MAX * 2 + 3];
+	char		 extension[ADDR_LOCAL_MAX * 2 + 3];
+	char		 domain[ADDR_DOMAIN_MAX + 1];
+	char		 recipient[ADDR_MAX + 1];	/* as the client gave it */
+};
+
+struct dest_list {
+	struct dest	*d;
+	size_t		 n;
+};
+
+/* resolve.c: aliases, .forward, mailboxes -> destinations. */
+void	 resolve_rcpt(const struct conf *, struct local_maps *,
+	    const struct local_msg *, const char *rcpt, struct dest_list *,
+	    struct local_result *);
+
+/* deliver.c: one destination, in a child with its rights. */
+void	 deliver_dest(const struct conf *, const struct local_msg *,
+	    const struct dest *, struct local_result *);
 void	 local_deliver_rcpt(const struct conf *, struct local_maps *,
 	    const struct local_msg *, const char *rcpt, struct local_result *);
 
-/* maildir.c: 0 delivered, -1 temporary failure, -2 permanent. */
+/* maildir.c, mbox.c, pipe.c: run with the destination's rights already. */
 int	 maildir_deliver(const char *dir, const struct local_msg *,
-	    const char *delivered_to, const char *myhostname, char *err,
+	    const struct dest *, const char *myhostname, char *err,
 	    size_t errlen);
+int	 mbox_deliver(const char *path, const struct local_msg *,
+	    const struct dest *, const struct conf *, char *status,
+	    char *err, size_t errlen);
+int	 pipe_deliver(const char *command, const struct local_msg *,
+	    const struct dest *, const struct conf *, char *status,
+	    char *err, size_t errlen);
+/* The headers local adds, for every kind of destination. */
+void	 local_headers(const struct local_msg *, const struct dest *,
+	    struct buf *);
 
 #endif

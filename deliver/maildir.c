@@ -22,7 +22,7 @@ static int	 maildir_mkdirs(const char *, char *, size_t);
 
 int
 maildir_deliver(const char *dir, const struct local_msg *m,
-    const char *delivered_to, const char *myhostname, char *err, size_t errlen)
+    const struct dest *d, const char *myhostname, char *err, size_t errlen)
 {
 	static unsigned	 seq;
 	struct timeval	 tv;
@@ -60,8 +60,7 @@ maildir_deliver(const char *dir, const struct local_msg *m,
 		return -1;	/* full disk, quota, permissions: worth a retry */
 	}
 	buf_init(&hdr, 0);
-	buf_printf(&hdr, "Return-Path: <%s>%sDelivered-To: %s%s", m->sender,
-	    m->eol, delivered_to, m->eol);
+	local_headers(m, d, &hdr);
 	if (io_write_all(fd, hdr.data, hdr.len) == -1)
 		goto fail;
 	while ((n = qf_read_content(m->qfd, &off, chunk, sizeof(chunk))) > 0)
@@ -86,7 +85,7 @@ maildir_deliver(const char *dir, const struct local_msg *m,
 	if (io_fsync_dir(newdir) == -1)
 		goto fail;
 	buf_free(&hdr);
-	snprintf(err, errlen, "delivered to maildir");
+	snprintf(err, errlen, "delivered to maildir %s", dir);
 	return 0;
 fail:
 	e = errno;

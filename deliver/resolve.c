@@ -1,43 +1,86 @@
 /*
- * resolve: from one envelope recipient to the mailboxes it stands for.
- * The alias map is applied recursively (a name that aliases to itself
- * means its own mailbox), then each name must be in the virtual mailbox
- * map; every mailbox found gets one delivery.  The recipient's result is
- * the worst of its deliveries.
+ * resolve: from one envelope recipient to the places a copy goes.
+ *
+ * The local part (less its recipient_delimiter extension) is looked up
+ * in the alias map, recursively: a target is another name, "\name" (that
+ * user's mailbox, no more aliasing), "|command", "/file", ":include:/file"
+ * or an address in a local domain.  A name that is not an alias is a
+ * virtual mailbox (virtual_mailbox_map) or a system account, whose
+ * ~/.forward is honoured the same way.  Loops are cut, duplicates
+ * removed; commands and files run as default_privs for aliases, as the
+ * include file's owner, or as the user for .forward.
  */
-#include <ctype.h>
-#include <stdarg.h>
-#include <limits.h>
-#include <stdio.h>
-#include <string.h>
+#include <sys/stat.h>
 
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bsd/stdlib.h>
 #include <bsd/string.h>
 
-#include "addr.h"
 #include "local.h"
+#include "log.h"
+
+#define SRC_ALIAS	"alias"
+#define SRC_INCLUDE	"include"
+#define SRC_FORWARD	"forward"
 
 struct resolve {
 	const struct conf	*conf;
 	struct local_maps	*maps;
 	const struct local_msg	*msg;
-	const char		*domain;
+	struct dest_list	*out;
 	struct local_result	*res;
-	int			 ndeliv;
+	char			 domain[ADDR_DOMAIN_MAX + 1];
+	char			 extension[ADDR_LOCAL_MAX * 2 + 3];
+	char			 recipient[ADDR_MAX + 1];
+	const char		*stack[LOCAL_ALIAS_DEPTH + 2];
+	int			 depth;
 	int			 ntemp, nperm;
 };
 
-static void	 resolve_name(struct resolve *, const char *, int);
-static void	 resolve_mailbox(struct resolve *, const char *);
+/* Whose rights commands and files found on the way run with. */
+struct privs {
+	uid_t		 uid;
+	gid_t		 gid;
+	const char	*source;	/* SRC_* */
+	char		 sender[ADDR_MAX + 1];
+};
+
+static void	 resolve_name(struct resolve *, const char *, struct privs *,
+		    int noalias);
+static void	 resolve_targets(struct resolve *, const char *,
+		    const char *, struct privs *);
+static void	 resolve_include(struct resolve *, const char *,
+		    struct privs *);
+static void	 resolve_user(struct resolve *, const char *, struct privs *,
+		    int noforward);
+static int	 resolve_forward(struct resolve *, const struct passwd *,
+		    struct privs *);
+static void	 resolve_special(struct resolve *, const char *,
+		    struct privs *);
+static struct dest *resolve_add(struct resolve *, enum dest_kind,
+		    const char *, uid_t, gid_t, const char *, const char *);
+static int	 resolve_allowed(const char *, const char *);
+static int	 resolve_default_privs(const struct conf *, struct privs *);
 static void	 resolve_fail(struct resolve *, int temp, const char *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 
 void
-local_deliver_rcpt(const struct conf *conf, struct local_maps *maps,
-    const struct local_msg *msg, const char *rcpt, struct local_result *res)
+resolve_rcpt(const struct conf *conf, struct local_maps *maps,
+    const struct local_msg *msg, const char *rcpt, struct dest_list *out,
+    struct local_result *res)
 {
 	struct resolve	 r;
+	struct privs	 p;
 	char		 local[ADDR_LOCAL_MAX * 2 + 3], raw[sizeof(local)];
-	char		 domain[ADDR_DOMAIN_MAX + 1];
 	const char	*at;
 	size_t		 n, i;
 
@@ -46,7 +89,9 @@ local_deliver_rcpt(const struct conf *conf, struct local_maps *maps,
 	r.conf = conf;
 	r.maps = maps;
 	r.msg = msg;
+	r.out = out;
 	r.res = res;
+	strlcpy(r.recipient, rcpt, sizeof(r.recipient));
 	at = strrchr(rcpt, '@');
 	n = at ? (size_t)(at - rcpt) : strlen(rcpt);
 	if (n >= sizeof(raw))
@@ -57,117 +102,417 @@ local_deliver_rcpt(const struct conf *conf, struct local_maps *maps,
 	for (i = 0; local[i]; i++)
 		local[i] = (char)tolower((unsigned char)local[i]);
 	/* Domains are case-insensitive: Delivered-To uses lower case. */
-	strlcpy(domain, at ? at + 1 : "localhost", sizeof(domain));
-	for (i = 0; domain[i]; i++)
-		domain[i] = (char)tolower((unsigned char)domain[i]);
-	r.domain = domain;
-	resolve_name(&r, local, 0);
-	if (r.ntemp) {
-		res->code = 'T';
-	} else if (r.nperm) {
-		res->code = 'P';
-	} else if (r.ndeliv) {
-		res->code = 'D';
-		strlcpy(res->status, "2.0.0", sizeof(res->status));
-		if (res->text[0] == '\0')
-			strlcpy(res->text, "delivered", sizeof(res->text));
+	strlcpy(r.domain, at ? at + 1 : "localhost", sizeof(r.domain));
+	for (i = 0; r.domain[i]; i++)
+		r.domain[i] = (char)tolower((unsigned char)r.domain[i]);
+	/* user+ext: the extension is kept for commands and Delivered-To. */
+	if (conf->recipient_delimiter[0] && local[0] &&
+	    (n = strcspn(local + 1, conf->recipient_delimiter) + 1) <
+	    strlen(local) && strcasecmp(local, "postmaster") != 0) {
+		if (maps->aliases == NULL ||
+		    map_lookup(maps->aliases, local) == NULL) {
+			strlcpy(r.extension, local + n + 1,
+			    sizeof(r.extension));
+			local[n] = '\0';
+		}
+	}
+	if (resolve_default_privs(conf, &p) == -1) {
+		resolve_fail(&r, 1, "4.3.5", "default_privs user %s does not "
+		    "exist", conf->default_privs);
 	} else {
+		p.source = SRC_ALIAS;
+		strlcpy(p.sender, msg->sender, sizeof(p.sender));
+		resolve_name(&r, local, &p, 0);
+	}
+	if (r.ntemp)
+		res->code = 'T';
+	else if (r.nperm)
+		res->code = 'P';	/* the destinations found still get it */
+	else if (out->n == 0) {
 		resolve_fail(&r, 0, "5.1.1", "alias expands to nothing");
 		res->code = 'P';
 	}
 }
 
 static void
-resolve_name(struct resolve *r, const char *name, int depth)
+resolve_name(struct resolve *r, const char *name, struct privs *p,
+    int noalias)
 {
-	const char	*val, *p;
-	char		 target[ADDR_MAX + 1], *at;
-	size_t		 n, i;
+	const char	*val = NULL;
+	char		 owner[ADDR_MAX + 8], key[ADDR_MAX + 1];
+	struct privs	 np;
+	int		 i;
 
-	if (depth > LOCAL_ALIAS_DEPTH) {
-		resolve_fail(r, 0, "5.4.6", "alias loop or nesting deeper "
-		    "than %d at %s", LOCAL_ALIAS_DEPTH, name);
-		return;
-	}
-	val = r->maps->aliases ? map_lookup(r->maps->aliases, name) : NULL;
-	if (val == NULL) {
-		resolve_mailbox(r, name);
-		return;
-	}
-	for (p = val; *p; ) {
-		p += strspn(p, ", \t");
-		n = strcspn(p, ",");
-		while (n > 0 && isspace((unsigned char)p[n - 1]))
-			n--;
-		if (n == 0)
-			break;
-		if (n >= sizeof(target)) {
-			resolve_fail(r, 0, "5.3.5", "alias target too long in "
-			    "%s", name);
+	for (i = 0; i < r->depth; i++)
+		if (strcmp(r->stack[i], name) == 0) {
+			/* "alice: alice, bob" means alice's own mailbox. */
+			if (i == r->depth - 1) {
+				resolve_user(r, name, p, 1);
+				return;
+			}
+			resolve_fail(r, 0, "5.4.6", "alias loop: %s expands "
+			    "to itself", name);
 			return;
 		}
-		memcpy(target, p, n);
-		target[n] = '\0';
-		p += n;
-		for (i = 0; target[i]; i++)
-			target[i] = (char)tolower((unsigned char)target[i]);
-		if ((at = strrchr(target, '@')) != NULL) {
+	if (r->depth >= LOCAL_ALIAS_DEPTH) {
+		resolve_fail(r, 0, "5.4.6", "aliases nested deeper than %d at "
+		    "%s", LOCAL_ALIAS_DEPTH, name);
+		return;
+	}
+	if (!noalias && r->maps->aliases) {
+		if (r->depth == 0 && r->extension[0]) {
+			if ((size_t)snprintf(key, sizeof(key), "%s%c%s", name,
+			    r->conf->recipient_delimiter[0], r->extension) <
+			    sizeof(key))
+				val = map_lookup(r->maps->aliases, key);
+		}
+		if (val == NULL)
+			val = map_lookup(r->maps->aliases, name);
+	}
+	if (val == NULL) {
+		resolve_user(r, name, p, noalias);
+		return;
+	}
+	np = *p;
+	np.source = strcmp(p->source, SRC_FORWARD) == 0 ? SRC_FORWARD :
+	    SRC_ALIAS;
+	/* Errors about a list go to its owner, if it has one. */
+	if ((size_t)snprintf(owner, sizeof(owner), "owner-%s", name) <
+	    sizeof(owner) && map_lookup(r->maps->aliases, owner) != NULL &&
+	    (size_t)snprintf(np.sender, sizeof(np.sender), "%s@%s", owner,
+	    r->domain) >= sizeof(np.sender))
+		strlcpy(np.sender, p->sender, sizeof(np.sender));
+	r->stack[r->depth++] = name;
+	resolve_targets(r, name, val, &np);
+	r->depth--;
+}
+
+/* "a, b@localhost, \c, |cmd, /file, :include:/f" */
+static void
+resolve_targets(struct resolve *r, const char *name, const char *val,
+    struct privs *p)
+{
+	char		*copy, *t, *next, *at, *e;
+	size_t		 i;
+
+	if ((copy = strdup(val)) == NULL) {
+		resolve_fail(r, 1, "4.3.0", "out of memory");
+		return;
+	}
+	for (t = copy; t; t = next) {
+		/* A quoted "|command, with commas" stays whole. */
+		t += strspn(t, " \t,");
+		if (*t == '"') {
+			t++;
+			if ((e = strchr(t, '"')) == NULL) {
+				resolve_fail(r, 0, "5.3.5", "%s: unbalanced quote",
+				    name);
+				break;
+			}
+			*e = '\0';
+			next = strchr(e + 1, ',');
+		} else {
+			next = strchr(t, ',');
+			if (next)
+				*next = '\0';
+			for (e = t + strlen(t); e > t && isspace((unsigned char)
+			    e[-1]); e--)
+				e[-1] = '\0';
+		}
+		if (next && *next == ',')
+			next++;
+		if (*t == '\0')
+			continue;
+		if (*t == '|' || *t == '/' || strncasecmp(t, ":include:", 9) ==
+		    0) {
+			resolve_special(r, t, p);
+			continue;
+		}
+		if (*t == '\\') {
+			resolve_user(r, t + 1, p, 1);
+			continue;
+		}
+		for (i = 0; t[i]; i++)
+			t[i] = (char)tolower((unsigned char)t[i]);
+		if ((at = strrchr(t, '@')) != NULL) {
 			if (!conf_list_has(r->conf->local_domains, at + 1)) {
-				resolve_fail(r, 0, "5.4.4", "alias %s: "
-				    "target %s is not local (relaying is not "
-				    "available)", name, target);
+				resolve_fail(r, 0, "5.4.4", "%s: forwarding to "
+				    "%s is not available in this version", name,
+				    t);
 				continue;
 			}
 			*at = '\0';
 		}
-		if (target[0] == '|' || target[0] == '/' || target[0] == ':') {
-			resolve_fail(r, 0, "5.3.5", "alias %s: %s deliveries "
-			    "are not supported by this version", name,
-			    target[0] == '|' ? "command" : "file or include");
-			continue;
-		}
-		if (strcmp(target, name) == 0)
-			resolve_mailbox(r, target);
-		else
-			resolve_name(r, target, depth + 1);
+		resolve_name(r, t, p, 0);
 	}
+	free(copy);
 }
 
 static void
-resolve_mailbox(struct resolve *r, const char *name)
+resolve_special(struct resolve *r, const char *t, struct privs *p)
 {
-	const char	*rel;
-	char		 dir[PATH_MAX], err[512], to[ADDR_MAX + 1];
-	int		 rc;
+	const char	*allow;
+	int		 cmd = *t == '|';
 
-	rel = r->maps->mailboxes ? map_lookup(r->maps->mailboxes, name) : NULL;
-	if (rel == NULL) {
+	if (strncasecmp(t, ":include:", 9) == 0) {
+		resolve_include(r, t + 9, p);
+		return;
+	}
+	allow = cmd ? r->conf->allow_mail_to_commands :
+	    r->conf->allow_mail_to_files;
+	if (!resolve_allowed(allow, p->source)) {
+		resolve_fail(r, 0, "5.7.1", "mail to %s is not allowed from "
+		    "%s entries (allow_mail_to_%s)", cmd ? "commands" : "files",
+		    p->source, cmd ? "commands" : "files");
+		return;
+	}
+	resolve_add(r, cmd ? DEST_PIPE : DEST_FILE, cmd ? t + 1 : t, p->uid,
+	    p->gid, NULL, p->sender);
+}
+
+/* :include:/path -- read as root, trusted only if safely owned. */
+static void
+resolve_include(struct resolve *r, const char *path, struct privs *p)
+{
+	struct stat	 st;
+	struct privs	 np;
+	struct buf	 b;
+	char		 chunk[4096];
+	ssize_t		 n;
+	int		 fd;
+
+	if (path[0] != '/' ||
+	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		resolve_fail(r, errno == ENOENT || path[0] != '/' ? 0 : 1,
+		    "5.3.5", ":include:%s: %s", path, path[0] != '/' ?
+		    "not an absolute path" : strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		close(fd);
+		resolve_fail(r, 0, "5.7.1", ":include:%s: not a regular file, "
+		    "or writable by group or others", path);
+		return;
+	}
+	buf_init(&b, 1024 * 1024);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		if (buf_append(&b, chunk, (size_t)n) == -1)
+			break;
+	close(fd);
+	/* One target per line or comma; '#' lines are comments. */
+	np = *p;
+	np.source = SRC_INCLUDE;
+	if (st.st_uid != 0) {
+		np.uid = st.st_uid;
+		np.gid = st.st_gid;
+	}
+	if (b.data) {
+		char	*line, *save;
+
+		for (line = strtok_r(b.data, "\n", &save); line;
+		    line = strtok_r(NULL, "\n", &save))
+			if (line[strspn(line, " \t")] != '#')
+				resolve_targets(r, path, line, &np);
+	}
+	buf_free(&b);
+}
+
+/* A name that is not an alias: a virtual mailbox or a system account. */
+static void
+resolve_user(struct resolve *r, const char *name, struct privs *p,
+    int noforward)
+{
+	struct passwd	*pw;
+	struct privs	 np;
+	struct dest	*d;
+	const char	*rel;
+	char		 dir[PATH_MAX], addr[ADDR_MAX + 1];
+	uid_t		 vuid;
+	gid_t		 vgid;
+
+	snprintf(addr, sizeof(addr), "%s@%s", name, r->domain);
+	if (r->maps->mailboxes && (rel = map_lookup(r->maps->mailboxes, name)) !=
+	    NULL) {
+		if (rel[0] == '\0' || rel[0] == '/' || strstr(rel, "..") ||
+		    rel[strlen(rel) - 1] != '/') {
+			resolve_fail(r, 0, "5.3.5", "mailbox map entry for %s "
+			    "must be a relative Maildir path ending in /", name);
+			return;
+		}
+		if (getuid() == 0) {
+			if ((pw = getpwnam(r->conf->virtual_user)) == NULL ||
+			    pw->pw_uid == 0) {
+				resolve_fail(r, 1, "4.3.5", "virtual_user %s: "
+				    "missing or root", r->conf->virtual_user);
+				return;
+			}
+			vuid = pw->pw_uid;
+			vgid = pw->pw_gid;
+		} else {
+			vuid = getuid();
+			vgid = getgid();
+		}
+		snprintf(dir, sizeof(dir), "%s/%s", r->conf->virtual_mailbox_base,
+		    rel);
+		dir[strlen(dir) - 1] = '\0';
+		resolve_add(r, DEST_MAILDIR, dir, vuid, vgid, addr, p->sender);
+		return;
+	}
+	if (!r->conf->deliver_to_system_accounts ||
+	    (pw = getpwnam(name)) == NULL) {
 		resolve_fail(r, 0, "5.1.1", "unknown user: %s", name);
 		return;
 	}
-	if (++r->ndeliv > LOCAL_MAX_TARGETS) {
-		resolve_fail(r, 0, "5.3.5", "too many mailboxes after alias "
-		    "expansion");
+	if (pw->pw_uid == 0) {
+		resolve_fail(r, 0, "5.7.1", "mail for %s is not delivered as "
+		    "root: alias %s to a person", name, name);
 		return;
 	}
-	if (rel[0] == '\0' || rel[0] == '/' || strstr(rel, "..") != NULL ||
-	    rel[strlen(rel) - 1] != '/') {
-		resolve_fail(r, 0, "5.3.5", "mailbox map entry for %s must be "
-		    "a relative Maildir path ending in /", name);
+	np = *p;
+	np.uid = pw->pw_uid;
+	np.gid = pw->pw_gid;
+	np.source = SRC_FORWARD;
+	if (!noforward && resolve_forward(r, pw, &np))
 		return;
+	if (r->conf->home_mailbox[0]) {
+		snprintf(dir, sizeof(dir), "%s/%s", pw->pw_dir,
+		    r->conf->home_mailbox);
+		if (dir[strlen(dir) - 1] == '/') {
+			dir[strlen(dir) - 1] = '\0';
+			d = resolve_add(r, DEST_MAILDIR, dir, pw->pw_uid,
+			    pw->pw_gid, addr, p->sender);
+		} else
+			d = resolve_add(r, DEST_MBOX, dir, pw->pw_uid,
+			    pw->pw_gid, addr, p->sender);
+	} else {
+		snprintf(dir, sizeof(dir), "%s/%s",
+		    r->conf->mail_spool_directory, pw->pw_name);
+		d = resolve_add(r, DEST_MBOX, dir, pw->pw_uid, pw->pw_gid, addr,
+		    p->sender);
+		if (d)
+			d->spool = 1;
 	}
-	snprintf(dir, sizeof(dir), "%s/%s", r->conf->virtual_mailbox_base, rel);
-	dir[strlen(dir) - 1] = '\0';	/* no trailing slash */
-	snprintf(to, sizeof(to), "%s@%s", name, r->domain);
-	rc = maildir_deliver(dir, r->msg, to, r->conf->myhostname, err,
-	    sizeof(err));
-	if (rc == 0) {
-		strlcpy(r->res->text, "delivered to maildir ",
-		    sizeof(r->res->text));
-		strlcat(r->res->text, dir, sizeof(r->res->text));
-		return;
+	if (d) {
+		strlcpy(d->user, pw->pw_name, sizeof(d->user));
+		strlcpy(d->home, pw->pw_dir, sizeof(d->home));
+		strlcpy(d->shell, pw->pw_shell, sizeof(d->shell));
 	}
-	resolve_fail(r, rc == -1, rc == -1 ? "4.2.0" : "5.2.0", "%s", err);
+}
+
+/*
+ * ~/.forward: honoured only when owned by the user (or root) and not
+ * writable by group or others, as sendmail and Postfix do.  1 if it
+ * decided where the mail goes.
+ */
+static int
+resolve_forward(struct resolve *r, const struct passwd *pw, struct privs *p)
+{
+	char		 path[PATH_MAX], buf[8192];
+	struct stat	 st;
+	ssize_t		 n;
+	int		 fd, before;
+
+	snprintf(path, sizeof(path), "%s/.forward", pw->pw_dir);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return 0;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (st.st_uid != pw->pw_uid && st.st_uid != 0) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		log_warnx("%s: %s ignored: not a regular file owned by %s, or "
+		    "writable by others", r->msg->id, path, pw->pw_name);
+		close(fd);
+		return 0;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	before = (int)r->out->n + r->nperm + r->ntemp;
+	{
+		char	*line, *save;
+
+		r->stack[r->depth++] = pw->pw_name;
+		for (line = strtok_r(buf, "\n", &save); line;
+		    line = strtok_r(NULL, "\n", &save))
+			if (line[strspn(line, " \t")] != '#')
+				resolve_targets(r, path, line, p);
+		r->depth--;
+	}
+	return (int)r->out->n + r->nperm + r->ntemp > before;
+}
+
+static struct dest *
+resolve_add(struct resolve *r, enum dest_kind kind, const char *target,
+    uid_t uid, gid_t gid, const char *delivered_to, const char *sender)
+{
+	struct dest	*d;
+	size_t		 i;
+
+	/* The same place with the same rights gets one copy. */
+	for (i = 0; i < r->out->n; i++)
+		if (r->out->d[i].kind == kind && r->out->d[i].uid == uid &&
+		    strcmp(r->out->d[i].target, target) == 0)
+			return NULL;
+	if (r->out->n >= LOCAL_MAX_TARGETS) {
+		resolve_fail(r, 0, "5.3.5", "more than %d destinations after "
+		    "alias expansion", LOCAL_MAX_TARGETS);
+		return NULL;
+	}
+	if ((d = reallocarray(r->out->d, r->out->n + 1, sizeof(*d))) == NULL) {
+		resolve_fail(r, 1, "4.3.0", "out of memory");
+		return NULL;
+	}
+	r->out->d = d;
+	d = &r->out->d[r->out->n++];
+	memset(d, 0, sizeof(*d));
+	d->kind = kind;
+	strlcpy(d->target, target, sizeof(d->target));
+	d->uid = uid;
+	d->gid = gid;
+	strlcpy(d->sender, sender, sizeof(d->sender));
+	strlcpy(d->recipient, r->recipient, sizeof(d->recipient));
+	strlcpy(d->domain, r->domain, sizeof(d->domain));
+	strlcpy(d->extension, r->extension, sizeof(d->extension));
+	if (delivered_to)
+		strlcpy(d->delivered_to, delivered_to, sizeof(d->delivered_to));
+	else
+		snprintf(d->delivered_to, sizeof(d->delivered_to), "%s",
+		    r->recipient);
+	{
+		const char *at = strrchr(d->delivered_to, '@');
+
+		snprintf(d->local, sizeof(d->local), "%.*s", at ?
+		    (int)(at - d->delivered_to) : (int)strlen(d->delivered_to),
+		    d->delivered_to);
+	}
+	return d;
+}
+
+/* Is source ("alias", "include", "forward") in the allow list? */
+static int
+resolve_allowed(const char *list, const char *source)
+{
+	return conf_list_has(list, source);
+}
+
+static int
+resolve_default_privs(const struct conf *conf, struct privs *p)
+{
+	struct passwd	*pw;
+
+	memset(p, 0, sizeof(*p));
+	if (getuid() != 0) {
+		p->uid = getuid();
+		p->gid = getgid();
+		return 0;
+	}
+	if ((pw = getpwnam(conf->default_privs)) == NULL || pw->pw_uid == 0)
+		return -1;
+	p->uid = pw->pw_uid;
+	p->gid = pw->pw_gid;
+	return 0;
 }
 
 static void

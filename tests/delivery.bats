@@ -116,7 +116,7 @@ PY
 	ph_wait_mail bob 50 20
 	[ "$(ph_count_mail alice)" -eq 50 ]
 	[ "$(ph_count_mail bob)" -eq 50 ]
-	grep -c "status=sent" "$PH_LOG" | grep -qx 100
+	grep -c "relay=local, .*status=sent" "$PH_LOG" | grep -qx 100
 }
 
 @test "20 concurrent clients: every message delivered once" {

@@ -224,7 +224,7 @@ EOF2
 	ph_wait_mail bob 1
 	f=$(ph_mail_file bob)
 	grep -q 'Original-Envelope-Id: env-42' "$f"
-	grep -q '<broken2@localhost>: 5.3.5' "$f"
+	grep -q '<broken2@localhost>: 5.3.0' "$f"
 	grep -q 'Original-Recipient: rfc822;original@example.org' "$f"
 	! grep -q '<broken@localhost>:' "$f"
 	grep -q '^Subject: dsn' "$f"

@@ -59,7 +59,7 @@ unblock_alice() {
 	grep -qx 'Return-Path: <>' "$f"
 	grep -q '^From: MAILER-DAEMON@' "$f"
 	grep -q '^Subject: Undelivered Mail Returned to Sender' "$f"
-	grep -q '<broken@localhost>: 5.3.5 alias broken: command deliveries are not supported' "$f"
+	grep -q '<broken@localhost>: 5.3.0 command exited with status 1' "$f"
 	grep -q 'this will bounce' "$f"
 	grep -q "to=<broken@localhost>, relay=local, .*status=bounced" "$PH_LOG"
 	sleep 0.3

@@ -1,0 +1,203 @@
+/*
+ * deliver: carry out a recipient's destinations.  Each one runs in a
+ * child that first becomes the destination's owner (as root), so that a
+ * mailbox, a file or a command is only ever touched with its user's
+ * rights; the child reports "code status text" over a pipe.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bsd/stdlib.h>
+#include <bsd/string.h>
+
+#include "local.h"
+#include "log.h"
+#include "sock.h"
+
+static void	 deliver_child(const struct conf *, const struct local_msg *,
+		    const struct dest *, int) __attribute__((noreturn));
+static int	 deliver_become(const struct conf *, const struct dest *,
+		    char *, size_t);
+static void	 deliver_merge(struct local_result *, const struct local_result *);
+
+void
+local_deliver_rcpt(const struct conf *conf, struct local_maps *maps,
+    const struct local_msg *msg, const char *rcpt, struct local_result *res)
+{
+	struct dest_list dl;
+	struct local_result one, plan;
+	size_t		 i;
+
+	memset(&dl, 0, sizeof(dl));
+	resolve_rcpt(conf, maps, msg, rcpt, &dl, &plan);
+	if (plan.code == 'T' || dl.n == 0) {
+		*res = plan;
+		free(dl.d);
+		return;
+	}
+	memset(res, 0, sizeof(*res));
+	for (i = 0; i < dl.n; i++) {
+		deliver_dest(conf, msg, &dl.d[i], &one);
+		log_info("%s: to=<%s>, delivered-to=<%s>, %s=%s, status=%s "
+		    "(%s)", msg->id, rcpt, dl.d[i].delivered_to,
+		    dl.d[i].kind == DEST_PIPE ? "command" :
+		    dl.d[i].kind == DEST_MAILDIR ? "maildir" : "mbox",
+		    dl.d[i].target, one.code == 'D' ? "sent" :
+		    one.code == 'T' ? "deferred" : "bounced", one.text);
+		deliver_merge(res, &one);
+	}
+	/* Part of the expansion failed for good: tell the sender. */
+	if (plan.code == 'P' && res->code != 'T')
+		*res = plan;
+	free(dl.d);
+}
+
+/* The worst outcome wins: T over P over D. */
+static void
+deliver_merge(struct local_result *res, const struct local_result *one)
+{
+	if (res->code == 0 || (one->code == 'T' && res->code != 'T') ||
+	    (one->code == 'P' && res->code == 'D'))
+		*res = *one;
+}
+
+void
+deliver_dest(const struct conf *conf, const struct local_msg *msg,
+    const struct dest *d, struct local_result *res)
+{
+	char		 buf[sizeof(res->text) + 32], *sp, *tp;
+	int		 p[2], status;
+	ssize_t		 n;
+	size_t		 got = 0;
+	pid_t		 pid;
+
+	memset(res, 0, sizeof(*res));
+	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
+		res->code = 'T';
+		strlcpy(res->status, "4.3.0", sizeof(res->status));
+		snprintf(res->text, sizeof(res->text), "fork: %s",
+		    strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		deliver_child(conf, msg, d, p[1]);
+	}
+	close(p[1]);
+	while (got < sizeof(buf) - 1 &&
+	    (n = read(p[0], buf + got, sizeof(buf) - 1 - got)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(p[0]);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	/* "C status text" */
+	if (got < 4 || (buf[0] != 'D' && buf[0] != 'T' && buf[0] != 'P') ||
+	    buf[1] != ' ' || (sp = strchr(buf + 2, ' ')) == NULL) {
+		res->code = 'T';
+		strlcpy(res->status, "4.3.0", sizeof(res->status));
+		snprintf(res->text, sizeof(res->text), "delivery process "
+		    "failed (status 0x%x)", status);
+		return;
+	}
+	res->code = buf[0];
+	*sp = '\0';
+	strlcpy(res->status, buf + 2, sizeof(res->status));
+	tp = sp + 1;
+	strlcpy(res->text, tp, sizeof(res->text));
+}
+
+static void
+deliver_child(const struct conf *conf, const struct local_msg *msg,
+    const struct dest *d, int fd)
+{
+	char	 err[512], status[8] = "", out[600];
+	int	 rc;
+
+	if (deliver_become(conf, d, err, sizeof(err)) == -1) {
+		rc = -1;
+		strlcpy(status, "4.3.0", sizeof(status));
+	} else {
+		switch (d->kind) {
+		case DEST_MAILDIR:
+			rc = maildir_deliver(d->target, msg, d,
+			    conf->myhostname, err, sizeof(err));
+			break;
+		case DEST_MBOX:
+		case DEST_FILE:
+			rc = mbox_deliver(d->target, msg, d, conf, status,
+			    err, sizeof(err));
+			break;
+		case DEST_PIPE:
+			rc = pipe_deliver(d->target, msg, d, conf, status, err,
+			    sizeof(err));
+			break;
+		default:
+			rc = -2;
+			strlcpy(err, "unknown destination", sizeof(err));
+		}
+	}
+	if (status[0] == '\0')
+		strlcpy(status, rc == 0 ? "2.0.0" : rc == -1 ? "4.2.0" :
+		    "5.2.0", sizeof(status));
+	snprintf(out, sizeof(out), "%c %s %s", rc == 0 ? 'D' : rc == -1 ?
+	    'T' : 'P', status, err);
+	(void)io_write_all(fd, out, strlen(out));
+	_exit(0);
+}
+
+/*
+ * As root: the destination's uid and gid, plus the spool directory's
+ * group for a spool mbox (to make its dot-lock, as mail-group programs
+ * do), and nothing else.  As anyone else there is nothing to change.
+ */
+static int
+deliver_become(const struct conf *conf, const struct dest *d, char *err,
+    size_t errlen)
+{
+	struct stat	 st;
+	gid_t		 groups[2];
+	int		 ngroups = 1;
+
+	if (geteuid() != 0)
+		return 0;
+	if (d->uid == 0) {
+		snprintf(err, errlen, "refusing to deliver as root");
+		return -1;
+	}
+	groups[0] = d->gid;
+	if (d->spool && stat(conf->mail_spool_directory, &st) == 0 &&
+	    st.st_gid != d->gid && st.st_gid != 0)
+		groups[ngroups++] = st.st_gid;
+	if (setgroups((size_t)ngroups, groups) == -1 ||
+	    setresgid(d->gid, d->gid, d->gid) == -1 ||
+	    setresuid(d->uid, d->uid, d->uid) == -1) {
+		snprintf(err, errlen, "cannot become uid %ld: %s",
+		    (long)d->uid, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void
+local_headers(const struct local_msg *m, const struct dest *d, struct buf *b)
+{
+	buf_printf(b, "Return-Path: <%s>%sDelivered-To: %s%s", d->sender,
+	    m->eol, d->delivered_to, m->eol);
+}
