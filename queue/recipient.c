@@ -5,14 +5,18 @@
  * other domains may be relayed is smtpd's decision (it knows the client).
  */
 #include <ctype.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <bsd/string.h>
 
 #include "addr.h"
 #include "log.h"
 #include "qmgr.h"
 
 static void	 recipient_split(const char *, char *, size_t, char *, size_t);
+static int	 recipient_known(struct qmgr *, const char *);
 static void	 recipient_normalize(struct qmgr *, const char *, char *,
 		    size_t);
 
@@ -28,12 +32,55 @@ recipient_check(struct qmgr *q, const char *addr, struct buf *reply)
 	if (strcasecmp(local, "postmaster") == 0)
 		return 0;
 	recipient_refresh_maps(q);
-	if ((q->aliases && map_lookup(q->aliases, local)) ||
-	    (q->mailboxes && map_lookup(q->mailboxes, local)))
+	switch (recipient_known(q, local)) {
+	case 1:
 		return 0;
+	case -1:
+		buf_printf(reply, "451 4.3.0 <%s>: Temporary lookup failure",
+		    addr);
+		return -1;
+	}
 	buf_printf(reply, "550 5.1.1 <%s>: Recipient address rejected: "
 	    "User unknown in local recipient table", addr);
 	return -1;
+}
+
+/*
+ * Is a local part (maybe user+ext) ours: an alias, a virtual mailbox or
+ * a system account other than root (root's mail goes through an alias)?
+ * -1 when a map cannot be read: the client should try again, not be
+ * told the user does not exist.
+ */
+static int
+recipient_known(struct qmgr *q, const char *local)
+{
+	struct map	*maps[2] = { q->aliases, q->mailboxes };
+	struct passwd	*pw;
+	const char	*val, *d = q->conf->recipient_delimiter;
+	char		 base[ADDR_LOCAL_MAX * 2 + 3], err[512];
+	size_t		 n;
+	int		 i, r;
+
+	strlcpy(base, local, sizeof(base));
+	if (d[0] && base[0] && (n = strcspn(base + 1, d) + 1) < strlen(base))
+		base[n] = '\0';
+	for (n = 0; base[n]; n++)
+		base[n] = (char)tolower((unsigned char)base[n]);
+	for (i = 0; i < 2; i++) {
+		if (maps[i] == NULL)
+			continue;
+		if ((r = map_get(maps[i], local, &val, err, sizeof(err))) == 0 &&
+		    strcmp(base, local) != 0)
+			r = map_get(maps[i], base, &val, err, sizeof(err));
+		if (r == -1)
+			log_warnx("%s", err);
+		if (r != 0)
+			return r;
+	}
+	if (q->conf->deliver_to_system_accounts &&
+	    (pw = getpwnam(base)) != NULL && pw->pw_uid != 0)
+		return 1;
+	return 0;
 }
 
 int
