@@ -50,6 +50,8 @@ struct resolve {
 struct privs {
 	uid_t		 uid;
 	gid_t		 gid;
+	char		 user[64];
+	char		 home[PATH_MAX];
 	const char	*source;	/* SRC_* */
 	char		 sender[ADDR_MAX + 1];
 };
@@ -139,7 +141,7 @@ resolve_name(struct resolve *r, const char *name, struct privs *p,
     int noalias)
 {
 	const char	*val = NULL;
-	char		 owner[ADDR_MAX + 8], key[ADDR_MAX + 1];
+	char		 owner[ADDR_MAX + 8], key[ADDR_MAX + 1], *copy;
 	struct privs	 np;
 	int		 i;
 
@@ -173,6 +175,11 @@ resolve_name(struct resolve *r, const char *name, struct privs *p,
 		resolve_user(r, name, p, noalias);
 		return;
 	}
+	/* A map's value lives only until its next lookup. */
+	if ((copy = strdup(val)) == NULL) {
+		resolve_fail(r, 1, "4.3.0", "out of memory");
+		return;
+	}
 	np = *p;
 	np.source = strcmp(p->source, SRC_FORWARD) == 0 ? SRC_FORWARD :
 	    SRC_ALIAS;
@@ -183,8 +190,9 @@ resolve_name(struct resolve *r, const char *name, struct privs *p,
 	    r->domain) >= sizeof(np.sender))
 		strlcpy(np.sender, p->sender, sizeof(np.sender));
 	r->stack[r->depth++] = name;
-	resolve_targets(r, name, val, &np);
+	resolve_targets(r, name, copy, &np);
 	r->depth--;
+	free(copy);
 }
 
 /* "a, b@localhost, \c, |cmd, /file, :include:/f" */
@@ -210,17 +218,15 @@ resolve_targets(struct resolve *r, const char *name, const char *val,
 				break;
 			}
 			*e = '\0';
-			next = strchr(e + 1, ',');
+			if ((next = strchr(e + 1, ',')) != NULL)
+				next++;
 		} else {
-			next = strchr(t, ',');
-			if (next)
-				*next = '\0';
+			if ((next = strchr(t, ',')) != NULL)
+				*next++ = '\0';
 			for (e = t + strlen(t); e > t && isspace((unsigned char)
 			    e[-1]); e--)
 				e[-1] = '\0';
 		}
-		if (next && *next == ',')
-			next++;
 		if (*t == '\0')
 			continue;
 		if (*t == '|' || *t == '/' || strncasecmp(t, ":include:", 9) ==
@@ -252,6 +258,7 @@ static void
 resolve_special(struct resolve *r, const char *t, struct privs *p)
 {
 	const char	*allow;
+	struct dest	*d;
 	int		 cmd = *t == '|';
 
 	if (strncasecmp(t, ":include:", 9) == 0) {
@@ -266,8 +273,11 @@ resolve_special(struct resolve *r, const char *t, struct privs *p)
 		    p->source, cmd ? "commands" : "files");
 		return;
 	}
-	resolve_add(r, cmd ? DEST_PIPE : DEST_FILE, cmd ? t + 1 : t, p->uid,
-	    p->gid, NULL, p->sender);
+	if ((d = resolve_add(r, cmd ? DEST_PIPE : DEST_FILE, cmd ? t + 1 : t,
+	    p->uid, p->gid, NULL, p->sender)) != NULL) {
+		strlcpy(d->user, p->user, sizeof(d->user));
+		strlcpy(d->home, p->home, sizeof(d->home));
+	}
 }
 
 /* :include:/path -- read as root, trusted only if safely owned. */
@@ -304,8 +314,12 @@ resolve_include(struct resolve *r, const char *path, struct privs *p)
 	np = *p;
 	np.source = SRC_INCLUDE;
 	if (st.st_uid != 0) {
+		struct passwd *pw = getpwuid(st.st_uid);
+
 		np.uid = st.st_uid;
 		np.gid = st.st_gid;
+		strlcpy(np.user, pw ? pw->pw_name : "", sizeof(np.user));
+		strlcpy(np.home, pw ? pw->pw_dir : "/", sizeof(np.home));
 	}
 	if (b.data) {
 		char	*line, *save;
@@ -372,6 +386,8 @@ resolve_user(struct resolve *r, const char *name, struct privs *p,
 	np = *p;
 	np.uid = pw->pw_uid;
 	np.gid = pw->pw_gid;
+	strlcpy(np.user, pw->pw_name, sizeof(np.user));
+	strlcpy(np.home, pw->pw_dir, sizeof(np.home));
 	np.source = SRC_FORWARD;
 	if (!noforward && resolve_forward(r, pw, &np))
 		return;
@@ -506,12 +522,16 @@ resolve_default_privs(const struct conf *conf, struct privs *p)
 	if (getuid() != 0) {
 		p->uid = getuid();
 		p->gid = getgid();
-		return 0;
+		pw = getpwuid(p->uid);
+	} else {
+		if ((pw = getpwnam(conf->default_privs)) == NULL ||
+		    pw->pw_uid == 0)
+			return -1;
+		p->uid = pw->pw_uid;
+		p->gid = pw->pw_gid;
 	}
-	if ((pw = getpwnam(conf->default_privs)) == NULL || pw->pw_uid == 0)
-		return -1;
-	p->uid = pw->pw_uid;
-	p->gid = pw->pw_gid;
+	strlcpy(p->user, pw ? pw->pw_name : "", sizeof(p->user));
+	strlcpy(p->home, "/", sizeof(p->home));
 	return 0;
 }
 

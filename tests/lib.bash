@@ -52,7 +52,7 @@ ph_conf() {
 # wait until SMTP answers and the internal sockets exist.
 ph_start() {
 	[ -n "${PH_DIR:-}" ] || ph_setup
-	ph_maps
+	[ -f "$PH_CONF/aliases.db.keep" ] || ph_maps
 	"$PH_LIBEXEC/master" -f -c "$PH_CONF" >>"$PH_LOG" 2>&1 &
 	PH_MASTER=$!
 	ph_wait_listen "$PH_PORT" || { cat "$PH_LOG" >&2; return 1; }
