@@ -438,6 +438,11 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		    "maximal_backoff_time");
 		return -1;
 	}
+	if (c->smtpd_greet_pause >= c->smtpd_timeout) {
+		snprintf(err, errlen, "smtpd_greet_pause must be shorter than "
+		    "smtpd_timeout");
+		return -1;
+	}
 	if (c->virtual_mailbox_map[0] && c->virtual_mailbox_base[0] != '/') {
 		snprintf(err, errlen, "virtual_mailbox_map is set, so "
 		    "virtual_mailbox_base must be an absolute path");

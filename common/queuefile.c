@@ -139,7 +139,7 @@ qf_read_env(int fd, struct qf_env *env, char *err, size_t errlen)
 			}
 			break;
 		case 'R':
-			if (len < 2 || (p[0] != QF_PENDING &&
+			if (len < 2 || (!QF_IS_PENDING(p[0]) &&
 			    p[0] != QF_DELIVERED && p[0] != QF_FAILED)) {
 				snprintf(err, errlen, "bad recipient record");
 				goto bad;

@@ -14,7 +14,8 @@
  *
  * A file without E was never committed.  The state octet of an R record
  * is rewritten in place (pwrite) as deliveries finish: 'P' pending,
- * 'D' delivered, 'B' failed (bounced or dropped).  Only qmgr writes.
+ * 'W' pending after a delay notice, 'D' delivered, 'B' failed (bounced
+ * or dropped).  Only qmgr writes.
  */
 #ifndef POSTHORN_QUEUEFILE_H
 #define POSTHORN_QUEUEFILE_H
@@ -29,8 +30,10 @@
 #define QF_CHUNK	65536
 
 #define QF_PENDING	'P'
+#define QF_WARNED	'W'	/* pending; a delay notice was sent */
 #define QF_DELIVERED	'D'
 #define QF_FAILED	'B'
+#define QF_IS_PENDING(s)	((s) == QF_PENDING || (s) == QF_WARNED)
 
 struct qf_rcpt {
 	char	*addr;

@@ -19,12 +19,13 @@
 static ssize_t	 bounce_header_end(const char *, ssize_t, int *);
 static int	 bounce_text(struct qmgr *, const char *, const char *, int,
 		    const struct qf_env *, const struct bounce_item *, size_t,
-		    struct buf *);
+		    int, struct buf *);
+static void	 bounce_xtext(const char *, char *, size_t);
 
 int
 bounce_create(struct qmgr *q, const char *id, int qfd,
     const struct qf_env *env, const struct bounce_item *items, size_t n,
-    char *newid)
+    int kind, char *newid)
 {
 	struct buf	 text, rcpt;
 	char		 in[64], act[64], now[32], size[32];
@@ -34,7 +35,7 @@ bounce_create(struct qmgr *q, const char *id, int qfd,
 	buf_init(&text, 0);
 	buf_init(&rcpt, 0);
 	queueid_new(newid);
-	if (bounce_text(q, id, newid, qfd, env, items, n, &text) == -1)
+	if (bounce_text(q, id, newid, qfd, env, items, n, kind, &text) == -1)
 		goto out;
 	qf_path(in, sizeof(in), Q_INCOMING, newid);
 	qf_path(act, sizeof(act), Q_ACTIVE, newid);
@@ -80,8 +81,17 @@ out:
 static int
 bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
     const struct qf_env *env, const struct bounce_item *items, size_t n,
-    struct buf *b)
+    int kind, struct buf *b)
 {
+	static const char *const subject[] = {
+		"Undelivered Mail Returned to Sender",
+		"Successful Mail Delivery Report",
+		"Delayed Mail (still being retried)" };
+	static const char *const what[] = {
+		"could not be delivered to one or more recipients.",
+		"was delivered to the recipients below, as you asked.",
+		"has not yet been delivered to the recipients below;\n"
+		"delivery will be tried again until it succeeds or expires." };
 	char		 date[64], chunk[QF_CHUNK];
 	time_t		 now = time(NULL);
 	struct tm	 tm;
@@ -89,7 +99,7 @@ bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
 	ssize_t		 got;
 	size_t		 i, returned = 0;
 	int		 cut = 0, hdrs_only, bol = 1;
-	char		 val[600];
+	char		 val[600], dec[600];
 	ssize_t		 end;
 	size_t		 limit = (size_t)q->conf->bounce_size_limit;
 
@@ -98,7 +108,7 @@ bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
 	buf_printf(b,
 	    "From: MAILER-DAEMON@%s (Mail Delivery System)\n"
 	    "To: <%s>\n"
-	    "Subject: Undelivered Mail Returned to Sender\n"
+	    "Subject: %s\n"
 	    "Date: %s\n"
 	    "Message-ID: <%s@%s>\n"
 	    "Auto-Submitted: auto-replied\n"
@@ -108,21 +118,27 @@ bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
 	    "\n"
 	    "This is the mail system at host %s.\n"
 	    "\n"
-	    "I'm sorry to have to inform you that your message (queue ID %s)\n"
-	    "could not be delivered to one or more recipients.\n"
+	    "Your message (queue ID %s)\n%s\n"
 	    "\n",
-	    q->conf->myhostname, env->sender, date, newid, q->conf->myhostname,
-	    q->conf->myhostname, id);
-	if (qf_param(env->sender_params, "ENVID", val, sizeof(val)))
-		buf_printf(b, "Original-Envelope-Id: %s\n\n", val);
+	    q->conf->myhostname, env->sender, subject[kind], date, newid,
+	    q->conf->myhostname, q->conf->myhostname, id, what[kind]);
+	/* DSN values travel as xtext; people read them decoded. */
+	if (qf_param(env->sender_params, "ENVID", val, sizeof(val))) {
+		bounce_xtext(val, dec, sizeof(dec));
+		buf_printf(b, "Original-Envelope-Id: %s\n\n", dec);
+	}
 	for (i = 0; i < n; i++) {
 		buf_printf(b, "<%s>: %s %s\n", items[i].rcpt, items[i].status,
 		    items[i].text);
-		if (qf_param(items[i].params, "ORCPT", val, sizeof(val)))
-			buf_printf(b, "    (Original-Recipient: %s)\n", val);
+		if (qf_param(items[i].params, "ORCPT", val, sizeof(val))) {
+			bounce_xtext(val, dec, sizeof(dec));
+			buf_printf(b, "    (Original-Recipient: %s)\n", dec);
+		}
 	}
-	hdrs_only = qf_param(env->sender_params, "RET", val, sizeof(val)) &&
-	    strcasecmp(val, "HDRS") == 0;
+	/* Success and delay notices carry the headers only. */
+	hdrs_only = kind != BOUNCE_FAILURE ||
+	    (qf_param(env->sender_params, "RET", val, sizeof(val)) &&
+	    strcasecmp(val, "HDRS") == 0);
 	buf_printf(b, "\n--- The %s follow%s ---\n\n",
 	    hdrs_only ? "headers of the original message" :
 	    "original message", hdrs_only ? "" : "s");
@@ -161,7 +177,28 @@ bounce_header_end(const char *p, ssize_t n, int *bol)
 	for (i = 0; i < n; i++) {
 		if (*bol && p[i] == '\n')
 			return i + 1;
+		/* A CR at the start of a line keeps it there (CRLF text). */
+		if (*bol && p[i] == '\r')
+			continue;
 		*bol = p[i] == '\n';
 	}
 	return 0;
+}
+
+/* "+2B" and friends back to octets (RFC 3461 4). */
+static void
+bounce_xtext(const char *in, char *out, size_t outlen)
+{
+	size_t		 o = 0;
+	unsigned int	 c;
+
+	for (; *in && o + 1 < outlen; in++) {
+		if (in[0] == '+' && in[1] && in[2] &&
+		    sscanf(in + 1, "%2X", &c) == 1) {
+			out[o++] = c >= 0x20 && c != 0x7f ? (char)c : '?';
+			in += 2;
+		} else
+			out[o++] = *in;
+	}
+	out[o] = '\0';
 }

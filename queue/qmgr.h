@@ -83,9 +83,12 @@ struct bounce_item {
 	const char	*status;	/* "5.1.1" */
 	const char	*text;
 };
+#define BOUNCE_FAILURE	0
+#define BOUNCE_SUCCESS	1
+#define BOUNCE_DELAY	2
 int	 bounce_create(struct qmgr *, const char *id, int qfd,
 	    const struct qf_env *, const struct bounce_item *, size_t n,
-	    char *newid);
+	    int kind, char *newid);
 
 /* qmgr.c */
 void	 qmgr_maybe_exit(struct qmgr *);

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <bsd/string.h>
@@ -150,63 +151,78 @@ recipient_vrfy(struct qmgr *q, const char *arg, struct buf *reply)
 		buf_printf(reply, "250 2.1.5 <%s>", addr);
 }
 
+/*
+ * EXPN shows a list's members (one level, addresses only: commands and
+ * files stay private); for anything else it answers as RCPT would.
+ */
 void
 recipient_expn(struct qmgr *q, const char *arg, struct buf *reply)
 {
 	char		 addr[ADDR_MAX + 1], local[ADDR_LOCAL_MAX * 2 + 3];
 	char		 domain[ADDR_DOMAIN_MAX + 1], target[ADDR_MAX + 1];
-	const char	*val, *p, *dom;
-	size_t		 n;
-	int		 lines = 0;
+	char		*copy, *t, *next;
+	const char	*val;
+	size_t		 len;
+	int		 lines = 0, cut = 0;
 
 	recipient_normalize(q, arg, addr, sizeof(addr));
 	recipient_split(addr, local, sizeof(local), domain, sizeof(domain));
-	dom = domain[0] ? domain : "localhost";
 	if (!recipient_is_local(q, addr)) {
 		buf_printf(reply, "550 5.1.2 <%s>: not a local list", addr);
 		return;
 	}
 	recipient_refresh_maps(q);
 	val = q->aliases ? map_lookup(q->aliases, local) : NULL;
-	if (val == NULL) {
-		if (q->mailboxes && map_lookup(q->mailboxes, local))
-			buf_printf(reply, "250 2.1.5 <%s@%s>", local, dom);
-		else
-			buf_printf(reply, "550 5.1.1 <%s>: no such user or "
-			    "list", addr);
+	if (val == NULL || (copy = strdup(val)) == NULL) {
+		if (recipient_check(q, addr, reply) == 0)
+			buf_printf(reply, "250 2.1.5 <%s>", addr);
 		return;
 	}
-	for (p = val; *p; p += n) {
-		p += strspn(p, ", \t");
-		n = strcspn(p, ",");
-		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		if (n == 0)
-			break;
-		snprintf(target, sizeof(target), "%.*s", (int)n, p);
-		if (lines++)
-			buf_appendc(reply, '\n');
-		if (strchr(target, '@') || target[0] == '|' || target[0] == '/' ||
-		    target[0] == ':')
-			buf_printf(reply, "250 2.1.5 <%s>", target);
+	for (t = copy; t && *t; t = next) {
+		if ((next = strchr(t, ',')) != NULL)
+			*next++ = '\0';
+		t += strspn(t, " \t\"\\");
+		len = strlen(t);
+		while (len > 0 && strchr(" \t\"", t[len - 1]))
+			t[--len] = '\0';
+		if (len == 0 || *t == '|' || *t == '/' || *t == ':')
+			continue;
+		if (strchr(t, '@'))
+			snprintf(target, sizeof(target), "%s", t);
 		else
-			buf_printf(reply, "250 2.1.5 <%s@%s>", target, dom);
-		p += strspn(p, " \t");
+			snprintf(target, sizeof(target), "%s@%s", t, domain);
+		if ((lines && buf_appendc(reply, '\n') == -1) ||
+		    buf_printf(reply, "250 2.1.5 <%s>", target) == -1) {
+			cut = 1;
+			break;
+		}
+		lines++;
 	}
-	if (lines == 0)
-		buf_printf(reply, "550 5.1.1 <%s>: empty list", addr);
+	free(copy);
+	if (cut) {
+		buf_reset(reply);
+		buf_printf(reply, "550 5.3.4 <%s>: list too long to show", addr);
+	} else if (lines == 0)
+		buf_printf(reply, "250 2.1.5 <%s>", addr);
 }
 
-/* "<a@b>", "a@b" or "a" to "a@b" / "a". */
+/* "<a@b>", "a@b" or "a" to "a@b", "a" taking the first local domain. */
 static void
 recipient_normalize(struct qmgr *q, const char *arg, char *out, size_t outlen)
 {
-	size_t	 n;
+	const char	*dom = q->conf->local_domains;
+	size_t		 n, dl;
 
-	(void)q;
 	arg += strspn(arg, " ");
 	if (*arg == '<')
 		arg++;
 	n = strcspn(arg, "> ");
-	snprintf(out, outlen, "%.*s", (int)n, arg);
+	if (memchr(arg, '@', n)) {
+		snprintf(out, outlen, "%.*s", (int)n, arg);
+		return;
+	}
+	dom += strspn(dom, ", \t");
+	dl = strcspn(dom, ", \t");
+	snprintf(out, outlen, "%.*s@%.*s", (int)n, arg, (int)(dl ? dl : 9),
+	    dl ? dom : "localhost");
 }

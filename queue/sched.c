@@ -273,7 +273,7 @@ sched_start(struct qmgr *q, const char *id)
 
 	buf_init(&rec, 0);
 	for (i = 0; i < j->env.nrcpt; i++) {
-		if (j->env.rcpt[i].state != QF_PENDING)
+		if (!QF_IS_PENDING(j->env.rcpt[i].state))
 			continue;
 		if (!recipient_is_local(q, j->env.rcpt[i].addr)) {
 			job_result(j, i, RESULT_PERMFAIL, "5.4.4",
@@ -391,7 +391,7 @@ sched_status(struct job *j, const struct record *r)
 		return -1;
 	i = strtoul(f[0], &end, 10);
 	if (*end || end == f[0] || i >= j->env.nrcpt ||
-	    j->env.rcpt[i].state != QF_PENDING || j->result[i] ||
+	    !QF_IS_PENDING(j->env.rcpt[i].state) || j->result[i] ||
 	    strlen(f[1]) != 1 || (f[1][0] != RESULT_DELIVERED &&
 	    f[1][0] != RESULT_TEMPFAIL && f[1][0] != RESULT_PERMFAIL))
 		return -1;
@@ -429,7 +429,9 @@ job_finish(struct job *j)
 	struct bounce_item *items;
 	struct job	**pp;
 	time_t		 now = time(NULL);
-	size_t		 i, nb = 0, nfail = 0, remaining = 0;
+	size_t		 i, nb = 0, nfail = 0, remaining = 0, ns = 0, nd = 0;
+	struct bounce_item *sitems, *ditems;
+	size_t		*dix;
 	char		 notify[64];
 	int		 expired, changed = 0;
 	char		 delay[32], newid[QUEUEID_LEN + 1];
@@ -438,10 +440,14 @@ job_finish(struct job *j)
 	expired = now - j->env.arrival > q->conf->maximal_queue_lifetime;
 	/* As in Postfix: from arrival to this attempt's end. */
 	snprintf(delay, sizeof(delay), "%lld", (long long)(now - j->env.arrival));
-	if ((items = calloc(j->env.nrcpt + 1, sizeof(*items))) == NULL)
+	items = calloc(j->env.nrcpt + 1, sizeof(*items));
+	sitems = calloc(j->env.nrcpt + 1, sizeof(*sitems));
+	ditems = calloc(j->env.nrcpt + 1, sizeof(*ditems));
+	dix = calloc(j->env.nrcpt + 1, sizeof(*dix));
+	if (items == NULL || sitems == NULL || ditems == NULL || dix == NULL)
 		log_fatal("job_finish");
 	for (i = 0; i < j->env.nrcpt; i++) {
-		if (j->env.rcpt[i].state != QF_PENDING)
+		if (!QF_IS_PENDING(j->env.rcpt[i].state))
 			continue;
 		if (j->result[i] == 0)
 			job_result(j, i, RESULT_TEMPFAIL, "4.3.0",
@@ -455,6 +461,14 @@ job_finish(struct job *j)
 			    QF_DELIVERED) == -1)
 				log_warn("%s: mark delivered", j->id);
 			changed = 1;
+			if (qf_param(j->env.rcpt[i].params, "NOTIFY", notify,
+			    sizeof(notify)) && strstr(notify, "SUCCESS")) {
+				sitems[ns].rcpt = j->env.rcpt[i].addr;
+				sitems[ns].params = j->env.rcpt[i].params;
+				sitems[ns].status = j->status[i];
+				sitems[ns].text = j->text[i];
+				ns++;
+			}
 		} else if (j->result[i] == RESULT_PERMFAIL || expired) {
 			st = j->result[i] == RESULT_PERMFAIL ? "bounced" :
 			    "expired";
@@ -482,6 +496,16 @@ job_finish(struct job *j)
 			    j->env.rcpt[i].addr, delay, j->status[i],
 			    j->text[i]);
 			remaining++;
+			/* NOTIFY=DELAY: one notice, the first time. */
+			if (j->env.rcpt[i].state == QF_PENDING &&
+			    qf_param(j->env.rcpt[i].params, "NOTIFY", notify,
+			    sizeof(notify)) && strstr(notify, "DELAY")) {
+				ditems[nd].rcpt = j->env.rcpt[i].addr;
+				ditems[nd].params = j->env.rcpt[i].params;
+				ditems[nd].status = j->status[i];
+				ditems[nd].text = j->text[i];
+				dix[nd++] = i;
+			}
 		}
 	}
 	if (nfail > 0) {
@@ -491,7 +515,7 @@ job_finish(struct job *j)
 			log_info("%s: undeliverable mail from <> discarded "
 			    "(no bounce of a bounce)", j->id);
 		} else if (bounce_create(q, j->id, j->qfd, &j->env, items, nb,
-		    newid) == -1) {
+		    BOUNCE_FAILURE, newid) == -1) {
 			log_warnx("%s: could not create a bounce; will try "
 			    "again later", j->id);
 			remaining += nfail;
@@ -500,7 +524,7 @@ job_finish(struct job *j)
 			log_info("%s: sender non-delivery notification: %s",
 			    j->id, newid);
 		for (i = 0; i < j->env.nrcpt && nfail > 0; i++)
-			if (j->env.rcpt[i].state == QF_PENDING &&
+			if (QF_IS_PENDING(j->env.rcpt[i].state) &&
 			    (j->result[i] == RESULT_PERMFAIL ||
 			    (expired && j->result[i] != RESULT_DELIVERED))) {
 				if (qf_set_state(j->qfd, &j->env.rcpt[i],
@@ -509,7 +533,27 @@ job_finish(struct job *j)
 				changed = 1;
 			}
 	}
+	/* Success and delay notices (RFC 3461), to a sender who can get them. */
+	if (ns > 0 && j->env.sender[0]) {
+		if (bounce_create(q, j->id, j->qfd, &j->env, sitems, ns,
+		    BOUNCE_SUCCESS, newid) == 0)
+			log_info("%s: sender delivery status notification: %s",
+			    j->id, newid);
+	}
+	if (nd > 0 && j->env.sender[0] && bounce_create(q, j->id, j->qfd,
+	    &j->env, ditems, nd, BOUNCE_DELAY, newid) == 0) {
+		log_info("%s: sender delay notification: %s", j->id, newid);
+		for (i = 0; i < nd; i++) {
+			if (qf_set_state(j->qfd, &j->env.rcpt[dix[i]],
+			    QF_WARNED) == -1)
+				log_warn("%s: mark warned", j->id);
+			changed = 1;
+		}
+	}
 	free(items);
+	free(sitems);
+	free(ditems);
+	free(dix);
 	if (remaining == 0) {
 		if (unlink(j->path) == -1)
 			log_warn("%s: unlink %s", j->id, j->path);

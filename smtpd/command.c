@@ -105,7 +105,9 @@ command_run(struct session *s, char *line, size_t len)
 	char		*arg;
 	size_t		 vlen;
 
-	(void)len;
+	/* Trailing blanks are not part of the last argument. */
+	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+		line[--len] = '\0';
 	vlen = strcspn(line, " ");
 	arg = line + vlen;
 	while (*arg == ' ')
@@ -190,12 +192,19 @@ static void
 command_helo_common(struct session *s, char *arg, int esmtp)
 {
 	struct conf	*c = s->sd->conf;
+	const char	*p;
 
 	if (*arg == '\0') {
 		session_reply(s, "501 5.5.4 Syntax: %s hostname",
 		    esmtp ? "EHLO" : "HELO");
 		return;
 	}
+	for (p = arg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			session_reply(s, "501 5.5.4 Syntax: %s hostname (no "
+			    "control characters)", esmtp ? "EHLO" : "HELO");
+			return;
+		}
 	/* RFC 5321 4.1.4: a new EHLO/HELO also resets the transaction. */
 	session_reset_tx(s);
 	strlcpy(s->helo, arg, sizeof(s->helo));
@@ -282,6 +291,10 @@ cmd_rcpt(struct session *s, char *arg)
 
 	if (!s->in_tx) {
 		session_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (s->bdat) {
+		session_reply(s, "503 5.5.1 Error: RCPT after BDAT");
 		return;
 	}
 	if (strncasecmp(arg, "TO:", 3) != 0) {
@@ -384,7 +397,9 @@ cmd_bdat(struct session *s, char *arg)
 	s->bdat_left = s->bdat_size = n;
 	s->bdat_last = last;
 	s->bdat_error = NULL;
-	if (!s->in_tx)
+	if (!s->esmtp)
+		s->bdat_error = "503 5.5.1 Error: BDAT needs EHLO";
+	else if (!s->in_tx)
 		s->bdat_error = "503 5.5.1 Error: need MAIL command";
 	else if (s->nrcpt == 0)
 		s->bdat_error = "554 5.5.1 Error: no valid recipients";

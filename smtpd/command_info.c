@@ -88,7 +88,7 @@ cmd_legacy(struct session *s, char *arg)
 	if (strcasecmp(verb, "TURN") == 0)
 		session_reply(s, "502 5.5.1 Error: TURN is not offered: role "
 		    "reversal without authentication is unsafe (removed by "
-		    "RFC 2821); use ETRN or ATRN");
+		    "RFC 2821)");
 	else if (strcasecmp(verb, "SEND") == 0 ||
 	    strcasecmp(verb, "SOML") == 0 || strcasecmp(verb, "SAML") == 0)
 		session_reply(s, "502 5.5.1 Error: %s (delivery to a terminal) "

@@ -37,12 +37,12 @@ params_mail(struct session *s, char *p, struct mail_params *mp)
 		if (strcasecmp(name, "SIZE") == 0 && val) {
 			bit = 1;
 			size = strtol(val, &end, 10);
-			if (*end || end == val || size < 0 ||
-			    strlen(val) > 18) {
+			if (val[0] == '\0' || val[strspn(val, "0123456789")]) {
 				session_reply(s, "501 5.5.4 Bad SIZE parameter");
 				return -1;
 			}
-			if (size > c->message_size_limit) {
+			/* More digits than a long holds is over any limit. */
+			if (strlen(val) > 18 || size > c->message_size_limit) {
 				session_reply(s, "552 5.3.4 Message size "
 				    "exceeds fixed limit");
 				return -1;
@@ -107,6 +107,10 @@ params_rcpt(struct session *s, char *p, struct rcpt_params *rp)
 			return -1;
 		if (strcasecmp(name, "NOTIFY") == 0 && val) {
 			bit = 1;
+			if (*val == '\0') {
+				session_reply(s, "501 5.5.4 Bad NOTIFY parameter");
+				return -1;
+			}
 			for (tok = strtok_r(val, ",", &save); tok;
 			    tok = strtok_r(NULL, ",", &save)) {
 				if (strcasecmp(tok, "NEVER") == 0)

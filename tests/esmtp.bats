@@ -372,3 +372,71 @@ EOF2
 	f=$(grep -l '^Message-ID:' "$PH_MAIL"/alice/Maildir/new/*)
 	awk '/^$/{exit} /^Message-ID:/{found=1} END{exit !found}' "$f"
 }
+
+@test "DSN: NOTIFY=SUCCESS gets a delivery report; NOTIFY=DELAY one delay notice" {
+	ph_conf minimal_backoff_time 1s
+	ph_conf queue_run_delay 1s
+	ph_start
+	mkdir -p "$PH_MAIL/alice"
+	chmod 000 "$PH_MAIL/alice"
+	[ "$(id -u)" -ne 0 ] || chown root:root "$PH_MAIL/alice"
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<bob@localhost> ENVID=QQ+2B1\r\n
+expect 250
+send RCPT TO:<bob@localhost> NOTIFY=SUCCESS\r\n
+expect 250
+send RCPT TO:<alice@localhost> NOTIFY=DELAY,FAILURE\r\n
+expect 250
+send DATA\r\n
+expect 354
+send Subject: notices\r\n\r\nbody\r\n.\r\n
+expect 250
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	# bob: the message itself, a success report, and one delay notice.
+	ph_wait_mail bob 3 15
+	sleep 2.5
+	[ "$(ph_count_mail bob)" -eq 3 ]
+	cat "$PH_MAIL"/bob/Maildir/new/* > "$PH_DIR/all"
+	grep -q '^Subject: Successful Mail Delivery Report' "$PH_DIR/all"
+	grep -q '^Subject: Delayed Mail (still being retried)' "$PH_DIR/all"
+	grep -q 'Original-Envelope-Id: QQ+1$' "$PH_DIR/all"
+	[ "$(grep -c '^Subject: Delayed Mail' "$PH_DIR/all")" -eq 1 ]
+	chmod 755 "$PH_MAIL/alice"
+	[ "$(id -u)" -ne 0 ] || chown posthorn-vmail: "$PH_MAIL/alice"
+}
+
+@test "BDAT rules: no RCPT once chunks started, BDAT needs EHLO, trailing blanks are fine" {
+	ph_start
+	run ph_smtp <<'EOF2'
+expect 220
+send HELO x\r\n
+expect 250
+send BDAT 3\r\nabc
+expect 503 5.5.1
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<a@example.org>\r\n
+expect 250
+send RCPT TO:<alice@localhost>\r\n
+expect 250
+send BDAT 4\r\nab\r\n
+expect 250
+send RCPT TO:<bob@localhost>\r\n
+expect 503 5.5.1
+send BDAT 2 LAST  \r\ncd
+expect 250 2.0.0 Ok: queued
+send EHLO bad\rname\r\n
+expect 501 5.5.4
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	ph_wait_mail alice 1
+	[ "$(ph_count_mail bob)" -eq 0 ]
+}
