@@ -17,6 +17,13 @@ struct conf {
 	char	*alias_map;
 	char	*virtual_mailbox_map;
 	char	*virtual_mailbox_base;
+	char	*virtual_mailbox_domains;
+	char	*virtual_alias_map;
+	char	*virtual_alias_domains;
+	char	*relay_recipient_map;
+	char	*smtpd_client_access;
+	char	*smtpd_sender_access;
+	char	*smtpd_recipient_access;
 	char	*virtual_user;
 	char	*recipient_delimiter;
 	char	*home_mailbox;

@@ -64,6 +64,11 @@ static void	 resolve_include(struct resolve *, const char *,
 		    struct privs *);
 static void	 resolve_user(struct resolve *, const char *, struct privs *,
 		    int noforward);
+static void	 resolve_virtual(struct resolve *, const char *, const char *);
+static int	 resolve_virtual_dir(struct resolve *, const char *,
+		    const char *, char *, size_t);
+static void	 resolve_virtual_add(struct resolve *, const char *,
+		    const char *, const char *);
 static int	 resolve_forward(struct resolve *, const struct passwd *,
 		    struct privs *);
 static void	 resolve_special(struct resolve *, const char *,
@@ -118,7 +123,9 @@ resolve_rcpt(const struct conf *conf, struct local_maps *maps,
 			local[n] = '\0';
 		}
 	}
-	if (resolve_default_privs(conf, &p) == -1) {
+	if (conf_list_has(conf->virtual_mailbox_domains, r.domain)) {
+		resolve_virtual(&r, rcpt, msg->sender);
+	} else if (resolve_default_privs(conf, &p) == -1) {
 		resolve_fail(&r, 1, "4.3.5", "default_privs user %s does not "
 		    "exist", conf->default_privs);
 	} else {
@@ -332,6 +339,71 @@ resolve_include(struct resolve *r, const char *path, struct privs *p)
 	buf_free(&b);
 }
 
+/*
+ * A virtual mailbox domain: only virtual_mailbox_map, by whole address
+ * (with the user+ext and @domain fall-backs); no aliases, no accounts.
+ */
+static void
+resolve_virtual(struct resolve *r, const char *rcpt, const char *sender)
+{
+	const char	*rel;
+	char		 err[512], dir[PATH_MAX], addr[ADDR_MAX + 1];
+	size_t		 i;
+	int		 n;
+
+	strlcpy(addr, rcpt, sizeof(addr));
+	for (i = 0; addr[i]; i++)
+		addr[i] = (char)tolower((unsigned char)addr[i]);
+	n = r->maps->mailboxes ? map_get_addr(r->maps->mailboxes, addr,
+	    r->conf->recipient_delimiter, 0, &rel, err, sizeof(err)) : 0;
+	if (n == -1) {
+		resolve_fail(r, 1, "4.3.0", "%s", err);
+		return;
+	}
+	if (n == 0) {
+		resolve_fail(r, 0, "5.1.1", "unknown user: %s", addr);
+		return;
+	}
+	if (resolve_virtual_dir(r, rel, addr, dir, sizeof(dir)) == 0)
+		resolve_virtual_add(r, dir, addr, sender);
+}
+
+static int
+resolve_virtual_dir(struct resolve *r, const char *rel, const char *who,
+    char *dir, size_t dirlen)
+{
+	if (rel[0] == '\0' || rel[0] == '/' || strstr(rel, "..") ||
+	    rel[strlen(rel) - 1] != '/') {
+		resolve_fail(r, 0, "5.3.5", "mailbox map entry for %s must be "
+		    "a relative Maildir path ending in /", who);
+		return -1;
+	}
+	snprintf(dir, dirlen, "%s/%s", r->conf->virtual_mailbox_base, rel);
+	dir[strlen(dir) - 1] = '\0';
+	return 0;
+}
+
+static void
+resolve_virtual_add(struct resolve *r, const char *dir, const char *addr,
+    const char *sender)
+{
+	struct passwd	*pw;
+	uid_t		 vuid = getuid();
+	gid_t		 vgid = getgid();
+
+	if (getuid() == 0) {
+		if ((pw = getpwnam(r->conf->virtual_user)) == NULL ||
+		    pw->pw_uid == 0) {
+			resolve_fail(r, 1, "4.3.5", "virtual_user %s: missing or "
+			    "root", r->conf->virtual_user);
+			return;
+		}
+		vuid = pw->pw_uid;
+		vgid = pw->pw_gid;
+	}
+	resolve_add(r, DEST_MAILDIR, dir, vuid, vgid, addr, sender);
+}
+
 /* A name that is not an alias: a virtual mailbox or a system account. */
 static void
 resolve_user(struct resolve *r, const char *name, struct privs *p,
@@ -342,35 +414,12 @@ resolve_user(struct resolve *r, const char *name, struct privs *p,
 	struct dest	*d;
 	const char	*rel;
 	char		 dir[PATH_MAX], addr[ADDR_MAX + 1];
-	uid_t		 vuid;
-	gid_t		 vgid;
 
 	snprintf(addr, sizeof(addr), "%s@%s", name, r->domain);
 	if (r->maps->mailboxes && (rel = map_lookup(r->maps->mailboxes, name)) !=
 	    NULL) {
-		if (rel[0] == '\0' || rel[0] == '/' || strstr(rel, "..") ||
-		    rel[strlen(rel) - 1] != '/') {
-			resolve_fail(r, 0, "5.3.5", "mailbox map entry for %s "
-			    "must be a relative Maildir path ending in /", name);
-			return;
-		}
-		if (getuid() == 0) {
-			if ((pw = getpwnam(r->conf->virtual_user)) == NULL ||
-			    pw->pw_uid == 0) {
-				resolve_fail(r, 1, "4.3.5", "virtual_user %s: "
-				    "missing or root", r->conf->virtual_user);
-				return;
-			}
-			vuid = pw->pw_uid;
-			vgid = pw->pw_gid;
-		} else {
-			vuid = getuid();
-			vgid = getgid();
-		}
-		snprintf(dir, sizeof(dir), "%s/%s", r->conf->virtual_mailbox_base,
-		    rel);
-		dir[strlen(dir) - 1] = '\0';
-		resolve_add(r, DEST_MAILDIR, dir, vuid, vgid, addr, p->sender);
+		if (resolve_virtual_dir(r, rel, name, dir, sizeof(dir)) == 0)
+			resolve_virtual_add(r, dir, addr, p->sender);
 		return;
 	}
 	if (!r->conf->deliver_to_system_accounts ||

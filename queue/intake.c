@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <bsd/stdlib.h>
 
 #include "log.h"
 #include "proto.h"
@@ -33,6 +36,8 @@ struct intake {
 	long long	 size;
 	int		 werr;
 	int		 committing;
+	char		**rcpts;	/* queued so far: no duplicates */
+	size_t		 nrcpts;
 	struct intake	*next;
 	struct intake	*commit_next;
 };
@@ -44,6 +49,9 @@ static int	 intake_rcpt(struct intake *, const struct record *);
 static void	 intake_end(struct intake *);
 static int	 intake_query(struct intake *, const struct record *);
 static int	 intake_space(struct qmgr *, const char *);
+static int	 intake_queue_rcpt(struct intake *, const char *, const char *);
+static void	 intake_orcpt(struct buf *, const char *);
+static void	 intake_forget_rcpts(struct intake *);
 static void	 intake_discard(struct intake *);
 static void	 intake_close(struct intake *);
 static int	 intake_flush(struct intake *);
@@ -103,6 +111,7 @@ intake_committed(struct intake *it, int ok)
 	}
 	free(it->sender);
 	it->sender = NULL;
+	intake_forget_rcpts(it);
 	if (it->fd == -1) {
 		intake_close(it);	/* smtpd left while we committed */
 		return;
@@ -254,6 +263,23 @@ intake_mail(struct intake *it, const struct record *r)
 		intake_fail(it, "452 4.3.1 Insufficient system storage");
 		return 0;
 	}
+	{
+		char		 addr[64];
+		const char	*a = strstr(f[1], "addr=");
+		struct buf	 reply;
+
+		snprintf(addr, sizeof(addr), "%.*s", a ? (int)strcspn(a + 5,
+		    " ") : 0, a ? a + 5 : "");
+		buf_init(&reply, 1024);
+		if (policy_mail(it->q, addr, f[0], &reply) == -1) {
+			log_info("NOQUEUE: reject: MAIL from=<%s> client=%s: %s",
+			    f[0], addr, buf_cstr(&reply));
+			intake_fail(it, buf_cstr(&reply));
+			buf_free(&reply);
+			return 0;
+		}
+		buf_free(&reply);
+	}
 	buf_init(&srec, 0);
 	if (buf_append(&srec, f[0], strlen(f[0]) + 1) == -1 ||
 	    buf_append(&srec, f[2], strlen(f[2]) + 1) == -1)
@@ -293,42 +319,124 @@ intake_mail(struct intake *it, const struct record *r)
 	return 0;
 }
 
+/*
+ * RCPT: access check, virtual alias rewriting, then each resulting
+ * address validated; the valid ones are queued (remembering the address
+ * the client gave as ORCPT), and only if none is valid is RCPT refused.
+ */
 static int
 intake_rcpt(struct intake *it, const struct record *r)
 {
 	const char	*f[2];
-	struct buf	 reply, rec;
+	struct buf	 reply, first, params;
+	struct rewrite_list rl;
+	size_t		 i, queued = 0;
 
 	if (it->qfd == -1 || record_fields(r, f, 2) == -1) {
 		log_warnx("intake: bad RCPT record");
 		return -1;
 	}
 	buf_init(&reply, 1024);
-	if (recipient_check(it->q, f[0], &reply) == -1) {
-		log_info("%s: reject: RCPT to=<%s>: %s", it->id, f[0],
-		    buf_cstr(&reply));
-		intake_fail(it, buf_cstr(&reply));
-		buf_free(&reply);
-		return 0;
+	buf_init(&first, 1024);
+	if (policy_rcpt(it->q, f[0], &reply) == -1 ||
+	    rewrite_recipient(it->q, f[0], &rl, &reply) == -1) {
+		if (reply.len == 0)
+			buf_appends(&reply, "451 4.3.0 Error: internal error");
+		goto refuse;
 	}
-	buf_free(&reply);
-	buf_init(&rec, 0);
-	if (buf_appendc(&rec, QF_PENDING) == -1 ||
-	    buf_append(&rec, f[0], strlen(f[0]) + 1) == -1 ||
-	    buf_append(&rec, f[1], strlen(f[1]) + 1) == -1)
-		log_fatal("intake: out of memory");
-	if (it->werr == 0 && qf_write(it->qfd, 'R', rec.data, rec.len) == -1)
-		it->werr = errno ? errno : EIO;
-	buf_free(&rec);
+	buf_init(&params, 0);
+	buf_appends(&params, f[1]);
+	if ((rl.n != 1 || strcasecmp(rl.addr[0], f[0]) != 0) &&
+	    !qf_param(f[1], "ORCPT", NULL, 0))
+		intake_orcpt(&params, f[0]);
+	for (i = 0; i < rl.n; i++) {
+		buf_reset(&reply);
+		if (recipient_check(it->q, rl.addr[i], &reply) == -1) {
+			if (first.len == 0)
+				buf_appends(&first, buf_cstr(&reply));
+			log_info("%s: reject: RCPT to=<%s>%s%s%s: %s", it->id,
+			    rl.addr[i], rl.n > 1 || strcmp(rl.addr[i], f[0]) ?
+			    " (from <" : "", rl.n > 1 ||
+			    strcmp(rl.addr[i], f[0]) ? f[0] : "", rl.n > 1 ||
+			    strcmp(rl.addr[i], f[0]) ? ">)" : "",
+			    buf_cstr(&reply));
+			continue;
+		}
+		if (intake_queue_rcpt(it, rl.addr[i], buf_cstr(&params)) == -1)
+			break;
+		queued++;
+	}
+	rewrite_free(&rl);
+	buf_free(&params);
 	if (it->werr) {
+		buf_free(&reply);
+		buf_free(&first);
 		intake_fail(it, it->werr == ENOSPC ?
 		    "452 4.3.1 Insufficient system storage" :
 		    "451 4.3.0 Error: queue file write error");
 		return 0;
 	}
-	it->nrcpt++;
+	if (queued == 0) {
+		buf_reset(&reply);
+		buf_appends(&reply, buf_cstr(&first));
+		goto refuse;
+	}
+	buf_free(&reply);
+	buf_free(&first);
+	it->nrcpt += queued;
 	record_put(&it->out, PROTO_OK, "", 1);
 	return 0;
+refuse:
+	if (queued == 0 && reply.len && first.len == 0)
+		log_info("%s: reject: RCPT to=<%s>: %s", it->id, f[0],
+		    buf_cstr(&reply));
+	intake_fail(it, buf_cstr(&reply));
+	buf_free(&reply);
+	buf_free(&first);
+	return 0;
+}
+
+static int
+intake_queue_rcpt(struct intake *it, const char *addr, const char *params)
+{
+	struct buf	 rec;
+	char		**n;
+	size_t		 i;
+
+	/* The same address twice in one message gets one copy. */
+	for (i = 0; i < it->nrcpts; i++)
+		if (strcasecmp(it->rcpts[i], addr) == 0)
+			return 0;
+	if ((n = reallocarray(it->rcpts, it->nrcpts + 1, sizeof(*n))) == NULL ||
+	    (n[it->nrcpts] = strdup(addr)) == NULL)
+		log_fatal("intake: out of memory");
+	it->rcpts = n;
+	it->nrcpts++;
+
+	buf_init(&rec, 0);
+	if (buf_appendc(&rec, QF_PENDING) == -1 ||
+	    buf_append(&rec, addr, strlen(addr) + 1) == -1 ||
+	    buf_append(&rec, params, strlen(params) + 1) == -1)
+		log_fatal("intake: out of memory");
+	if (it->werr == 0 && qf_write(it->qfd, 'R', rec.data, rec.len) == -1)
+		it->werr = errno ? errno : EIO;
+	buf_free(&rec);
+	return it->werr ? -1 : 0;
+}
+
+/* ORCPT=rfc822;ADDR in xtext (RFC 3461 4), for rewritten recipients. */
+static void
+intake_orcpt(struct buf *params, const char *addr)
+{
+	const unsigned char *p;
+
+	buf_printf(params, "%sORCPT=rfc822;", params->len ? " " : "");
+	for (p = (const unsigned char *)addr; *p; p++) {
+		if (*p < 33 || *p > 126 || *p == '+' || *p == '=')
+			buf_printf(params, "+%02X", *p);
+		else
+			buf_appendc(params, (char)*p);
+	}
 }
 
 /*
@@ -398,8 +506,21 @@ intake_end(struct intake *it)
 }
 
 static void
+intake_forget_rcpts(struct intake *it)
+{
+	size_t	 i;
+
+	for (i = 0; i < it->nrcpts; i++)
+		free(it->rcpts[i]);
+	free(it->rcpts);
+	it->rcpts = NULL;
+	it->nrcpts = 0;
+}
+
+static void
 intake_discard(struct intake *it)
 {
+	intake_forget_rcpts(it);
 	if (it->qfd == -1)
 		return;
 	close(it->qfd);

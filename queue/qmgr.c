@@ -24,6 +24,7 @@
 
 static void	 qmgr_dirs(void);
 static void	 qmgr_maps(struct qmgr *);
+static void	 qmgr_map(const char *, const char *, struct map **);
 static void	 qmgr_signal(int, void *);
 static void	 qmgr_master_gone(int, int, void *);
 static void	 qmgr_stop(struct qmgr *);
@@ -92,6 +93,25 @@ qmgr_maps(struct qmgr *q)
 	    (q->mailboxes = map_open(q->conf->virtual_mailbox_map, err,
 	    sizeof(err))) == NULL)
 		log_fatalx("virtual_mailbox_map: %s", err);
+	qmgr_map(q->conf->virtual_alias_map, "virtual_alias_map",
+	    &q->virtual_aliases);
+	qmgr_map(q->conf->relay_recipient_map, "relay_recipient_map",
+	    &q->relay_recipients);
+	qmgr_map(q->conf->smtpd_client_access, "smtpd_client_access",
+	    &q->client_access);
+	qmgr_map(q->conf->smtpd_sender_access, "smtpd_sender_access",
+	    &q->sender_access);
+	qmgr_map(q->conf->smtpd_recipient_access, "smtpd_recipient_access",
+	    &q->recipient_access);
+}
+
+static void
+qmgr_map(const char *spec, const char *name, struct map **m)
+{
+	char	 err[512];
+
+	if (spec[0] && (*m = map_open(spec, err, sizeof(err))) == NULL)
+		log_fatalx("%s: %s", name, err);
 }
 
 /* The hashed subfolders; master made the top-level ones for us. */

@@ -35,6 +35,11 @@ struct qmgr {
 	struct event_loop *loop;
 	struct map	*aliases;
 	struct map	*mailboxes;
+	struct map	*virtual_aliases;
+	struct map	*relay_recipients;
+	struct map	*client_access;
+	struct map	*sender_access;
+	struct map	*recipient_access;
 	/* Intake: connections from smtpd (and later pickup). */
 	struct intake	*intakes;
 	struct intake	*commit_first;	/* waiting for the group commit */
@@ -69,6 +74,22 @@ int	 recipient_is_local(struct qmgr *, const char *addr);
 void	 recipient_refresh_maps(struct qmgr *);
 void	 recipient_vrfy(struct qmgr *, const char *, struct buf *);
 void	 recipient_expn(struct qmgr *, const char *, struct buf *);
+
+/* policy.c: access maps (client, sender, recipient). */
+int	 policy_mail(struct qmgr *, const char *client_addr, const char *sender,
+	    struct buf *reply);
+int	 policy_rcpt(struct qmgr *, const char *rcpt, struct buf *reply);
+int	 policy_rcpt_like(struct map *, const char *, const char *,
+	    struct buf *);
+
+/* rewrite.c: virtual_alias_map. */
+struct rewrite_list {
+	char	**addr;
+	size_t	 n;
+};
+int	 rewrite_recipient(struct qmgr *, const char *, struct rewrite_list *,
+	    struct buf *reply);
+void	 rewrite_free(struct rewrite_list *);
 
 /* sched.c */
 void	 sched_init(struct qmgr *);

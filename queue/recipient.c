@@ -18,6 +18,8 @@
 
 static void	 recipient_split(const char *, char *, size_t, char *, size_t);
 static int	 recipient_known(struct qmgr *, const char *);
+static int	 recipient_in_map(struct qmgr *, struct map *, const char *,
+		    const char *, struct buf *);
 static void	 recipient_normalize(struct qmgr *, const char *, char *,
 		    size_t);
 
@@ -27,12 +29,27 @@ recipient_check(struct qmgr *q, const char *addr, struct buf *reply)
 	char	 local[ADDR_LOCAL_MAX * 2 + 3], domain[ADDR_DOMAIN_MAX + 1];
 
 	recipient_split(addr, local, sizeof(local), domain, sizeof(domain));
+	recipient_refresh_maps(q);
+	/* Still in an alias-only domain after rewriting: nobody there. */
+	if (domain[0] && conf_list_has(q->conf->virtual_alias_domains,
+	    domain)) {
+		buf_printf(reply, "550 5.1.1 <%s>: Recipient address rejected: "
+		    "User unknown in virtual alias table", addr);
+		return -1;
+	}
+	if (domain[0] && conf_list_has(q->conf->virtual_mailbox_domains,
+	    domain))
+		return recipient_in_map(q, q->mailboxes, addr,
+		    "virtual mailbox", reply);
+	if (domain[0] && q->relay_recipients &&
+	    conf_list_has(q->conf->relay_domains, domain))
+		return recipient_in_map(q, q->relay_recipients, addr,
+		    "relay recipient", reply);
 	/* Other domains: smtpd already applied the relay policy. */
 	if (domain[0] && !conf_list_has(q->conf->local_domains, domain))
 		return 0;
 	if (strcasecmp(local, "postmaster") == 0)
 		return 0;
-	recipient_refresh_maps(q);
 	switch (recipient_known(q, local)) {
 	case 1:
 		return 0;
@@ -91,7 +108,33 @@ recipient_is_local(struct qmgr *q, const char *addr)
 
 	recipient_split(addr, local, sizeof(local), domain, sizeof(domain));
 	return domain[0] == '\0' ||
-	    conf_list_has(q->conf->local_domains, domain);
+	    conf_list_has(q->conf->local_domains, domain) ||
+	    conf_list_has(q->conf->virtual_mailbox_domains, domain);
+}
+
+/* A whole address in a table (user@domain, user@domain less +ext, @domain). */
+static int
+recipient_in_map(struct qmgr *q, struct map *m, const char *addr,
+    const char *what, struct buf *reply)
+{
+	const char	*val;
+	char		 err[512];
+	int		 r = 0;
+
+	if (m != NULL)
+		r = map_get_addr(m, addr, q->conf->recipient_delimiter, 0, &val,
+		    err, sizeof(err));
+	if (r == 1)
+		return 0;
+	if (r == -1) {
+		log_warnx("%s", err);
+		buf_printf(reply, "451 4.3.0 <%s>: Temporary lookup failure",
+		    addr);
+		return -1;
+	}
+	buf_printf(reply, "550 5.1.1 <%s>: Recipient address rejected: User "
+	    "unknown in %s table", addr, what);
+	return -1;
 }
 
 void
@@ -99,10 +142,14 @@ recipient_refresh_maps(struct qmgr *q)
 {
 	char	 err[512];
 
-	if (q->aliases && map_refresh(q->aliases, err, sizeof(err)) == -1)
-		log_warnx("alias map: %s (keeping the old contents)", err);
-	if (q->mailboxes && map_refresh(q->mailboxes, err, sizeof(err)) == -1)
-		log_warnx("mailbox map: %s (keeping the old contents)", err);
+	struct map	*all[] = { q->aliases, q->mailboxes, q->virtual_aliases,
+	    q->relay_recipients, q->client_access, q->sender_access,
+	    q->recipient_access };
+	size_t		 i;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (all[i] && map_refresh(all[i], err, sizeof(err)) == -1)
+			log_warnx("%s (keeping the old contents)", err);
 }
 
 /* Split at the last '@' outside quotes; unquote the local part. */

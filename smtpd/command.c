@@ -468,6 +468,8 @@ command_relay_ok(struct session *s, const struct mailbox *mb)
 
 	if (mb->domain[0] == '\0' ||
 	    conf_list_has(c->local_domains, mb->domain) ||
+	    conf_list_has(c->virtual_mailbox_domains, mb->domain) ||
+	    conf_list_has(c->virtual_alias_domains, mb->domain) ||
 	    conf_list_has(c->relay_domains, mb->domain))
 		return 1;
 	return s->trusted;
