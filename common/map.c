@@ -152,6 +152,8 @@ map_get(struct map *m, const char *key, const char **val, char *err,
 		return 1;
 	case MAP_TEXT:
 	case MAP_INLINE:
+		if (m->n == 0)
+			return 0;
 		k.key = m->key;
 		e = bsearch(&k, m->ent, m->n, sizeof(*m->ent), map_entry_cmp);
 		if (e == NULL)
@@ -342,7 +344,8 @@ map_inline(struct map *m, const char *arg, char *err, size_t errlen)
 		    strlen(e->value + strspn(e->value, " ")) + 1);
 		p += len;
 	}
-	qsort(m->ent, m->n, sizeof(*m->ent), map_entry_cmp);
+	if (m->n > 1)
+		qsort(m->ent, m->n, sizeof(*m->ent), map_entry_cmp);
 	return 0;
 oom:
 	snprintf(err, errlen, "out of memory");

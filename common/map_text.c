@@ -76,7 +76,8 @@ map_text_read(const char *path, struct map_entry **out, size_t *nout,
 		snprintf(err, errlen, "%s: read error", path);
 		goto out;
 	}
-	qsort(ent, n, sizeof(*ent), map_entry_cmp);
+	if (n > 1)
+		qsort(ent, n, sizeof(*ent), map_entry_cmp);
 	for (i = 1; i < n; i++)
 		if (map_entry_cmp(&ent[i - 1], &ent[i]) == 0) {
 			snprintf(err, errlen, "%s:%d: duplicate key '%s' (first "
