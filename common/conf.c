@@ -50,6 +50,7 @@ static const struct conf_key conf_keys[] = {
 	S(virtual_alias_map, ""),
 	S(virtual_alias_domains, ""),
 	S(relay_recipient_map, ""),
+	S(transport_map, ""),
 	S(smtpd_client_access, ""),
 	S(smtpd_sender_access, ""),
 	S(smtpd_recipient_access, ""),

@@ -21,6 +21,7 @@ struct conf {
 	char	*virtual_alias_map;
 	char	*virtual_alias_domains;
 	char	*relay_recipient_map;
+	char	*transport_map;
 	char	*smtpd_client_access;
 	char	*smtpd_sender_access;
 	char	*smtpd_recipient_access;

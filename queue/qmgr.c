@@ -97,6 +97,7 @@ qmgr_maps(struct qmgr *q)
 	    &q->virtual_aliases);
 	qmgr_map(q->conf->relay_recipient_map, "relay_recipient_map",
 	    &q->relay_recipients);
+	qmgr_map(q->conf->transport_map, "transport_map", &q->transports);
 	qmgr_map(q->conf->smtpd_client_access, "smtpd_client_access",
 	    &q->client_access);
 	qmgr_map(q->conf->smtpd_sender_access, "smtpd_sender_access",

@@ -37,6 +37,7 @@ struct qmgr {
 	struct map	*mailboxes;
 	struct map	*virtual_aliases;
 	struct map	*relay_recipients;
+	struct map	*transports;
 	struct map	*client_access;
 	struct map	*sender_access;
 	struct map	*recipient_access;
@@ -90,6 +91,13 @@ struct rewrite_list {
 int	 rewrite_recipient(struct qmgr *, const char *, struct rewrite_list *,
 	    struct buf *reply);
 void	 rewrite_free(struct rewrite_list *);
+
+/* route.c: which transport takes a recipient (transport_map). */
+#define ROUTE_LOCAL	0
+#define ROUTE_ERROR	1	/* bounce with the given reason */
+#define ROUTE_DEFER	2	/* keep it, try later */
+int	 route_recipient(struct qmgr *, const char *, char *why, size_t,
+	    char *dsn);
 
 /* sched.c */
 void	 sched_init(struct qmgr *);

@@ -142,7 +142,8 @@ recipient_refresh_maps(struct qmgr *q)
 {
 	char	 err[512];
 
-	struct map	*all[] = { q->aliases, q->mailboxes, q->virtual_aliases,
+	struct map	*all[] = { q->transports, q->aliases, q->mailboxes,
+	    q->virtual_aliases,
 	    q->relay_recipients, q->client_access, q->sender_access,
 	    q->recipient_access };
 	size_t		 i;

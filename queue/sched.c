@@ -238,7 +238,7 @@ sched_start(struct qmgr *q, const char *id)
 {
 	struct job	*j;
 	struct buf	 rec;
-	char		 err[256], idx[32], off[32];
+	char		 err[256], idx[32], off[32], why[256], dsn[8];
 	size_t		 i, nlocal = 0;
 	int		 fd, rofd;
 
@@ -275,10 +275,15 @@ sched_start(struct qmgr *q, const char *id)
 	for (i = 0; i < j->env.nrcpt; i++) {
 		if (!QF_IS_PENDING(j->env.rcpt[i].state))
 			continue;
-		if (!recipient_is_local(q, j->env.rcpt[i].addr)) {
-			job_result(j, i, RESULT_PERMFAIL, "5.4.4",
-			    "delivery to other domains is not available in "
-			    "this version");
+		switch (route_recipient(q, j->env.rcpt[i].addr, why,
+		    sizeof(why), dsn)) {
+		case ROUTE_LOCAL:
+			break;
+		case ROUTE_ERROR:
+			job_result(j, i, RESULT_PERMFAIL, dsn, why);
+			continue;
+		case ROUTE_DEFER:
+			job_result(j, i, RESULT_TEMPFAIL, dsn, why);
 			continue;
 		}
 		snprintf(idx, sizeof(idx), "%zu", i);
