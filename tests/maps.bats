@@ -216,13 +216,10 @@ EOF2
 	grep -q "smtpd_sender_access: map hash:$PH_CONF/never_built: .*build it with posthorn-map" "$PH_LOG"
 }
 
-@test "transport_map: error: bounces, retry: defers, local: delivers" {
+@test "transport_map: error: bounces, retry: defers" {
 	printf 'bob@localhost error:5.1.6 bob has moved to bob@new.example\nalice@localhost retry:4.2.1 mailbox being moved\n.sub.example local\n' > "$PH_CONF/transport"
 	"$PH_BUILD/bin/posthorn-map" "hash:$PH_CONF/transport"
-	printf 'carol@mx.sub.example alice@localhost\n' > "$PH_CONF/virtual"
-	"$PH_BUILD/bin/posthorn-map" "hash:$PH_CONF/virtual"
 	ph_conf transport_map "hash:$PH_CONF/transport"
-	ph_conf virtual_alias_map "hash:$PH_CONF/virtual"
 	ph_start
 	swaks --server 127.0.0.1:$PH_PORT --from postmaster@localhost \
 	    --to bob@localhost --body "to bob" >/dev/null
