@@ -90,7 +90,7 @@ static const struct conf_key conf_keys[] = {
 	T(maximal_queue_lifetime, "5d", 0),
 	T(queue_run_delay, "300s", 1),
 	T(drain_timeout, "30s", 0),
-	T(local_timeout, "600s", 1),
+	T(local_timeout, "3600s", 1),
 };
 #define NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -444,6 +444,11 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 	if (c->minimal_backoff_time > c->maximal_backoff_time) {
 		snprintf(err, errlen, "minimal_backoff_time is larger than "
 		    "maximal_backoff_time");
+		return -1;
+	}
+	if (c->command_time_limit >= c->local_timeout) {
+		snprintf(err, errlen, "command_time_limit must be shorter than "
+		    "local_timeout (a job's commands run within it)");
 		return -1;
 	}
 	if (c->smtpd_greet_pause >= c->smtpd_timeout) {

@@ -51,7 +51,8 @@ local_deliver_rcpt(const struct conf *conf, struct local_maps *maps,
 		log_info("%s: to=<%s>, delivered-to=<%s>, %s=%s, status=%s "
 		    "(%s)", msg->id, rcpt, dl.d[i].delivered_to,
 		    dl.d[i].kind == DEST_PIPE ? "command" :
-		    dl.d[i].kind == DEST_MAILDIR ? "maildir" : "mbox",
+		    dl.d[i].kind == DEST_MAILDIR ? "maildir" :
+		    dl.d[i].kind == DEST_FILE ? "file" : "mbox",
 		    dl.d[i].target, one.code == 'D' ? "sent" :
 		    one.code == 'T' ? "deferred" : "bounced", one.text);
 		deliver_merge(res, &one);

@@ -82,7 +82,7 @@ pipe_exec(const char *command, const struct local_msg *m, const struct dest *d,
 	ENV("USER=%s", d->user);
 	ENV("LOGNAME=%s", d->user);
 	ENV("SHELL=/bin/sh");
-	ENV("SENDER=%s", m->sender);
+	ENV("SENDER=%s", d->sender);
 	ENV("RECIPIENT=%s", d->delivered_to);
 	ENV("ORIGINAL_RECIPIENT=%s", d->recipient);
 	ENV("LOCAL=%s", d->local);

@@ -77,6 +77,8 @@ static struct dest *resolve_add(struct resolve *, enum dest_kind,
 		    const char *, uid_t, gid_t, const char *, const char *);
 static int	 resolve_allowed(const char *, const char *);
 static int	 resolve_default_privs(const struct conf *, struct privs *);
+static int	 resolve_get(struct resolve *, struct map *, const char *,
+		    const char **);
 static void	 resolve_fail(struct resolve *, int temp, const char *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 
@@ -127,7 +129,7 @@ resolve_rcpt(const struct conf *conf, struct local_maps *maps,
 		resolve_virtual(&r, rcpt, msg->sender);
 	} else if (resolve_default_privs(conf, &p) == -1) {
 		resolve_fail(&r, 1, "4.3.5", "default_privs user %s does not "
-		    "exist", conf->default_privs);
+		    "exist or is root", conf->default_privs);
 	} else {
 		p.source = SRC_ALIAS;
 		strlcpy(p.sender, msg->sender, sizeof(p.sender));
@@ -149,6 +151,7 @@ resolve_name(struct resolve *r, const char *name, struct privs *p,
 {
 	const char	*val = NULL;
 	char		 owner[ADDR_MAX + 8], key[ADDR_MAX + 1], *copy;
+	int		 got = 0;
 	struct privs	 np;
 	int		 i;
 
@@ -169,14 +172,16 @@ resolve_name(struct resolve *r, const char *name, struct privs *p,
 		return;
 	}
 	if (!noalias && r->maps->aliases) {
-		if (r->depth == 0 && r->extension[0]) {
-			if ((size_t)snprintf(key, sizeof(key), "%s%c%s", name,
-			    r->conf->recipient_delimiter[0], r->extension) <
-			    sizeof(key))
-				val = map_lookup(r->maps->aliases, key);
-		}
-		if (val == NULL)
-			val = map_lookup(r->maps->aliases, name);
+		if (r->depth == 0 && r->extension[0] &&
+		    (size_t)snprintf(key, sizeof(key), "%s%c%s", name,
+		    r->conf->recipient_delimiter[0], r->extension) < sizeof(key))
+			got = resolve_get(r, r->maps->aliases, key, &val);
+		if (got == 0)
+			got = resolve_get(r, r->maps->aliases, name, &val);
+		if (got == -1)
+			return;
+		if (got == 0)
+			val = NULL;
 	}
 	if (val == NULL) {
 		resolve_user(r, name, p, noalias);
@@ -248,6 +253,11 @@ resolve_targets(struct resolve *r, const char *name, const char *val,
 		for (i = 0; t[i]; i++)
 			t[i] = (char)tolower((unsigned char)t[i]);
 		if ((at = strrchr(t, '@')) != NULL) {
+			if (conf_list_has(r->conf->virtual_mailbox_domains,
+			    at + 1)) {
+				resolve_virtual(r, t, p->sender);
+				continue;
+			}
 			if (!conf_list_has(r->conf->local_domains, at + 1)) {
 				resolve_fail(r, 0, "5.4.4", "%s: forwarding to "
 				    "%s is not available in this version", name,
@@ -296,13 +306,26 @@ resolve_include(struct resolve *r, const char *path, struct privs *p)
 	struct buf	 b;
 	char		 chunk[4096];
 	ssize_t		 n;
-	int		 fd;
+	int		 fd, i;
 
+	for (i = 0; i < r->depth; i++)
+		if (strcmp(r->stack[i], path) == 0) {
+			resolve_fail(r, 0, "5.4.6", ":include:%s includes "
+			    "itself", path);
+			return;
+		}
+	if (r->depth >= LOCAL_ALIAS_DEPTH) {
+		resolve_fail(r, 0, "5.4.6", ":include: nested deeper than %d",
+		    LOCAL_ALIAS_DEPTH);
+		return;
+	}
 	if (path[0] != '/' ||
 	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		resolve_fail(r, errno == ENOENT || path[0] != '/' ? 0 : 1,
-		    "5.3.5", ":include:%s: %s", path, path[0] != '/' ?
-		    "not an absolute path" : strerror(errno));
+		int	 temp = path[0] == '/' && errno != ENOENT;
+
+		resolve_fail(r, temp, temp ? "4.3.0" : "5.3.5", ":include:%s: "
+		    "%s", path, path[0] != '/' ? "not an absolute path" :
+		    strerror(errno));
 		return;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
@@ -331,10 +354,12 @@ resolve_include(struct resolve *r, const char *path, struct privs *p)
 	if (b.data) {
 		char	*line, *save;
 
+		r->stack[r->depth++] = path;
 		for (line = strtok_r(b.data, "\n", &save); line;
 		    line = strtok_r(NULL, "\n", &save))
 			if (line[strspn(line, " \t")] != '#')
 				resolve_targets(r, path, line, &np);
+		r->depth--;
 	}
 	buf_free(&b);
 }
@@ -358,6 +383,17 @@ resolve_virtual(struct resolve *r, const char *rcpt, const char *sender)
 	    r->conf->recipient_delimiter, 0, &rel, err, sizeof(err)) : 0;
 	if (n == -1) {
 		resolve_fail(r, 1, "4.3.0", "%s", err);
+		return;
+	}
+	if (n == 0 && strncmp(addr, "postmaster@", 11) == 0) {
+		/* RFC 5321 4.5.1: every domain has one; ours is local. */
+		struct privs	 p;
+
+		if (resolve_default_privs(r->conf, &p) == 0) {
+			p.source = SRC_ALIAS;
+			strlcpy(p.sender, sender, sizeof(p.sender));
+			resolve_name(r, "postmaster", &p, 0);
+		}
 		return;
 	}
 	if (n == 0) {
@@ -414,13 +450,24 @@ resolve_user(struct resolve *r, const char *name, struct privs *p,
 	struct dest	*d;
 	const char	*rel;
 	char		 dir[PATH_MAX], addr[ADDR_MAX + 1];
+	int		 got = 0;
 
 	snprintf(addr, sizeof(addr), "%s@%s", name, r->domain);
-	if (r->maps->mailboxes && (rel = map_lookup(r->maps->mailboxes, name)) !=
-	    NULL) {
-		if (resolve_virtual_dir(r, rel, name, dir, sizeof(dir)) == 0)
-			resolve_virtual_add(r, dir, addr, p->sender);
-		return;
+	if (r->maps->mailboxes) {
+		if (r->depth == 0 && r->extension[0] &&
+		    (size_t)snprintf(dir, sizeof(dir), "%s%c%s", name,
+		    r->conf->recipient_delimiter[0], r->extension) < sizeof(dir))
+			got = resolve_get(r, r->maps->mailboxes, dir, &rel);
+		if (got == 0)
+			got = resolve_get(r, r->maps->mailboxes, name, &rel);
+		if (got == -1)
+			return;
+		if (got == 1) {
+			if (resolve_virtual_dir(r, rel, name, dir,
+			    sizeof(dir)) == 0)
+				resolve_virtual_add(r, dir, addr, p->sender);
+			return;
+		}
 	}
 	if (!r->conf->deliver_to_system_accounts ||
 	    (pw = getpwnam(name)) == NULL) {
@@ -494,18 +541,22 @@ resolve_forward(struct resolve *r, const struct passwd *pw, struct privs *p)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	before = (int)r->out->n + r->nperm + r->ntemp;
+	before = 0;
 	{
 		char	*line, *save;
 
 		r->stack[r->depth++] = pw->pw_name;
 		for (line = strtok_r(buf, "\n", &save); line;
 		    line = strtok_r(NULL, "\n", &save))
-			if (line[strspn(line, " \t")] != '#')
+			if (line[strspn(line, " \t,")] != '#' &&
+			    line[strspn(line, " \t,")] != '\0') {
 				resolve_targets(r, path, line, p);
+				before = 1;
+			}
 		r->depth--;
 	}
-	return (int)r->out->n + r->nperm + r->ntemp > before;
+	/* Any target at all: the .forward decides, even if all were dups. */
+	return before;
 }
 
 static struct dest *
@@ -582,6 +633,22 @@ resolve_default_privs(const struct conf *conf, struct privs *p)
 	strlcpy(p->user, pw ? pw->pw_name : "", sizeof(p->user));
 	strlcpy(p->home, "/", sizeof(p->home));
 	return 0;
+}
+
+/* map_get whose read errors defer the recipient (never "unknown"). */
+static int
+resolve_get(struct resolve *r, struct map *m, const char *key,
+    const char **val)
+{
+	char	 err[512];
+	int	 got;
+
+	if ((got = map_get(m, key, val, err, sizeof(err))) == -1) {
+		log_warnx("%s: %s", r->msg->id, err);
+		resolve_fail(r, 1, "4.3.0", "map lookup failed: %s",
+		    map_spec(m));
+	}
+	return got;
 }
 
 static void

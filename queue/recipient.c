@@ -39,8 +39,9 @@ recipient_check(struct qmgr *q, const char *addr, struct buf *reply)
 	}
 	if (domain[0] && conf_list_has(q->conf->virtual_mailbox_domains,
 	    domain))
-		return recipient_in_map(q, q->mailboxes, addr,
-		    "virtual mailbox", reply);
+		return strcasecmp(local, "postmaster") == 0 ? 0 :
+		    recipient_in_map(q, q->mailboxes, addr, "virtual mailbox",
+		    reply);
 	if (domain[0] && q->relay_recipients &&
 	    conf_list_has(q->conf->relay_domains, domain))
 		return recipient_in_map(q, q->relay_recipients, addr,

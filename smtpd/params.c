@@ -107,7 +107,8 @@ params_rcpt(struct session *s, char *p, struct rcpt_params *rp)
 			return -1;
 		if (strcasecmp(name, "NOTIFY") == 0 && val) {
 			bit = 1;
-			if (*val == '\0') {
+			if (*val == '\0' || strstr(val, ",,") || *val == ',' ||
+			    val[strlen(val) - 1] == ',') {
 				session_reply(s, "501 5.5.4 Bad NOTIFY parameter");
 				return -1;
 			}

@@ -286,3 +286,27 @@ EOF2
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"alias_map: map hash:$PH_CONF/aliases: "*"cannot open database"* ]]
 }
+
+@test "an :include: file that includes itself is cut, not followed forever" {
+	printf ':include:%s/self.txt\n%s\n' "$PH_DIR" "$U1" > "$PH_DIR/self.txt"
+	chmod 644 "$PH_DIR/self.txt"
+	printf 'selfish: :include:%s/self.txt\n' "$PH_DIR" >> "$PH_CONF/aliases"
+	ph_start
+	send "$U2@localhost" selfish@localhost "self include"
+	wait_file "$PH_DIR/spool/$U1"
+	wait_file "$PH_DIR/spool/$U2"
+	grep -q "includes itself" "$PH_DIR/spool/$U2"
+	[ -n "$(ph_pid_of local)" ]
+}
+
+@test "a .forward whose only target was already reached adds no copy" {
+	printf '%s\n' "$U2" > "/tmp/$U1-home/.forward"
+	chown "$U1:" "/tmp/$U1-home/.forward"
+	printf 'both: %s, %s\n' "$U2" "$U1" >> "$PH_CONF/aliases"
+	ph_start
+	send s@example.org both@localhost "once each"
+	wait_file "$PH_DIR/spool/$U2"
+	sleep 0.5
+	[ "$(grep -c '^From ' "$PH_DIR/spool/$U2")" -eq 1 ]
+	[ ! -e "$PH_DIR/spool/$U1" ]
+}

@@ -234,3 +234,20 @@ EOF2
 	grep -q "to=<bob@localhost>, .*dsn=5.1.6, status=bounced (bob has moved to bob@new.example)" "$PH_LOG"
 	[ "$(ph_count_mail bob)" -eq 0 ]
 }
+
+@test "postmaster exists in every virtual mailbox domain; aliases reach virtual users" {
+	printf 'carol@vdom.example vdom/carol/\nalice alice/Maildir/\nbob bob/Maildir/\n' > "$PH_CONF/mailboxes"
+	echo "tocarol: carol@vdom.example" >> "$PH_CONF/aliases"
+	ph_conf virtual_mailbox_domains vdom.example
+	ph_start
+	swaks --server 127.0.0.1:$PH_PORT --from s@example.org \
+	    --to postmaster@vdom.example --body "pm" >/dev/null
+	swaks --server 127.0.0.1:$PH_PORT --from s@example.org \
+	    --to tocarol@localhost --body "via alias" >/dev/null
+	ph_wait_mail alice 1
+	for i in $(seq 1 100); do
+		[ "$(ls "$PH_MAIL/vdom/carol/new" 2>/dev/null | wc -l)" -eq 1 ] && break
+		sleep 0.05
+	done
+	[ "$(ls "$PH_MAIL/vdom/carol/new" | wc -l)" -eq 1 ]
+}
