@@ -40,6 +40,7 @@ struct resolve {
 	struct local_result	*res;
 	char			 domain[ADDR_DOMAIN_MAX + 1];
 	char			 extension[ADDR_LOCAL_MAX * 2 + 3];
+	char			 delim;		/* the one that split it */
 	char			 recipient[ADDR_MAX + 1];
 	const char		*stack[LOCAL_ALIAS_DEPTH + 2];
 	int			 depth;
@@ -122,6 +123,7 @@ resolve_rcpt(const struct conf *conf, struct local_maps *maps,
 		    map_lookup(maps->aliases, local) == NULL) {
 			strlcpy(r.extension, local + n + 1,
 			    sizeof(r.extension));
+			r.delim = local[n];
 			local[n] = '\0';
 		}
 	}
@@ -174,7 +176,7 @@ resolve_name(struct resolve *r, const char *name, struct privs *p,
 	if (!noalias && r->maps->aliases) {
 		if (r->depth == 0 && r->extension[0] &&
 		    (size_t)snprintf(key, sizeof(key), "%s%c%s", name,
-		    r->conf->recipient_delimiter[0], r->extension) < sizeof(key))
+		    r->delim, r->extension) < sizeof(key))
 			got = resolve_get(r, r->maps->aliases, key, &val);
 		if (got == 0)
 			got = resolve_get(r, r->maps->aliases, name, &val);
@@ -321,7 +323,8 @@ resolve_include(struct resolve *r, const char *path, struct privs *p)
 	}
 	if (path[0] != '/' ||
 	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		int	 temp = path[0] == '/' && errno != ENOENT;
+		int	 temp = path[0] == '/' && errno != ENOENT &&
+			    errno != ELOOP;
 
 		resolve_fail(r, temp, temp ? "4.3.0" : "5.3.5", ":include:%s: "
 		    "%s", path, path[0] != '/' ? "not an absolute path" :
@@ -389,11 +392,14 @@ resolve_virtual(struct resolve *r, const char *rcpt, const char *sender)
 		/* RFC 5321 4.5.1: every domain has one; ours is local. */
 		struct privs	 p;
 
-		if (resolve_default_privs(r->conf, &p) == 0) {
-			p.source = SRC_ALIAS;
-			strlcpy(p.sender, sender, sizeof(p.sender));
-			resolve_name(r, "postmaster", &p, 0);
+		if (resolve_default_privs(r->conf, &p) == -1) {
+			resolve_fail(r, 1, "4.3.5", "default_privs user %s does "
+			    "not exist or is root", r->conf->default_privs);
+			return;
 		}
+		p.source = SRC_ALIAS;
+		strlcpy(p.sender, sender, sizeof(p.sender));
+		resolve_name(r, "postmaster", &p, 0);
 		return;
 	}
 	if (n == 0) {
@@ -456,7 +462,7 @@ resolve_user(struct resolve *r, const char *name, struct privs *p,
 	if (r->maps->mailboxes) {
 		if (r->depth == 0 && r->extension[0] &&
 		    (size_t)snprintf(dir, sizeof(dir), "%s%c%s", name,
-		    r->conf->recipient_delimiter[0], r->extension) < sizeof(dir))
+		    r->delim, r->extension) < sizeof(dir))
 			got = resolve_get(r, r->maps->mailboxes, dir, &rel);
 		if (got == 0)
 			got = resolve_get(r, r->maps->mailboxes, name, &rel);
