@@ -208,7 +208,8 @@ map_get_addr(struct map *m, const char *addr, const char *delims, int local,
 	memcpy(user, addr, ulen);
 	user[ulen] = '\0';
 	/* user+ext -> user (the delimiter may not be the first octet). */
-	blen = delims && *delims ? strcspn(user + 1, delims) + 1 : ulen;
+	blen = ulen > 0 && delims && *delims ? strcspn(user + 1, delims) + 1 :
+	    ulen;
 	if (blen > ulen)
 		blen = ulen;
 	memcpy(base, user, blen);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bsd/stdlib.h>
@@ -23,6 +24,7 @@
 #include "local.h"
 #include "log.h"
 #include "sock.h"
+
 
 static void	 deliver_child(const struct conf *, const struct local_msg *,
 		    const struct dest *, int) __attribute__((noreturn));
@@ -77,6 +79,8 @@ deliver_dest(const struct conf *conf, const struct local_msg *msg,
     const struct dest *d, struct local_result *res)
 {
 	char		 buf[sizeof(res->text) + 32], *sp, *tp;
+	struct pollfd	 pfd;
+	time_t		 deadline, left;
 	int		 p[2], status;
 	ssize_t		 n;
 	size_t		 got = 0;
@@ -95,17 +99,31 @@ deliver_dest(const struct conf *conf, const struct local_msg *msg,
 		deliver_child(conf, msg, d, p[1]);
 	}
 	close(p[1]);
-	while (got < sizeof(buf) - 1 &&
-	    (n = read(p[0], buf + got, sizeof(buf) - 1 - got)) != 0) {
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
+	/*
+	 * The child runs as the recipient, who may signal it (SIGSTOP): the
+	 * root process never waits on it without a deadline.
+	 */
+	deadline = time(NULL) + 2 * conf->command_time_limit + 10;
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	while (got < sizeof(buf) - 1) {
+		left = deadline - time(NULL);
+		if (left <= 0 || poll(&pfd, 1, (int)left * 1000) == 0) {
+			kill(pid, SIGKILL);
+			got = 0;
 			break;
 		}
+		n = read(p[0], buf + got, sizeof(buf) - 1 - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
 		got += (size_t)n;
 	}
 	buf[got] = '\0';
 	close(p[0]);
+	if (got == 0)
+		kill(pid, SIGKILL);	/* said nothing: do not wait for it */
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
 	/* "C status text" */

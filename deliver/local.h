@@ -79,6 +79,14 @@ int	 mbox_deliver(const char *path, const struct local_msg *,
 int	 pipe_deliver(const char *command, const struct local_msg *,
 	    const struct dest *, const struct conf *, char *status,
 	    char *err, size_t errlen);
+/* readas.c: a user's small file, read with that user's rights. */
+#define READAS_OK	0
+#define READAS_TEMP	-1
+#define READAS_UNSAFE	-2
+#define READAS_MISSING	-3
+int	 readas_file(const char *path, uid_t, gid_t, uid_t owner, size_t max,
+	    struct buf *, uid_t *fuid, gid_t *fgid, char *err, size_t errlen);
+
 /* The headers local adds, for every kind of destination. */
 void	 local_headers(const struct local_msg *, const struct dest *,
 	    struct buf *);

@@ -29,6 +29,7 @@
 static int	 mbox_dotlock(const char *, char *, size_t, char *, size_t);
 static int	 mbox_fcntl(int);
 static int	 mbox_copy(int, const struct local_msg *, const struct dest *);
+static void	 mbox_quote(struct buf *, struct buf *, int *, int);
 
 int
 mbox_deliver(const char *path, const struct local_msg *m,
@@ -151,16 +152,15 @@ mbox_fcntl(int fd)
 static int
 mbox_copy(int fd, const struct local_msg *m, const struct dest *d)
 {
-	struct buf	 b;
+	struct buf	 b, w;
 	char		 chunk[QF_CHUNK], date[64];
 	off_t		 off = m->content_off;
-	ssize_t		 n, i, j;
+	ssize_t		 n;
 	time_t		 now = time(NULL);
 	int		 bol = 1, rc = -1, last = '\n';
-	size_t		 k;
-	const char	*q;
 
 	buf_init(&b, 0);
+	buf_init(&w, 0);
 	ctime_r(&now, date);
 	date[strcspn(date, "\n")] = '\0';
 	buf_printf(&b, "From %s %s\n", d->sender[0] ? d->sender :
@@ -168,32 +168,19 @@ mbox_copy(int fd, const struct local_msg *m, const struct dest *d)
 	local_headers(m, d, &b);
 	if (io_write_all(fd, b.data, b.len) == -1)
 		goto out;
-	while ((n = qf_read_content(m->qfd, &off, chunk, sizeof(chunk))) > 0) {
+	do {
+		n = qf_read_content(m->qfd, &off, chunk, sizeof(chunk));
+		if (n == -1)
+			goto out;
+		/* w holds what the last chunk could not decide yet. */
+		buf_append(&w, chunk, (size_t)n);
 		buf_reset(&b);
-		for (i = 0; i < n; i = j) {
-			/* mboxrd: a line matching >*From gets one more '>'. */
-			if (bol) {
-				for (k = (size_t)i; k < (size_t)n &&
-				    chunk[k] == '>'; k++)
-					;
-				q = "From ";
-				if ((size_t)n - k >= 5 &&
-				    memcmp(chunk + k, q, 5) == 0)
-					buf_appendc(&b, '>');
-			}
-			for (j = i; j < n && chunk[j] != '\n'; j++)
-				;
-			if (j < n)
-				j++;
-			buf_append(&b, chunk + i, (size_t)(j - i));
-			bol = chunk[j - 1] == '\n';
-		}
-		last = chunk[n - 1];
+		mbox_quote(&w, &b, &bol, n == 0);
+		if (b.len)
+			last = b.data[b.len - 1];
 		if (io_write_all(fd, b.data, b.len) == -1)
 			goto out;
-	}
-	if (n == -1)
-		goto out;
+	} while (n > 0);
 	/* End with an empty line, so the next "From " starts a message. */
 	if (io_write_all(fd, last == '\n' ? "\n" : "\n\n", last == '\n' ?
 	    1 : 2) == -1)
@@ -201,5 +188,38 @@ mbox_copy(int fd, const struct local_msg *m, const struct dest *d)
 	rc = 0;
 out:
 	buf_free(&b);
+	buf_free(&w);
 	return rc;
+}
+
+/*
+ * mboxrd: a line matching ">*From " gets one more '>'.  A line start
+ * whose first bytes are still to come stays in w (a "From " cut across
+ * two queue records must not slip through); at the end all is decided.
+ */
+static void
+mbox_quote(struct buf *w, struct buf *out, int *bol, int end)
+{
+	size_t	 i = 0, j, k, n = w->len;
+	const char *p = w->data;
+
+	while (i < n) {
+		if (*bol) {
+			for (k = i; k < n && p[k] == '>'; k++)
+				;
+			if (n - k < 5 && !end && memchr(p + i, '\n', n - i) ==
+			    NULL)
+				break;		/* undecided: wait for more */
+			if (n - k >= 5 && memcmp(p + k, "From ", 5) == 0)
+				buf_appendc(out, '>');
+		}
+		for (j = i; j < n && p[j] != '\n'; j++)
+			;
+		if (j < n)
+			j++;
+		buf_append(out, p + i, j - i);
+		*bol = p[j - 1] == '\n';
+		i = j;
+	}
+	buf_consume(w, i);
 }

@@ -55,10 +55,16 @@ pipe_deliver(const char *command, const struct local_msg *m,
 		pipe_exec(command, m, d, in[0], out[1]);
 	close(in[0]);
 	close(out[1]);
-	if (pipe_feed(pid, in[1], out[0], m, d, c->command_time_limit, output,
-	    sizeof(output), &wstatus) == -1) {
+	switch (pipe_feed(pid, in[1], out[0], m, d, c->command_time_limit,
+	    output, sizeof(output), &wstatus)) {
+	case -1:
 		snprintf(err, errlen, "command %s: time limit of %lds exceeded",
 		    command, c->command_time_limit);
+		strlcpy(status, "4.3.0", 8);
+		return -1;
+	case -2:
+		snprintf(err, errlen, "command %s: cannot read the queue file",
+		    command);
 		strlcpy(status, "4.3.0", 8);
 		return -1;
 	}
@@ -118,7 +124,7 @@ pipe_feed(pid_t pid, int in, int out, const struct local_msg *m,
 	size_t		 sent = 0, got = 0;
 	time_t		 deadline = time(NULL) + limit;
 	ssize_t		 n;
-	int		 more = 1, timeout;
+	int		 more = 1, timeout, readerr = 0;
 
 	buf_init(&b, 0);
 	local_headers(m, d, &b);
@@ -130,6 +136,10 @@ pipe_feed(pid_t pid, int in, int out, const struct local_msg *m,
 				buf_reset(&b);
 				buf_append(&b, chunk, (size_t)n);
 				sent = 0;
+			} else if (n == -1) {
+				/* Never pass a truncated message off as whole. */
+				readerr = 1;
+				goto timeout;
 			} else
 				more = 0;
 		}
@@ -179,7 +189,7 @@ timeout:
 	kill(pid, SIGKILL);
 	while (waitpid(pid, wstatus, 0) == -1 && errno == EINTR)
 		;
-	return -1;
+	return readerr ? -2 : -1;
 }
 
 static int

@@ -303,12 +303,12 @@ resolve_special(struct resolve *r, const char *t, struct privs *p)
 static void
 resolve_include(struct resolve *r, const char *path, struct privs *p)
 {
-	struct stat	 st;
 	struct privs	 np;
 	struct buf	 b;
-	char		 chunk[4096];
-	ssize_t		 n;
-	int		 fd, i;
+	char		 err[512];
+	uid_t		 fuid;
+	gid_t		 fgid;
+	int		 i, rc;
 
 	for (i = 0; i < r->depth; i++)
 		if (strcmp(r->stack[i], path) == 0) {
@@ -321,36 +321,30 @@ resolve_include(struct resolve *r, const char *path, struct privs *p)
 		    LOCAL_ALIAS_DEPTH);
 		return;
 	}
-	if (path[0] != '/' ||
-	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		int	 temp = path[0] == '/' && errno != ENOENT &&
-			    errno != ELOOP;
-
-		resolve_fail(r, temp, temp ? "4.3.0" : "5.3.5", ":include:%s: "
-		    "%s", path, path[0] != '/' ? "not an absolute path" :
-		    strerror(errno));
+	if (path[0] != '/') {
+		resolve_fail(r, 0, "5.3.5", ":include:%s: not an absolute path",
+		    path);
 		return;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		close(fd);
-		resolve_fail(r, 0, "5.7.1", ":include:%s: not a regular file, "
-		    "or writable by group or others", path);
-		return;
-	}
+	/* Read with the rights of whoever named it, not root's. */
 	buf_init(&b, 1024 * 1024);
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		if (buf_append(&b, chunk, (size_t)n) == -1)
-			break;
-	close(fd);
+	rc = readas_file(path, p->uid, p->gid, (uid_t)-1, 1024 * 1024, &b,
+	    &fuid, &fgid, err, sizeof(err));
+	if (rc != READAS_OK) {
+		resolve_fail(r, rc == READAS_TEMP, rc == READAS_TEMP ? "4.3.0" :
+		    rc == READAS_UNSAFE ? "5.7.1" : "5.3.5", ":include:%s",
+		    err);
+		buf_free(&b);
+		return;
+	}
 	/* One target per line or comma; '#' lines are comments. */
 	np = *p;
 	np.source = SRC_INCLUDE;
-	if (st.st_uid != 0) {
-		struct passwd *pw = getpwuid(st.st_uid);
+	if (fuid != 0) {
+		struct passwd *pw = getpwuid(fuid);
 
-		np.uid = st.st_uid;
-		np.gid = st.st_gid;
+		np.uid = fuid;
+		np.gid = fgid;
 		strlcpy(np.user, pw ? pw->pw_name : "", sizeof(np.user));
 		strlcpy(np.home, pw ? pw->pw_dir : "/", sizeof(np.home));
 	}
@@ -526,32 +520,42 @@ resolve_user(struct resolve *r, const char *name, struct privs *p,
 static int
 resolve_forward(struct resolve *r, const struct passwd *pw, struct privs *p)
 {
-	char		 path[PATH_MAX], buf[8192];
-	struct stat	 st;
-	ssize_t		 n;
-	int		 fd, before;
+	char		 path[PATH_MAX], buf[8192], err[512], name[64];
+	struct buf	 b;
+	uid_t		 fuid;
+	gid_t		 fgid;
+	int		 rc, before;
 
 	snprintf(path, sizeof(path), "%s/.forward", pw->pw_dir);
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return 0;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (st.st_uid != pw->pw_uid && st.st_uid != 0) ||
-	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		log_warnx("%s: %s ignored: not a regular file owned by %s, or "
-		    "writable by others", r->msg->id, path, pw->pw_name);
-		close(fd);
+	/* pw points into getpwnam's buffer: keep what we need. */
+	strlcpy(name, pw->pw_name, sizeof(name));
+	buf_init(&b, sizeof(buf) - 1);
+	rc = readas_file(path, pw->pw_uid, pw->pw_gid, pw->pw_uid,
+	    sizeof(buf) - 1, &b, &fuid, &fgid, err, sizeof(err));
+	if (rc == READAS_MISSING || (rc == READAS_OK && b.len == 0)) {
+		buf_free(&b);
 		return 0;
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
+	if (rc == READAS_UNSAFE) {
+		log_warnx("%s: %s ignored: not a regular file with one link "
+		    "owned by %s, or writable by others", r->msg->id, path,
+		    name);
+		buf_free(&b);
 		return 0;
-	buf[n] = '\0';
+	}
+	if (rc != READAS_OK) {
+		resolve_fail(r, 1, "4.3.0", ".forward: %s", err);
+		buf_free(&b);
+		return 1;
+	}
+	memcpy(buf, b.data, b.len);
+	buf[b.len] = '\0';
+	buf_free(&b);
 	before = 0;
 	{
 		char	*line, *save;
 
-		r->stack[r->depth++] = pw->pw_name;
+		r->stack[r->depth++] = name;
 		for (line = strtok_r(buf, "\n", &save); line;
 		    line = strtok_r(NULL, "\n", &save))
 			if (line[strspn(line, " \t,")] != '#' &&

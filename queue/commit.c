@@ -7,6 +7,7 @@
  * recovery discards it: its sender never got a 250.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,7 +66,9 @@ commit_run(void *arg)
 		}
 		qf_path(from, sizeof(from), Q_INCOMING, id);
 		qf_path(to, sizeof(to), Q_ACTIVE, id);
-		if (rename(from, to) == -1) {
+		/* Never over an existing message (a clock stepped back). */
+		if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) ==
+		    -1) {
 			log_warn("%s: rename %s %s", id, from, to);
 			continue;
 		}

@@ -216,6 +216,11 @@ intake_record(struct intake *it, const struct record *r)
 			log_warnx("intake: data outside a transaction");
 			return -1;
 		}
+		if (r->len > QF_CHUNK) {
+			log_warnx("%s: content record over %d bytes from smtpd",
+			    it->id, QF_CHUNK);
+			return -1;
+		}
 		if (it->werr == 0 && r->len > 0 &&
 		    qf_write(it->qfd, 'D', r->data, r->len) == -1)
 			it->werr = errno ? errno : EIO;

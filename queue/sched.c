@@ -136,6 +136,10 @@ sched_recover(struct qmgr *q)
 						log_warn("rename %s", path);
 						continue;
 					}
+					/* A folder still to come finds it. */
+					if (strchr(hex, queueid_hash(
+					    de->d_name)) - hex > i)
+						continue;
 				}
 				sched_enqueue(q, de->d_name);
 			}

@@ -252,11 +252,19 @@ data_add_headers(struct session *s)
 static void
 data_put(struct session *s, const char *p, size_t n)
 {
+	size_t	 take;
+
 	if (s->dflags & (DATA_TOO_BIG | DATA_LOST))
 		return;		/* keep reading to the end, keep nothing */
-	buf_append(&s->chunk, p, n);
-	if (s->chunk.len >= QF_CHUNK)
-		data_flush(s);
+	/* A chunk never exceeds QF_CHUNK: readers rely on it. */
+	while (n > 0) {
+		take = QF_CHUNK - s->chunk.len < n ? QF_CHUNK - s->chunk.len : n;
+		buf_append(&s->chunk, p, take);
+		p += take;
+		n -= take;
+		if (s->chunk.len >= QF_CHUNK)
+			data_flush(s);
+	}
 }
 
 static void

@@ -147,7 +147,7 @@ qc_lost(struct session *s)
 
 	log_warnx("%s: lost connection to the queue manager",
 	    s->id[0] ? s->id : "NOQUEUE");
-	if (s->data_mode || s->bdat) {
+	if (w == W_NONE && (s->data_mode || s->bdat)) {
 		qc_close(s);
 		s->dflags |= DATA_LOST;
 	} else {

@@ -310,3 +310,47 @@ EOF2
 	[ "$(grep -c '^From ' "$PH_DIR/spool/$U2")" -eq 1 ]
 	[ ! -e "$PH_DIR/spool/$U1" ]
 }
+
+@test "a .forward cannot make root read a file: :include: is read as the user" {
+	echo ":include:/etc/shadow" > "/tmp/$U1-home/.forward"
+	chown "$U1:" "/tmp/$U1-home/.forward"
+	ph_start
+	send "$U1@localhost" "$U1@localhost" "peek"
+	wait_log "to=<$U1@localhost>, relay=local, .*status=deferred \\(:include:/etc/shadow: Permission denied"
+	! grep -rq 'root:' "$PH_DIR/spool" 2>/dev/null
+	! grep -q 'unknown user: root' "$PH_LOG"
+}
+
+@test "a delivery child stopped by its user does not wedge local" {
+	ph_conf command_time_limit 1s
+	printf '"|kill -STOP $PPID; sleep 60"\n' > "/tmp/$U1-home/.forward"
+	chown "$U1:" "/tmp/$U1-home/.forward"
+	ph_start
+	send s@example.org "$U1@localhost" "stop"
+	wait_log "to=<$U1@localhost>, relay=local, .*status=deferred" 30
+	# local is free again: other mail flows.
+	send s@example.org "$U2@localhost" "still flowing"
+	wait_file "$PH_DIR/spool/$U2" 10
+	pkill -KILL -u "$U1" || true
+}
+
+@test "mbox: a From line cut across two queue records is still quoted" {
+	ph_start
+	for pad in 0 1 2 3 4 5 6; do
+		python3 - "$PH_PORT" "$U1" "$pad" <<'PY'
+import smtplib, sys
+port, user, pad = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+body = "From a\r\n" * 12000
+msg = f"Subject: {'x' * pad}\r\n\r\n" + body
+with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+    s.sendmail("s@example.org", [user + "@localhost"], msg)
+PY
+	done
+	for i in $(seq 1 200); do
+		[ "$(grep -c '^>From a$' "$PH_DIR/spool/$U1" 2>/dev/null)" -eq 84000 ] && break
+		sleep 0.05
+	done
+	# Only the 7 real separators start with "From "; every body line quoted.
+	[ "$(grep -c '^From ' "$PH_DIR/spool/$U1")" -eq 7 ]
+	[ "$(grep -c '^>From a$' "$PH_DIR/spool/$U1")" -eq 84000 ]
+}

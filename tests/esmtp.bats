@@ -440,3 +440,21 @@ EOF2
 	ph_wait_mail alice 1
 	[ "$(ph_count_mail bob)" -eq 0 ]
 }
+
+@test "added headers never make a queue record too big to deliver" {
+	ph_start
+	python3 - "$PH_SUBMISSION" <<'PY'
+import smtplib, sys
+# Headers that fill the first 64 KiB record almost exactly, no Message-ID,
+# so the added Date:/Message-ID: straddle the record boundary.
+for fill in range(65380, 65540, 40):
+    hdr = "X-Fill: " + "f" * 900 + "\r\n"
+    n = fill // len(hdr)
+    msg = hdr * n + "X-Pad: " + "p" * (fill - n * len(hdr)) + "\r\n\r\nend of message\r\n"
+    with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
+        s.sendmail("s@example.org", ["alice@localhost"], msg)
+PY
+	ph_wait_mail alice 4 20
+	[ "$(cat "$PH_MAIL"/alice/Maildir/new/* | grep -c '^end of message$')" -eq 4 ]
+	[ "$(cat "$PH_MAIL"/alice/Maildir/new/* | grep -c '^Message-ID: ')" -eq 4 ]
+}
