@@ -81,7 +81,7 @@ deliver_dest(const struct conf *conf, const struct local_msg *msg,
 	char		 buf[sizeof(res->text) + 32], *sp, *tp;
 	struct pollfd	 pfd;
 	time_t		 deadline, left;
-	int		 p[2], status;
+	int		 p[2], status, r;
 	ssize_t		 n;
 	size_t		 got = 0;
 	pid_t		 pid;
@@ -108,7 +108,10 @@ deliver_dest(const struct conf *conf, const struct local_msg *msg,
 	pfd.events = POLLIN;
 	while (got < sizeof(buf) - 1) {
 		left = deadline - time(NULL);
-		if (left <= 0 || poll(&pfd, 1, (int)left * 1000) == 0) {
+		r = left <= 0 ? 0 : poll(&pfd, 1, (int)left * 1000);
+		if (r == -1 && errno == EINTR)
+			continue;	/* SIGTERM: finish this job first */
+		if (r <= 0) {
 			kill(pid, SIGKILL);
 			got = 0;
 			break;

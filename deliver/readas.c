@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "event.h"
 #include "local.h"
 #include "sock.h"
 
@@ -42,7 +43,8 @@ readas_file(const char *path, uid_t uid, gid_t gid, uid_t owner, size_t max,
 	size_t		 got = 0;
 	ssize_t		 n;
 	pid_t		 pid;
-	int		 p[2], status;
+	uint64_t	 deadline, now;
+	int		 p[2], status, r;
 
 	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -58,9 +60,16 @@ readas_file(const char *path, uid_t uid, gid_t gid, uid_t owner, size_t max,
 	h.err = ETIMEDOUT;
 	pfd.fd = p[0];
 	pfd.events = POLLIN;
+	deadline = event_now_ms() + READAS_TIMEOUT_MS;
 	for (;;) {
-		if (poll(&pfd, 1, READAS_TIMEOUT_MS) <= 0) {
+		now = event_now_ms();
+		r = now >= deadline ? 0 : poll(&pfd, 1, (int)(deadline - now));
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			/* Too slow: nothing of it is used. */
 			kill(pid, SIGKILL);
+			got = 0;
 			break;
 		}
 		n = read(p[0], chunk, sizeof(chunk));

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -52,13 +53,21 @@ commit_run(void *arg)
 	char		 from[64], to[64], dirs[16][16];
 	int		 ndirs = 0, i, ok, dir_ok[16];
 	const char	*id;
+	unsigned char	*moved;
+	size_t		 n = 0, k;
 
 	q->commit_timer = NULL;
 	batch = q->commit_first;
 	q->commit_first = NULL;
+	for (it = batch; it; it = intake_commit_next(it))
+		n++;
+	/* Which files this commit itself moved: only those may get 250. */
+	if ((moved = calloc(n ? n : 1, 1)) == NULL)
+		log_fatal("commit_run");
+	k = 0;
 
 	/* 1: data to disk, then into active/ (not yet durable). */
-	for (it = batch; it; it = intake_commit_next(it)) {
+	for (it = batch; it; it = intake_commit_next(it), k++) {
 		id = intake_id(it);
 		if (fdatasync(intake_qfd(it)) == -1) {
 			log_warn("%s: fdatasync", id);
@@ -72,6 +81,7 @@ commit_run(void *arg)
 			log_warn("%s: rename %s %s", id, from, to);
 			continue;
 		}
+		moved[k] = 1;
 		snprintf(dirs[ndirs], sizeof(dirs[0]), "%s/%c", Q_ACTIVE,
 		    queueid_hash(id));
 		for (i = 0; i < ndirs; i++)
@@ -87,15 +97,15 @@ commit_run(void *arg)
 			log_warn("fsync %s", dirs[i]);
 	}
 	/* 3: answer. */
-	for (it = batch; it; it = next) {
+	for (it = batch, k = 0; it; it = next, k++) {
 		next = intake_commit_next(it);
 		id = intake_id(it);
 		qf_path(to, sizeof(to), Q_ACTIVE, id);
-		ok = access(to, F_OK) == 0;
+		ok = moved[k];
 		for (i = 0; ok && i < ndirs; i++)
 			if (dirs[i][strlen(Q_ACTIVE) + 1] == queueid_hash(id))
 				ok = dir_ok[i];
-		if (!ok) {
+		if (moved[k] && !ok) {
 			/* Not durably committed: take it back out of active/. */
 			qf_path(from, sizeof(from), Q_INCOMING, id);
 			(void)rename(to, from);
@@ -103,4 +113,5 @@ commit_run(void *arg)
 		intake_set_commit_next(it, NULL);
 		intake_committed(it, ok);
 	}
+	free(moved);
 }
