@@ -405,6 +405,11 @@ sched_status(struct job *j, const struct record *r)
 	    f[1][0] != RESULT_TEMPFAIL && f[1][0] != RESULT_PERMFAIL))
 		return -1;
 	job_result(j, i, f[1][0], f[2], f[3]);
+	/* local_timeout counts from the last sign of progress. */
+	if (j->timer)
+		event_timer_cancel(j->q->loop, j->timer);
+	j->timer = event_timer_add(j->q->loop, j->q->conf->local_timeout * 1000,
+	    job_timeout, j);
 	return 0;
 }
 
