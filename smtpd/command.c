@@ -113,9 +113,12 @@ command_run(struct session *s, char *line, size_t len)
 	while (*arg == ' ')
 		arg++;
 	if ((c = command_find(line, vlen)) == NULL) {
+		s->nunknown++;
 		session_reply(s, "500 5.5.2 Error: command not recognized");
 		return;
 	}
+	if ((size_t)(c - commands) < sizeof(s->ncmd) / sizeof(s->ncmd[0]))
+		s->ncmd[c - commands]++;
 	s->cmd = c;
 	/* Draining: finish the transaction, then only QUIT is left. */
 	if (s->sd->stopping && !s->in_tx && c->run != cmd_quit)

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@ static int	 session_flush(struct session *);
 static void	 session_events(struct session *);
 static void	 session_peer(struct session *, struct sockaddr_storage *);
 static long	 session_count_from(struct smtpd *, struct session *);
+static void	 session_log_disconnect(struct session *);
 static void	 session_greet(void *);
 
 void
@@ -107,6 +109,34 @@ session_accept(int lfd, int events, void *arg)
 	session_reply(s, "220 %s %s", sd->conf->myhostname,
 	    sd->conf->smtpd_banner);
 	session_process(s);
+}
+
+/* "disconnect from unknown[ip] ehlo=1 mail=1 rcpt=2 data=1 quit=1 commands=6" */
+static void
+session_log_disconnect(struct session *s)
+{
+	const struct command *t;
+	struct buf	 b;
+	unsigned	 total = s->nunknown;
+	size_t		 n, i;
+	const char	*v;
+
+	buf_init(&b, 1024);
+	t = command_table(&n);
+	for (i = 0; i < n && i < sizeof(s->ncmd) / sizeof(s->ncmd[0]); i++) {
+		if (s->ncmd[i] == 0)
+			continue;
+		total += s->ncmd[i];
+		buf_appendc(&b, ' ');
+		for (v = t[i].verb; *v; v++)
+			buf_appendc(&b, (char)tolower((unsigned char)*v));
+		buf_printf(&b, "=%u", s->ncmd[i]);
+	}
+	if (s->nunknown)
+		buf_printf(&b, " unknown=%u", s->nunknown);
+	log_info("disconnect from unknown[%s]%s commands=%u", s->addr,
+	    buf_cstr(&b), total);
+	buf_free(&b);
 }
 
 /* Sessions from the same address as s, s included. */
@@ -268,7 +298,7 @@ session_close(struct session *s)
 {
 	struct smtpd	*sd = s->sd;
 
-	log_info("disconnect from unknown[%s]", s->addr);
+	session_log_disconnect(s);
 	if (s->greet_timer)
 		event_timer_cancel(sd->loop, s->greet_timer);
 	if (s->qfd != -1)

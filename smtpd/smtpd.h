@@ -110,6 +110,8 @@ struct session {
 	int		 greeting;	/* greeting not finished yet */
 	struct event_timer *greet_timer;
 	const struct command *cmd;	/* the one being run */
+	unsigned	 ncmd[32];	/* per verb, for the disconnect log */
+	unsigned	 nunknown;
 	struct session	*next, *prev;
 };
 

@@ -192,3 +192,32 @@ expect 221
 EOF2
 	[ "$status" -eq 0 ]
 }
+
+@test "the disconnect log line counts the commands of the session" {
+	ph_start
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<a@example.org>\r\n
+expect 250
+send RCPT TO:<alice@localhost>\r\n
+expect 250
+send RCPT TO:<bob@localhost>\r\n
+expect 250
+send DATA\r\n
+expect 354
+send Subject: c\r\n\r\ncounted\r\n.\r\n
+expect 250
+send FROB\r\n
+expect 500
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	for i in $(seq 1 40); do
+		grep -q "disconnect from unknown\[127.0.0.1\] ehlo=1 mail=1 rcpt=2 data=1 quit=1 unknown=1 commands=7" "$PH_LOG" && break
+		sleep 0.05
+	done
+	grep -q "disconnect from unknown\[127.0.0.1\] ehlo=1 mail=1 rcpt=2 data=1 quit=1 unknown=1 commands=7" "$PH_LOG"
+}
