@@ -47,10 +47,10 @@ UNIT_SRC	= $(wildcard tests/unit/*.c)
 UNITS		= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 DEB_BUILD	= gcc make libc6-dev libssl-dev libbsd-dev libdb-dev
-DEB_TEST	= bats swaks python3 mandoc
+DEB_TEST	= bats swaks python3 mandoc clang libclang-rt-14-dev
 
 .PHONY: all run check check-asan install clean deps deps-test test \
-	test-asan lint-man
+	test-asan lint-man fuzz
 
 all: $(PROGRAMS) $(TOOLS) $(BUILD)/bin/newaliases $(UNITS)
 
@@ -125,6 +125,32 @@ test-asan:
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	POSTHORN_BUILD="$(abspath $(BUILD))" bats --tap tests
+
+# libFuzzer harnesses for the parsers of untrusted bytes; each runs
+# FUZZ_SECONDS from its seed corpus (a crash fails the target).
+FUZZ_SECONDS	?= 20
+FUZZERS		= $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/*.c))
+FUZZ_CFLAGS	= -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon \
+		  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRC) -ldb -lbsd
+
+fuzz: deps-test $(FUZZERS)
+	@for f in $(FUZZERS); do \
+		n=$$(basename $$f | sed 's/^fuzz_//'); \
+		mkdir -p build/fuzz/corpus/$$n; \
+		if $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		    -print_final_stats=0 build/fuzz/corpus/$$n \
+		    tests/fuzz/corpus/$$n > build/fuzz/$$n.log 2>&1; then \
+			echo "ok - fuzz $$n: $$(grep -Eo '^Done [0-9]+ runs' \
+			    build/fuzz/$$n.log)"; \
+		else \
+			tail -n 40 build/fuzz/$$n.log; \
+			echo "not ok - fuzz $$n"; exit 1; \
+		fi; \
+	done
 
 lint-man:
 	mandoc -Tlint -Wwarning man/*.[1-8]
