@@ -43,7 +43,6 @@ struct job {
 	char		**text;
 	struct buf	 in, out;
 	struct event_timer *timer;
-	uint64_t	 started;
 	struct job	*next;
 };
 
@@ -270,7 +269,6 @@ sched_start(struct qmgr *q, const char *id)
 	j->text = calloc(j->env.nrcpt, sizeof(char *));
 	if (j->result == NULL || j->status == NULL || j->text == NULL)
 		log_fatal("sched_start");
-	j->started = event_now_ms();
 	j->next = q->jobs;
 	q->jobs = j;
 	q->njobs++;
