@@ -31,7 +31,7 @@ CPPFLAGS	+= -D_GNU_SOURCE -Icommon \
 CFLAGS		?=
 CFLAGS		+= -std=gnu11 $(OPT) $(WARN) $(SAN) -MMD -MP
 LDFLAGS		+= $(SAN)
-LDLIBS		+= -ldb -lbsd
+LDLIBS		+= -lssl -lcrypto -lcrypt -ldb -lbsd
 
 COMMON_SRC	= $(wildcard common/*.c)
 MASTER_SRC	= master/master.c master/mconf.c master/qdirs.c master/spawn.c
@@ -39,14 +39,17 @@ MAPTOOL_SRC	= master/posthorn-map.c
 SMTPD_SRC	= $(wildcard smtpd/*.c)
 QMGR_SRC	= $(wildcard queue/*.c)
 LOCAL_SRC	= $(wildcard deliver/*.c)
+KEYD_SRC	= $(wildcard keyd/*.c)
+AUTH_SRC	= $(wildcard auth/*.c)
 
 obj		= $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local)
+PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local keyd auth)
 TOOLS		= $(BUILD)/bin/posthorn-map
 UNIT_SRC	= $(wildcard tests/unit/*.c)
 UNITS		= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-DEB_BUILD	= gcc make libc6-dev libssl-dev libbsd-dev libdb-dev
+DEB_BUILD	= gcc make libc6-dev libcrypt-dev libssl-dev libbsd-dev libdb-dev \
+		  openssl
 DEB_TEST	= bats swaks python3 mandoc clang libclang-rt-14-dev
 
 .PHONY: all run check check-asan install clean deps deps-test test \
@@ -73,6 +76,8 @@ $(BUILD)/libexec/master: $(call obj,$(MASTER_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/smtpd: $(call obj,$(SMTPD_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/qmgr: $(call obj,$(QMGR_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/local: $(call obj,$(LOCAL_SRC)) $(BUILD)/libcommon.a
+$(BUILD)/libexec/keyd: $(call obj,$(KEYD_SRC)) $(BUILD)/libcommon.a
+$(BUILD)/libexec/auth: $(call obj,$(AUTH_SRC)) $(BUILD)/libcommon.a
 
 $(PROGRAMS):
 	@mkdir -p $(@D)
@@ -102,10 +107,13 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@sh master/mkinstance "$(RUNDIR)" "$(abspath $(BUILD))/libexec" \
 	    $(SMTP_PORT) $(SUBMISSION_PORT) $(SMTPS_PORT) $(ODMR_PORT)
-	@echo "posthorn: SMTP on 127.0.0.1:$(SMTP_PORT), submission on" \
-	    "127.0.0.1:$(SUBMISSION_PORT); mail for alice@localhost and" \
-	    "bob@localhost lands in $(RUNDIR)/mail/USER/Maildir/new/;" \
-	    "Ctrl-C stops."
+	@echo "posthorn: SMTP on 127.0.0.1:$(SMTP_PORT) (STARTTLS)," \
+	    "submission on 127.0.0.1:$(SUBMISSION_PORT) (STARTTLS, AUTH" \
+	    "required), SMTPS on 127.0.0.1:$(SMTPS_PORT) (implicit TLS);" \
+	    "mail for alice@localhost and bob@localhost lands in" \
+	    "$(RUNDIR)/mail/USER/Maildir/new/; AUTH as alice with the" \
+	    "password in $(RUNDIR)/etc/demo-password; the self-signed" \
+	    "certificate is $(RUNDIR)/etc/tls/cert.pem; Ctrl-C stops."
 	@exec "$(abspath $(BUILD))/libexec/master" -f -c "$(RUNDIR)/etc"
 
 check: deps-test
@@ -135,7 +143,7 @@ FUZZ_CFLAGS	= -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon \
 
 build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRC) -ldb -lbsd
+	clang $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRC) -lssl -lcrypto -lcrypt -ldb -lbsd
 
 fuzz: deps-test $(FUZZERS)
 	@for f in $(FUZZERS); do \

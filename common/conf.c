@@ -91,6 +91,24 @@ static const struct conf_key conf_keys[] = {
 	T(queue_run_delay, "300s", 1),
 	T(drain_timeout, "30s", 0),
 	T(local_timeout, "3600s", 1),
+	S(smtpd_tls_cert_file, ""),
+	S(smtpd_tls_key_file, ""),
+	S(smtpd_tls_sni_certs, ""),
+	S(smtpd_tls_security_level, "may"),
+	S(smtpd_tls_protocols, "TLSv1.2, TLSv1.3"),
+	S(smtpd_tls_ciphers, "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES:!SEED:!IDEA"),
+	S(smtpd_tls_ciphersuites, ""),
+	B(smtpd_tls_wrappermode, "no"),
+	B(smtpd_auth_enable, "yes"),
+	B(smtpd_auth_required, "no"),
+	B(smtpd_tls_auth_only, "yes"),
+	B(smtpd_auth_received_header, "yes"),
+	S(smtpd_sender_login_map, ""),
+	S(auth_password_map, ""),
+	B(auth_system_accounts, "no"),
+	T(auth_failure_delay, "1s", 0),
+	N(auth_failure_limit, "10", 1),
+	T(auth_failure_window, "600s", 1),
 };
 #define NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -471,6 +489,25 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		}
 		cidr_free(&l);
 	}
+	if (strcmp(c->smtpd_tls_security_level, "none") != 0 &&
+	    strcmp(c->smtpd_tls_security_level, "may") != 0 &&
+	    strcmp(c->smtpd_tls_security_level, "encrypt") != 0) {
+		snprintf(err, errlen, "smtpd_tls_security_level: expected none, "
+		    "may or encrypt");
+		return -1;
+	}
+	if ((strcmp(c->smtpd_tls_security_level, "encrypt") == 0 ||
+	    c->smtpd_tls_wrappermode) && c->smtpd_tls_cert_file[0] == '\0') {
+		snprintf(err, errlen, "%s needs smtpd_tls_cert_file",
+		    c->smtpd_tls_wrappermode ? "smtpd_tls_wrappermode" :
+		    "smtpd_tls_security_level = encrypt");
+		return -1;
+	}
+	if (conf_tls_versions(c->smtpd_tls_protocols, NULL, NULL) == -1) {
+		snprintf(err, errlen, "smtpd_tls_protocols: expected a list of "
+		    "TLSv1, TLSv1.1, TLSv1.2, TLSv1.3");
+		return -1;
+	}
 	if (c->queue_directory[0] != '/' || c->daemon_directory[0] != '/') {
 		snprintf(err, errlen, "queue_directory and daemon_directory "
 		    "must be absolute paths");
@@ -501,4 +538,47 @@ conf_trim(char *s)
 	while (e > s && isspace((unsigned char)e[-1]))
 		*--e = '\0';
 	return s;
+}
+
+/*
+ * "TLSv1.2, TLSv1.3" -> the lowest and highest listed version as
+ * 0x0301..0x0304 (TLS1_VERSION..TLS1_3_VERSION); gaps are not possible
+ * in OpenSSL, so the range between them is what is used.
+ */
+int
+conf_tls_versions(const char *list, int *min, int *max)
+{
+	static const struct { const char *name; int v; } tab[] = {
+		{ "TLSv1", 0x0301 }, { "TLSv1.1", 0x0302 },
+		{ "TLSv1.2", 0x0303 }, { "TLSv1.3", 0x0304 },
+	};
+	const char	*p = list;
+	size_t		 n, i;
+	int		 lo = 0, hi = 0, found;
+
+	while (*p) {
+		p += strspn(p, ", \t");
+		if ((n = strcspn(p, ", \t")) == 0)
+			break;
+		found = 0;
+		for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+			if (strlen(tab[i].name) == n &&
+			    strncasecmp(tab[i].name, p, n) == 0) {
+				found = 1;
+				if (lo == 0 || tab[i].v < lo)
+					lo = tab[i].v;
+				if (tab[i].v > hi)
+					hi = tab[i].v;
+			}
+		if (!found)
+			return -1;
+		p += n;
+	}
+	if (lo == 0)
+		return -1;
+	if (min)
+		*min = lo;
+	if (max)
+		*max = hi;
+	return 0;
 }

@@ -62,6 +62,26 @@ struct conf {
 	long	 queue_run_delay;
 	long	 drain_timeout;
 	long	 local_timeout;
+	/* TLS (smtpd, keyd). */
+	char	*smtpd_tls_cert_file;
+	char	*smtpd_tls_key_file;
+	char	*smtpd_tls_sni_certs;
+	char	*smtpd_tls_security_level;
+	char	*smtpd_tls_protocols;
+	char	*smtpd_tls_ciphers;
+	char	*smtpd_tls_ciphersuites;
+	long	 smtpd_tls_wrappermode;
+	/* AUTH (smtpd, auth). */
+	long	 smtpd_auth_enable;
+	long	 smtpd_auth_required;
+	long	 smtpd_tls_auth_only;
+	long	 smtpd_auth_received_header;
+	char	*smtpd_sender_login_map;
+	char	*auth_password_map;
+	long	 auth_system_accounts;
+	long	 auth_failure_delay;
+	long	 auth_failure_limit;
+	long	 auth_failure_window;
 };
 
 /* Load CONFDIR/posthorn.conf; on error write "file:line: why" into err. */
@@ -73,6 +93,8 @@ void	 conf_free(struct conf *);
 /* Print every parameter as "key = value" (what posthorn-config would show). */
 void	 conf_print(const struct conf *, int only_changed);
 int	 conf_list_has(const char *list, const char *word);
+/* smtpd_tls_protocols -> lowest/highest version number; -1 if bad. */
+int	 conf_tls_versions(const char *list, int *min, int *max);
 
 /* Parse helpers shared with master.conf. */
 int	 conf_parse_time(const char *, long *);

@@ -60,9 +60,15 @@ struct map_db	*map_db_open(const char *dbpath, int btree, char *, size_t);
 void		 map_db_close(struct map_db *);
 int		 map_db_get(struct map_db *, const char *key, const char **val,
 		    char *err, size_t errlen);
-/* Build dbpath from entries: a new file, fsync'ed, renamed into place. */
+/*
+ * Build dbpath from entries: a new file, fsync'ed, renamed into place,
+ * with the owner (as root) and permissions of like (the source file;
+ * NULL: 0644), so that a private source makes a private database.
+ */
+struct stat;
 int		 map_db_build(const char *dbpath, int btree,
-		    const struct map_entry *, size_t, char *, size_t);
+		    const struct map_entry *, size_t, const struct stat *like,
+		    char *, size_t);
 /* Call fn for every entry; -1 on a read error. */
 int		 map_db_walk(const char *dbpath, int btree,
 		    void (*fn)(const char *, const char *, void *), void *,

@@ -113,8 +113,9 @@ map_db_get(struct map_db *m, const char *key, const char **val, char *err,
 
 int
 map_db_build(const char *dbpath, int btree, const struct map_entry *e,
-    size_t n, char *err, size_t errlen)
+    size_t n, const struct stat *like, char *err, size_t errlen)
 {
+	mode_t	 old_umask;
 	char	 tmp[PATH_MAX], dir[PATH_MAX], *slash;
 	DB	*db = NULL;
 	DBT	 k, v;
@@ -127,11 +128,15 @@ map_db_build(const char *dbpath, int btree, const struct map_entry *e,
 		return -1;
 	}
 	(void)unlink(tmp);
+	/* Private until it has the source's owner and mode (passwords). */
+	old_umask = umask(0077);
 	if ((r = db_create(&db, NULL, 0)) == 0)
 		db->set_errcall(db, map_db_errcall);
-	if (r != 0 ||
-	    (r = db->open(db, NULL, tmp, NULL, btree ? DB_BTREE : DB_HASH,
-	    DB_CREATE | DB_EXCL, 0644)) != 0) {
+	if (r == 0)
+		r = db->open(db, NULL, tmp, NULL, btree ? DB_BTREE : DB_HASH,
+		    DB_CREATE | DB_EXCL, 0644);
+	umask(old_umask);
+	if (r != 0) {
 		snprintf(err, errlen, "%s: %s", tmp, db_strerror(r));
 		if (db)
 			db->close(db, 0);
@@ -157,7 +162,11 @@ map_db_build(const char *dbpath, int btree, const struct map_entry *e,
 		return -1;
 	}
 	/* close() wrote the pages; make them durable before the rename. */
-	if ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) == -1 || fsync(fd) == -1) {
+	if ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    (like && geteuid() == 0 &&
+	    fchown(fd, like->st_uid, like->st_gid) == -1) ||
+	    fchmod(fd, like ? like->st_mode & 0666 : 0644) == -1 ||
+	    fsync(fd) == -1) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		if (fd != -1)
 			close(fd);

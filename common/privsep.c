@@ -27,8 +27,16 @@ int
 privsep_drop(const char *user, const char *chroot_dir, char *err,
     size_t errlen)
 {
+	return privsep_drop_extra(user, chroot_dir, (gid_t)-1, err, errlen);
+}
+
+int
+privsep_drop_extra(const char *user, const char *chroot_dir, gid_t extra,
+    char *err, size_t errlen)
+{
 	uid_t	 uid;
-	gid_t	 gid;
+	gid_t	 gid, groups[2];
+	size_t	 ngroups = 1;
 
 	if (geteuid() != 0)
 		return 0;
@@ -51,7 +59,11 @@ privsep_drop(const char *user, const char *chroot_dir, char *err,
 			return -1;
 		}
 	}
-	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+	groups[0] = gid;
+	if (extra != (gid_t)-1 && extra != gid)
+		groups[ngroups++] = extra;
+	if (setgroups(ngroups, groups) == -1 ||
+	    setresgid(gid, gid, gid) == -1 ||
 	    setresuid(uid, uid, uid) == -1) {
 		snprintf(err, errlen, "drop to %s: %s", user, strerror(errno));
 		return -1;

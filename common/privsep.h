@@ -11,6 +11,9 @@
  */
 int	 privsep_drop(const char *user, const char *chroot_dir, char *err,
 	    size_t errlen);
+/* The same, keeping one more group besides the user's (-1: none). */
+int	 privsep_drop_extra(const char *user, const char *chroot_dir,
+	    gid_t extra, char *err, size_t errlen);
 int	 privsep_lookup(const char *user, uid_t *, gid_t *);
 
 #endif

@@ -19,6 +19,19 @@
  * local -> qmgr:
  *	PROTO_STATUS	index, result (D|T|P), DSN status, text
  *	PROTO_DONE	-
+ *
+ * smtpd -> keyd (private/keyd), one connection per smtpd process; smtpd
+ * waits for each answer (the TLS handshake needs it to go on):
+ *	PROTO_KEYOP	key id, op, padding (decimal), NUL each, then the
+ *			raw input bytes		reply OK(raw output) | FAIL
+ *	ops: KEYOP_RSA_ENC (RSA private encrypt = sign), KEYOP_RSA_DEC
+ *	(RSA private decrypt), KEYOP_ECDSA (ECDSA over a digest, DER out).
+ *
+ * smtpd -> auth (private/auth), one connection per smtpd process:
+ *	PROTO_AUTH	tag, client address, service, mechanism, login,
+ *			password	reply OK(tag, login) | FAIL(tag, why)
+ *	why: AUTH_BAD (wrong credentials), AUTH_RATE (too many failures
+ *	from this client), AUTH_TEMP (cannot check now).
  */
 #ifndef POSTHORN_PROTO_H
 #define POSTHORN_PROTO_H
@@ -36,6 +49,17 @@
 #define PROTO_GO	'G'
 #define PROTO_STATUS	'S'
 #define PROTO_DONE	'Z'
+#define PROTO_KEYOP	'O'
+#define PROTO_AUTH	'U'
+
+#define KEYOP_RSA_ENC	'e'
+#define KEYOP_RSA_DEC	'd'
+#define KEYOP_ECDSA	's'
+
+#define AUTH_BAD	"bad"
+#define AUTH_RATE	"rate"
+#define AUTH_TEMP	"temp"
+
 
 #define RESULT_DELIVERED 'D'
 #define RESULT_TEMPFAIL	'T'
@@ -43,5 +67,7 @@
 
 #define QMGR_SOCKET	"private/qmgr"
 #define LOCAL_SOCKET	"private/local"
+#define KEYD_SOCKET	"private/keyd"
+#define AUTH_SOCKET	"private/auth"
 
 #endif

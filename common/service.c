@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,6 +78,19 @@ service_drop(struct service *s)
 	if (s->chroot && *s->chroot)
 		root = s->chroot;
 	if (privsep_drop(s->user, root, err, sizeof(err)) == -1)
+		log_fatalx("%s", err);
+}
+
+void
+service_drop_extra(struct service *s, const char *group)
+{
+	char		 err[512];
+	struct group	*gr;
+
+	if ((gr = getgrnam(group)) == NULL)
+		log_fatalx("no group '%s'", group);
+	if (privsep_drop_extra(s->user, s->chroot && *s->chroot ? s->chroot :
+	    NULL, gr->gr_gid, err, sizeof(err)) == -1)
 		log_fatalx("%s", err);
 }
 

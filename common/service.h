@@ -26,5 +26,7 @@ struct service {
 void	 service_init(struct service *, int argc, char **argv, const char *prog);
 /* Become the service's user (and chroot) for good; fatal on failure. */
 void	 service_drop(struct service *);
+/* The same, keeping one supplementary group (auth: shadow). */
+void	 service_drop_extra(struct service *, const char *group);
 
 #endif

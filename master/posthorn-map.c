@@ -4,18 +4,25 @@
  *	posthorn-map type:file ...	build file.db from file (hash, btree)
  *	posthorn-map -q key type:file	print key's value; exit 1 if absent
  *	posthorn-map -s type:file	print every "key value"
+ *	posthorn-map -p [-a method]	print a crypt(3) hash of a password
+ *					read from the terminal or stdin
  *	newaliases [-c confdir]		build alias_map from posthorn.conf
  *
  * A build reads the whole source first (a bad line stops it with
  * file:line and leaves the old database alone), then writes the new
  * database under a temporary name and renames it into place.
  */
+#include <sys/stat.h>
+
+#include <crypt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <bsd/readpassphrase.h>
 
 #include "conf.h"
 #include "map.h"
@@ -30,13 +37,14 @@ static int	 pm_list(const char *);
 static int	 pm_newaliases(const char *);
 static void	 pm_print(const char *, const char *, void *);
 static int	 pm_kind(const char *, const char **);
+static int	 pm_hash(const char *);
 static void	 usage(void) __attribute__((noreturn));
 
 int
 main(int argc, char **argv)
 {
-	const char	*confdir = CONFIG_DIR, *query = NULL;
-	int		 ch, list = 0, rc = 0, i;
+	const char	*confdir = CONFIG_DIR, *query = NULL, *method = NULL;
+	int		 ch, list = 0, rc = 0, i, hash = 0;
 
 	if (strcmp(basename(argv[0]), "newaliases") == 0) {
 		while ((ch = getopt(argc, argv, "c:")) != -1) {
@@ -46,9 +54,11 @@ main(int argc, char **argv)
 		}
 		return pm_newaliases(confdir);
 	}
-	while ((ch = getopt(argc, argv, "c:q:s")) != -1) {
+	while ((ch = getopt(argc, argv, "a:c:pq:s")) != -1) {
 		switch (ch) {
+		case 'a': method = optarg; break;
 		case 'c': confdir = optarg; break;
+		case 'p': hash = 1; break;
 		case 'q': query = optarg; break;
 		case 's': list = 1; break;
 		default: usage();
@@ -56,6 +66,11 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (hash || method) {
+		if (!hash || argc != 0 || query || list)
+			usage();
+		return pm_hash(method);
+	}
 	if (argc < 1 || ((query || list) && argc != 1) || (query && list))
 		usage();
 	if (query)
@@ -66,6 +81,63 @@ main(int argc, char **argv)
 		if (pm_build(argv[i]) != 0)
 			rc = 2;
 	return rc;
+}
+
+/*
+ * A password hash for auth_password_map: yescrypt (the default of
+ * Debian's libcrypt) or sha512 ("$6$").  The password comes from the
+ * terminal (asked twice) or, when stdin is not one, from its first line.
+ */
+static int
+pm_hash(const char *method)
+{
+	struct crypt_data cd;
+	char		 pw[1024], again[1024], salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	const char	*prefix = NULL, *h;
+	int		 tty = isatty(STDIN_FILENO);
+
+	if (method == NULL || strcmp(method, "yescrypt") == 0)
+		prefix = "$y$";
+	else if (strcmp(method, "sha512") == 0)
+		prefix = "$6$";
+	else {
+		fprintf(stderr, "posthorn-map: -a: yescrypt or sha512\n");
+		return 2;
+	}
+	if (tty) {
+		if (readpassphrase("Password: ", pw, sizeof(pw), RPP_REQUIRE_TTY)
+		    == NULL || readpassphrase("Again: ", again, sizeof(again),
+		    RPP_REQUIRE_TTY) == NULL) {
+			fprintf(stderr, "posthorn-map: cannot read the "
+			    "password\n");
+			return 2;
+		}
+		if (strcmp(pw, again) != 0) {
+			fprintf(stderr, "posthorn-map: the passwords differ\n");
+			return 2;
+		}
+		explicit_bzero(again, sizeof(again));
+	} else if (fgets(pw, sizeof(pw), stdin) == NULL) {
+		fprintf(stderr, "posthorn-map: no password on stdin\n");
+		return 2;
+	}
+	pw[strcspn(pw, "\r\n")] = '\0';
+	if (pw[0] == '\0') {
+		fprintf(stderr, "posthorn-map: empty password\n");
+		return 2;
+	}
+	memset(&cd, 0, sizeof(cd));
+	if (crypt_gensalt_rn(prefix, 0, NULL, 0, salt, sizeof(salt)) == NULL ||
+	    (h = crypt_r(pw, salt, &cd)) == NULL || h[0] == '*') {
+		fprintf(stderr, "posthorn-map: crypt(3) cannot make a %s "
+		    "hash\n", method ? method : "yescrypt");
+		explicit_bzero(pw, sizeof(pw));
+		return 2;
+	}
+	explicit_bzero(pw, sizeof(pw));
+	printf("%s\n", h);
+	explicit_bzero(&cd, sizeof(cd));
+	return 0;
 }
 
 /* 1 hash, 2 btree, 0 text/other; *path is the source file. */
@@ -90,6 +162,7 @@ pm_build(const char *spec)
 	struct map_entry *e;
 	const char	*src;
 	char		 db[PATH_MAX], err[1024];
+	struct stat	 st;
 	size_t		 n;
 	int		 kind;
 
@@ -103,7 +176,12 @@ pm_build(const char *spec)
 		return 2;
 	}
 	snprintf(db, sizeof(db), "%s.db", src);
-	if (map_db_build(db, kind == 2, e, n, err, sizeof(err)) == -1) {
+	if (stat(src, &st) == -1) {
+		fprintf(stderr, "posthorn-map: %s: cannot stat\n", src);
+		map_entries_free(e, n);
+		return 2;
+	}
+	if (map_db_build(db, kind == 2, e, n, &st, err, sizeof(err)) == -1) {
 		fprintf(stderr, "posthorn-map: %s\n", err);
 		map_entries_free(e, n);
 		return 2;
@@ -202,6 +280,7 @@ usage(void)
 	fprintf(stderr, "usage: posthorn-map [-c confdir] type:file ...\n"
 	    "       posthorn-map -q key type:file\n"
 	    "       posthorn-map -s type:file\n"
+	    "       posthorn-map -p [-a yescrypt|sha512]\n"
 	    "       newaliases [-c confdir]\n");
 	exit(2);
 }

@@ -269,14 +269,18 @@ intake_mail(struct intake *it, const struct record *r)
 		return 0;
 	}
 	{
-		char		 addr[64];
-		const char	*a = strstr(f[1], "addr=");
+		char		 addr[64], login[256];
+		const char	*a = strstr(f[1], " addr=");
+		const char	*l = strstr(f[1], " auth=");
 		struct buf	 reply;
 
-		snprintf(addr, sizeof(addr), "%.*s", a ? (int)strcspn(a + 5,
-		    " ") : 0, a ? a + 5 : "");
+		snprintf(addr, sizeof(addr), "%.*s", a ? (int)strcspn(a + 6,
+		    " ") : 0, a ? a + 6 : "");
+		snprintf(login, sizeof(login), "%.*s", l ? (int)strcspn(l + 6,
+		    " ") : 0, l ? l + 6 : "");
 		buf_init(&reply, 1024);
-		if (policy_mail(it->q, addr, f[0], &reply) == -1) {
+		if (policy_mail(it->q, addr, f[0], &reply) == -1 ||
+		    policy_sender_login(it->q, login, f[0], &reply) == -1) {
 			log_info("NOQUEUE: reject: MAIL from=<%s> client=%s: %s",
 			    f[0], addr, buf_cstr(&reply));
 			intake_fail(it, buf_cstr(&reply));

@@ -60,6 +60,46 @@ policy_mail(struct qmgr *q, const char *client, const char *sender,
 	return 0;
 }
 
+/*
+ * smtpd_sender_login_map: sender address -> the logins that may use it
+ * (Postfix's reject_sender_login_mismatch).  An authenticated client may
+ * only use an address the map gives its login; a client that did not
+ * authenticate may not use an address the map gives to anyone.  The
+ * null sender is not checked.
+ */
+int
+policy_sender_login(struct qmgr *q, const char *login, const char *sender,
+    struct buf *reply)
+{
+	const char	*owners;
+	char		 err[512];
+	int		 r;
+
+	if (q->sender_logins == NULL || sender[0] == '\0')
+		return 0;
+	recipient_refresh_maps(q);
+	r = map_get_addr(q->sender_logins, sender, "", 0, &owners, err,
+	    sizeof(err));
+	if (r == -1) {
+		log_warnx("%s", err);
+		buf_printf(reply, "451 4.3.0 <%s>: Temporary lookup failure",
+		    sender);
+		return -1;
+	}
+	if (login[0] == '\0') {
+		if (r == 0)
+			return 0;
+		buf_printf(reply, "553 5.7.1 <%s>: Sender address rejected: "
+		    "not logged in", sender);
+		return -1;
+	}
+	if (r == 1 && conf_list_has(owners, login))
+		return 0;
+	buf_printf(reply, "553 5.7.1 <%s>: Sender address rejected: not "
+	    "owned by user %s", sender, login);
+	return -1;
+}
+
 int
 policy_rcpt(struct qmgr *q, const char *rcpt, struct buf *reply)
 {

@@ -102,6 +102,8 @@ qmgr_maps(struct qmgr *q)
 	    &q->client_access);
 	qmgr_map(q->conf->smtpd_sender_access, "smtpd_sender_access",
 	    &q->sender_access);
+	qmgr_map(q->conf->smtpd_sender_login_map, "smtpd_sender_login_map",
+	    &q->sender_logins);
 	qmgr_map(q->conf->smtpd_recipient_access, "smtpd_recipient_access",
 	    &q->recipient_access);
 }

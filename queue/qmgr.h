@@ -40,6 +40,7 @@ struct qmgr {
 	struct map	*transports;
 	struct map	*client_access;
 	struct map	*sender_access;
+	struct map	*sender_logins;
 	struct map	*recipient_access;
 	/* Intake: connections from smtpd (and later pickup). */
 	struct intake	*intakes;
@@ -79,6 +80,8 @@ void	 recipient_expn(struct qmgr *, const char *, struct buf *);
 /* policy.c: access maps (client, sender, recipient). */
 int	 policy_mail(struct qmgr *, const char *client_addr, const char *sender,
 	    struct buf *reply);
+int	 policy_sender_login(struct qmgr *, const char *login,
+	    const char *sender, struct buf *);
 int	 policy_rcpt(struct qmgr *, const char *rcpt, struct buf *reply);
 int	 policy_rcpt_like(struct map *, const char *, const char *,
 	    struct buf *);

@@ -146,7 +146,7 @@ recipient_refresh_maps(struct qmgr *q)
 	struct map	*all[] = { q->transports, q->aliases, q->mailboxes,
 	    q->virtual_aliases,
 	    q->relay_recipients, q->client_access, q->sender_access,
-	    q->recipient_access };
+	    q->recipient_access, q->sender_logins };
 	size_t		 i;
 
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)

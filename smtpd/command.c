@@ -16,6 +16,7 @@
 #include "log.h"
 #include "proto.h"
 #include "smtpd.h"
+#include "tls.h"
 
 static void	 cmd_helo(struct session *, char *);
 static void	 cmd_ehlo(struct session *, char *);
@@ -71,9 +72,9 @@ static const struct command commands[] = {
 	    "version" },
 	{ "ATRN", cmd_not_yet, "ATRN [domain]", "on-demand relay: not in this "
 	    "version" },
-	{ "AUTH", cmd_not_yet, "AUTH mechanism", "authentication: not in this "
-	    "version" },
-	{ "STARTTLS", cmd_not_yet, "STARTTLS", "TLS: not in this version" },
+	{ "AUTH", cmd_auth, "AUTH PLAIN|LOGIN [initial-response]",
+	    "authenticate (RFC 4954)" },
+	{ "STARTTLS", cmd_starttls, "STARTTLS", "start TLS (RFC 3207)" },
 	{ "BDAT", cmd_bdat, "BDAT octets [LAST]", "send the next chunk of the "
 	    "message (CHUNKING)" },
 };
@@ -120,6 +121,16 @@ command_run(struct session *s, char *line, size_t len)
 	if ((size_t)(c - commands) < sizeof(s->ncmd) / sizeof(s->ncmd[0]))
 		s->ncmd[c - commands]++;
 	s->cmd = c;
+	/* RFC 3207 4: with TLS required, only these before STARTTLS. */
+	if (s->tls_state != TLS_ON && strcmp(s->sd->conf->
+	    smtpd_tls_security_level, "encrypt") == 0 &&
+	    c->run != cmd_ehlo && c->run != cmd_helo && c->run != cmd_starttls &&
+	    c->run != cmd_noop && c->run != cmd_quit && c->run != cmd_rset &&
+	    c->run != cmd_help) {
+		session_reply(s, "530 5.7.0 Must issue a STARTTLS command "
+		    "first");
+		return;
+	}
 	/* Draining: finish the transaction, then only QUIT is left. */
 	if (s->sd->stopping && !s->in_tx && c->run != cmd_quit)
 		session_reply(s, "421 4.3.2 %s Service shutting down",
@@ -158,7 +169,8 @@ command_qmgr_reply(struct session *s, const struct record *r)
 		}
 		strlcpy(s->id, text, sizeof(s->id));
 		s->in_tx = 1;
-		log_info("%s: client=unknown[%s]", s->id, s->addr);
+		log_info("%s: client=unknown[%s]%s%s", s->id, s->addr,
+		    s->auth_user[0] ? ", sasl_username=" : "", s->auth_user);
 		session_reply(s, "250 2.1.0 Ok");
 		break;
 	case W_RCPT:
@@ -172,6 +184,7 @@ command_qmgr_reply(struct session *s, const struct record *r)
 		session_reset_tx(s);
 		break;
 	case W_QUERY:	/* handled above */
+	case W_AUTH:	/* not a qmgr answer */
 	case W_NONE:
 		log_warnx("unexpected answer from qmgr");
 		session_reset_tx(s);
@@ -227,14 +240,48 @@ command_helo_common(struct session *s, char *arg, int esmtp)
 	if (c->smtputf8_enable)
 		session_reply(s, "250-SMTPUTF8");
 	session_reply(s, "250-DSN");
+	if (s->tls_state != TLS_ON && (tls_available() || s->sd->tls_broken))
+		session_reply(s, "250-STARTTLS");
+	if (auth_available(s))
+		session_reply(s, "250-AUTH PLAIN LOGIN");
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+void
+cmd_starttls(struct session *s, char *arg)
+{
+	if (*arg) {
+		session_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	if (s->tls_state == TLS_ON) {
+		session_reply(s, "503 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (!tls_available() && !s->sd->tls_broken) {
+		session_reply(s, "502 5.5.1 Error: command not implemented "
+		    "(no TLS certificate configured)");
+		return;
+	}
+	if (s->in_tx) {
+		session_reply(s, "503 5.5.1 Error: MAIL transaction in "
+		    "progress");
+		return;
+	}
+	if (s->sd->tls_broken) {
+		session_reply(s, "454 4.7.0 TLS not available due to local "
+		    "problem");
+		return;
+	}
+	session_reply(s, "220 2.0.0 Ready to start TLS");
+	s->tls_pending = 1;
 }
 
 static void
 cmd_mail(struct session *s, char *arg)
 {
 	const char	*rest, *why;
-	char		 client[512];
+	char		 client[1024];
 	struct buf	 params;
 	int		 flags = ADDR_ALLOW_NULL;
 
@@ -244,6 +291,10 @@ cmd_mail(struct session *s, char *arg)
 	}
 	if (s->in_tx) {
 		session_reply(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if (s->sd->conf->smtpd_auth_required && s->auth_user[0] == '\0') {
+		session_reply(s, "530 5.7.0 Authentication required");
 		return;
 	}
 	if (strncasecmp(arg, "FROM:", 5) != 0) {
@@ -274,8 +325,11 @@ cmd_mail(struct session *s, char *arg)
 		    "try again later");
 		return;
 	}
-	snprintf(client, sizeof(client), "helo=%s addr=%s proto=%s",
-	    s->helo, s->addr, s->esmtp ? "ESMTP" : "SMTP");
+	snprintf(client, sizeof(client), "helo=%s addr=%s proto=%s%s%s%s%s",
+	    s->helo, s->addr, s->esmtp ? "ESMTP" : "SMTP",
+	    s->tls_state == TLS_ON ? " tls=" : "",
+	    s->tls_state == TLS_ON ? SSL_get_version(s->ssl) : "",
+	    s->auth_user[0] ? " auth=" : "", s->auth_user);
 	buf_init(&params, 0);
 	params_mail_str(&s->mparams, &params);
 	qc_sendf(s, PROTO_MAIL, s->sender.addr, client, buf_cstr(&params),
@@ -475,5 +529,5 @@ command_relay_ok(struct session *s, const struct mailbox *mb)
 	    conf_list_has(c->virtual_alias_domains, mb->domain) ||
 	    conf_list_has(c->relay_domains, mb->domain))
 		return 1;
-	return s->trusted;
+	return s->trusted || s->auth_user[0] != '\0';
 }

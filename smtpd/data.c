@@ -22,6 +22,7 @@
 #include "proto.h"
 #include "queuefile.h"
 #include "smtpd.h"
+#include "tls.h"
 
 static void	 data_emit(struct session *, char);
 static void	 data_put(struct session *, const char *, size_t);
@@ -37,6 +38,7 @@ data_begin(struct session *s, int bdat)
 	time_t		 now = time(NULL);
 	struct tm	 tm;
 	const char	*eol, *proto;
+	char		 with[32], tls[256];
 
 	s->data_mode = bdat ? DM_BDAT : DM_DATA;
 	s->bdat = bdat;
@@ -55,10 +57,21 @@ data_begin(struct session *s, int bdat)
 	eol = data_eol(s);
 	/* RFC 6531 3.7.3 and RFC 3848 protocol names. */
 	proto = s->mparams.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	snprintf(with, sizeof(with), "%s%s%s", proto,
+	    s->esmtp && s->tls_state == TLS_ON ? "S" : "",
+	    s->esmtp && s->auth_user[0] ? "A" : "");
 	/* RFC 5321 4.4 trace header; "for" only when it reveals no Bcc. */
-	buf_printf(&s->chunk, "Received: from %s (unknown [%s])%s"
-	    "\tby %s (posthorn) with %s id %s",
-	    s->helo, s->addr, eol, s->sd->conf->myhostname, proto, s->id);
+	buf_printf(&s->chunk, "Received: from %s (unknown [%s])%s",
+	    s->helo, s->addr, eol);
+	if (s->tls_state == TLS_ON) {
+		tls_describe(s, tls, sizeof(tls));
+		buf_printf(&s->chunk, "\t(using %s)%s", tls, eol);
+	}
+	if (s->auth_user[0] && s->sd->conf->smtpd_auth_received_header)
+		buf_printf(&s->chunk, "\t(Authenticated sender: %s)%s",
+		    s->auth_user, eol);
+	buf_printf(&s->chunk, "\tby %s (posthorn) with %s id %s",
+	    s->sd->conf->myhostname, with, s->id);
 	if (s->nrcpt == 1)
 		buf_printf(&s->chunk, "%s\tfor <%s>", eol, s->first_rcpt);
 	buf_printf(&s->chunk, "; %s%s", date, eol);

@@ -21,6 +21,7 @@
 #include "proto.h"
 #include "smtpd.h"
 #include "sock.h"
+#include "tls.h"
 
 static void	 session_io(int, int, void *);
 static int	 session_read(struct session *);
@@ -30,6 +31,8 @@ static void	 session_peer(struct session *, struct sockaddr_storage *);
 static long	 session_count_from(struct smtpd *, struct session *);
 static void	 session_log_disconnect(struct session *);
 static void	 session_greet(void *);
+static void	 session_tls_step(struct session *);
+static void	 session_tls_begin(struct session *);
 
 void
 session_accept(int lfd, int events, void *arg)
@@ -92,6 +95,23 @@ session_accept(int lfd, int events, void *arg)
 		session_process(s);
 		return;
 	}
+	if (sd->conf->smtpd_tls_wrappermode) {
+		/* Implicit TLS (RFC 8314): the greeting comes after the handshake. */
+		if (tls_start(s) == -1) {
+			session_close(s);
+			return;
+		}
+		session_tls_step(s);
+		return;
+	}
+	session_greeting(s);
+}
+
+void
+session_greeting(struct session *s)
+{
+	struct smtpd	*sd = s->sd;
+
 	if (sd->conf->smtpd_greet_pause > 0) {
 		/*
 		 * First line of a multi-line greeting now, the last one after
@@ -109,6 +129,63 @@ session_accept(int lfd, int events, void *arg)
 	session_reply(s, "220 %s %s", sd->conf->myhostname,
 	    sd->conf->smtpd_banner);
 	session_process(s);
+}
+
+/* Drive the handshake; once done, go on where TLS started. */
+static void
+session_tls_step(struct session *s)
+{
+	char	 desc[256];
+	int	 rc;
+
+	if ((rc = tls_handshake(s)) == -1) {
+		session_close(s);
+		return;
+	}
+	if (rc == 0) {
+		session_events(s);
+		return;
+	}
+	tls_describe(s, desc, sizeof(desc));
+	log_info("%s from unknown[%s]: %s", s->sd->conf->smtpd_tls_wrappermode ?
+	    "TLS connection" : "STARTTLS", s->addr, desc);
+	s->deadline = event_now_ms() +
+	    (uint64_t)s->sd->conf->smtpd_timeout * 1000;
+	if (s->sd->conf->smtpd_tls_wrappermode) {
+		session_greeting(s);
+		return;
+	}
+	session_process(s);
+}
+
+/*
+ * The 220 for STARTTLS is on the wire: from here on only TLS.  What the
+ * client sent after STARTTLS in the clear is thrown away, and everything
+ * learnt before TLS is forgotten (RFC 3207 4.2); so a command injected
+ * into the plaintext stream (CVE-2011-0411) is never run.
+ */
+static void
+session_tls_begin(struct session *s)
+{
+	if (s->in.len > 0)
+		log_info("discarded %zu bytes sent after STARTTLS by "
+		    "unknown[%s]", s->in.len, s->addr);
+	if (s->in.data)
+		explicit_bzero(s->in.data, s->in.cap);
+	buf_reset(&s->in);
+	s->skipping = 0;
+	s->tls_pending = 0;
+	session_reset_tx(s);
+	s->helo_seen = 0;
+	s->esmtp = 0;
+	s->helo[0] = '\0';
+	s->auth_state = AUTH_NONE;
+	s->auth_user[0] = '\0';
+	if (tls_start(s) == -1) {
+		session_close(s);
+		return;
+	}
+	session_tls_step(s);
 }
 
 /* "disconnect from unknown[ip] ehlo=1 mail=1 rcpt=2 data=1 quit=1 commands=6" */
@@ -211,8 +288,13 @@ session_process(struct session *s)
 		    "(RFC 5321 4.3.1)");
 		s->closing = 1;
 	}
+	if (s->tls_state == TLS_HANDSHAKE) {
+		session_events(s);
+		return;
+	}
+again:
 	/* A client that does not read its replies gets no more of them. */
-	while (!s->closing && s->waiting == W_NONE &&
+	while (!s->closing && s->waiting == W_NONE && !s->tls_pending &&
 	    s->out.len <= SMTPD_OUT_HIGH) {
 		if (s->data_mode == DM_BDAT) {
 			if (s->qout.len > SMTPD_QOUT_HIGH)
@@ -265,6 +347,9 @@ session_process(struct session *s)
 			if (memchr(s->in.data, '\0', (size_t)(lf - s->in.data)))
 				session_reply(s, "500 5.5.2 Error: NUL byte "
 				    "in command");
+			else if (s->auth_state != AUTH_NONE)
+				auth_continue(s, s->in.data,
+				    (size_t)(lf - s->in.data));
 			else
 				command_run(s, s->in.data,
 				    (size_t)(lf - s->in.data));
@@ -273,6 +358,18 @@ session_process(struct session *s)
 	}
 	if (session_flush(s) == -1)
 		return;
+	if (s->tls_pending && s->out.len == 0 && !s->closing) {
+		session_tls_begin(s);
+		return;
+	}
+	/* Bytes OpenSSL already decrypted raise no event: take them now. */
+	if (s->tls_state == TLS_ON && !s->closing && s->waiting == W_NONE &&
+	    s->in.len < SMTPD_IN_MAX && s->out.len <= SMTPD_OUT_HIGH &&
+	    s->qout.len <= SMTPD_QOUT_HIGH && SSL_pending(s->ssl) > 0) {
+		if (session_read(s) == -1)
+			return;
+		goto again;
+	}
 	session_events(s);
 }
 
@@ -299,6 +396,8 @@ session_close(struct session *s)
 	struct smtpd	*sd = s->sd;
 
 	session_log_disconnect(s);
+	auth_session_gone(s);
+	tls_free(s);
 	if (s->greet_timer)
 		event_timer_cancel(sd->loop, s->greet_timer);
 	if (s->qfd != -1)
@@ -330,8 +429,18 @@ session_sweep(struct smtpd *sd)
 
 	for (s = sd->sessions; s; s = next) {
 		next = s->next;
+		if (s->waiting == W_AUTH && s->deadline <= now) {
+			auth_timeout(s);
+			continue;
+		}
 		if (s->deadline > now || s->waiting != W_NONE)
 			continue;
+		if (s->tls_state == TLS_HANDSHAKE) {
+			log_info("timeout in the TLS handshake from "
+			    "unknown[%s]", s->addr);
+			session_close(s);
+			continue;
+		}
 		log_info("timeout after %s from unknown[%s]",
 		    s->data_mode ? "DATA" : "command", s->addr);
 		session_reset_tx(s);
@@ -348,6 +457,18 @@ session_io(int fd, int events, void *arg)
 	struct session	*s = arg;
 
 	(void)fd;
+	if (s->tls_state == TLS_HANDSHAKE) {
+		session_tls_step(s);
+		return;
+	}
+	if (s->tls_read_ww && (events & EV_WRITE)) {
+		s->tls_read_ww = 0;
+		events |= EV_READ;
+	}
+	if (s->tls_write_wr && (events & EV_READ)) {
+		s->tls_write_wr = 0;
+		events |= EV_WRITE;
+	}
 	if (events & EV_WRITE) {
 		if (session_flush(s) == -1)
 			return;
@@ -370,7 +491,8 @@ session_read(struct session *s)
 {
 	ssize_t	 n;
 
-	n = sock_read_buf(s->fd, &s->in);
+	n = s->tls_state == TLS_ON ? tls_read(s, &s->in) :
+	    sock_read_buf(s->fd, &s->in);
 	if (n == -1) {
 		/* Full of pipelined commands: processing will make room. */
 		if (errno == EAGAIN || errno == EMSGSIZE)
@@ -397,7 +519,8 @@ session_read(struct session *s)
 static int
 session_flush(struct session *s)
 {
-	switch (sock_write_buf(s->fd, &s->out)) {
+	switch (s->tls_state == TLS_ON ? tls_write(s, &s->out) :
+	    sock_write_buf(s->fd, &s->out)) {
 	case 1:
 		return 0;
 	case -1:
@@ -420,6 +543,19 @@ session_events(struct session *s)
 {
 	int	 ev = 0;
 
+	if (s->tls_state == TLS_HANDSHAKE) {
+		event_mod(s->sd->loop, s->fd, s->tls_want);
+		return;
+	}
+	if (s->tls_pending) {
+		/* Not a byte more in the clear: the next is the ClientHello. */
+		event_mod(s->sd->loop, s->fd, s->out.len ? EV_WRITE : 0);
+		return;
+	}
+	if (s->tls_read_ww)
+		ev |= EV_WRITE;
+	if (s->tls_write_wr)
+		ev |= EV_READ;
 	if (s->out.len > 0)
 		ev |= EV_WRITE;
 	if (!s->closing && s->in.len < SMTPD_IN_MAX &&

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "smtpd.h"
 #include "sock.h"
+#include "tls.h"
 
 static void	 smtpd_signal(int, void *);
 static void	 smtpd_master_gone(int, int, void *);
@@ -34,6 +35,18 @@ main(int argc, char **argv)
 	if (cidr_parse_list(sd.conf->mynetworks, &sd.mynetworks, err,
 	    sizeof(err)) == -1)
 		log_fatalx("mynetworks: %s", err);
+	sd.auth_fd = -1;
+	buf_init(&sd.auth_in, RECORD_MAX + RECORD_HDR);
+	buf_init(&sd.auth_out, 0);
+	/* Certificates are public: read them while we still can. */
+	if (tls_init(sd.conf, err, sizeof(err)) == -1) {
+		if (sd.conf->smtpd_tls_wrappermode ||
+		    strcmp(sd.conf->smtpd_tls_security_level, "encrypt") == 0)
+			log_fatalx("TLS: %s", err);
+		log_warnx("TLS: %s; STARTTLS answers 454 until this is fixed",
+		    err);
+		sd.tls_broken = 1;
+	}
 	service_drop(&sd.svc);
 
 	sd.loop = event_loop_new();

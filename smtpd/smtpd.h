@@ -16,7 +16,11 @@
 #define SMTPD_QOUT_HIGH	(1024 * 1024)	/* stop reading DATA above this */
 #define SMTPD_OUT_HIGH	65536		/* replies a client has not read */
 
-enum smtpd_wait { W_NONE, W_MAIL, W_RCPT, W_END, W_QUERY };
+enum smtpd_wait { W_NONE, W_MAIL, W_RCPT, W_END, W_QUERY, W_AUTH };
+enum tls_state { TLS_NONE, TLS_HANDSHAKE, TLS_ON };
+enum auth_state { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
+
+struct ssl_st;
 enum data_state { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
 
 #define DATA_BARE_LF	0x1
@@ -63,6 +67,10 @@ struct smtpd {
 	long		 nsessions;
 	int		 accepting;
 	int		 stopping;
+	int		 tls_broken;	/* configured, but could not load */
+	int		 auth_fd;	/* channel to the auth service */
+	struct buf	 auth_in, auth_out;
+	uint32_t	 auth_tag;
 };
 
 struct session {
@@ -112,6 +120,19 @@ struct session {
 	const struct command *cmd;	/* the one being run */
 	unsigned	 ncmd[32];	/* per verb, for the disconnect log */
 	unsigned	 nunknown;
+	/* TLS. */
+	struct ssl_st	*ssl;
+	enum tls_state	 tls_state;
+	int		 tls_want;	/* event the handshake waits for */
+	int		 tls_read_ww;	/* SSL_read must write first */
+	int		 tls_write_wr;	/* SSL_write must read first */
+	int		 tls_pending;	/* 220 for STARTTLS sent, no TLS yet */
+	/* AUTH. */
+	enum auth_state	 auth_state;
+	char		 auth_mech[16];
+	char		 auth_login[256];	/* LOGIN: the user name so far */
+	char		 auth_user[256];	/* authenticated as */
+	uint32_t	 auth_tag;	/* our request to the auth service */
 	struct session	*next, *prev;
 };
 
@@ -123,6 +144,8 @@ void	 session_reply(struct session *, const char *, ...)
 void	 session_close(struct session *);
 void	 session_sweep(struct smtpd *);
 void	 session_reset_tx(struct session *);
+void	 session_greeting(struct session *);
+void	 cmd_starttls(struct session *, char *);
 
 /* command.c */
 struct command {
@@ -163,6 +186,13 @@ int	 qc_open(struct session *);
 void	 qc_close(struct session *);
 void	 qc_send(struct session *, int type, const void *, size_t);
 void	 qc_sendf(struct session *, int type, ...) __attribute__((sentinel));
+
+/* auth_client.c: AUTH, with the password checked by the auth service. */
+int	 auth_available(struct session *);
+void	 cmd_auth(struct session *, char *);
+void	 auth_continue(struct session *, char *line, size_t len);
+void	 auth_session_gone(struct session *);
+void	 auth_timeout(struct session *);
 
 /* smtpd.c */
 void	 smtpd_session_gone(struct smtpd *);
