@@ -96,7 +96,7 @@ static const struct conf_key conf_keys[] = {
 	S(smtpd_tls_sni_certs, ""),
 	S(smtpd_tls_security_level, "may"),
 	S(smtpd_tls_protocols, "TLSv1.2, TLSv1.3"),
-	S(smtpd_tls_ciphers, "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES:!SEED:!IDEA"),
+	S(smtpd_tls_ciphers, "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES:!SEED:!IDEA:!kRSA"),
 	S(smtpd_tls_ciphersuites, ""),
 	B(smtpd_tls_wrappermode, "no"),
 	B(smtpd_auth_enable, "yes"),

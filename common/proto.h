@@ -24,8 +24,9 @@
  * waits for each answer (the TLS handshake needs it to go on):
  *	PROTO_KEYOP	key id, op, padding (decimal), NUL each, then the
  *			raw input bytes		reply OK(raw output) | FAIL
- *	ops: KEYOP_RSA_ENC (RSA private encrypt = sign), KEYOP_RSA_DEC
- *	(RSA private decrypt), KEYOP_ECDSA (ECDSA over a digest, DER out).
+ *	ops: KEYOP_RSA_ENC (RSA private encrypt = sign, the padding done
+ *	by smtpd's OpenSSL or asked for), KEYOP_ECDSA (ECDSA over a
+ *	digest, DER out).  No decryption is offered.
  *
  * smtpd -> auth (private/auth), one connection per smtpd process:
  *	PROTO_AUTH	tag, client address, service, mechanism, login,
@@ -53,7 +54,6 @@
 #define PROTO_AUTH	'U'
 
 #define KEYOP_RSA_ENC	'e'
-#define KEYOP_RSA_DEC	'd'
 #define KEYOP_ECDSA	's'
 
 #define AUTH_BAD	"bad"

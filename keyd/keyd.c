@@ -2,8 +2,8 @@
  * keyd: the only process that holds the TLS private keys.  It reads the
  * keys named in posthorn.conf while it still may (as root), then becomes
  * its own unprivileged user in a chroot and performs private-key
- * operations for smtpd over private/keyd: RSA private encrypt/decrypt and
- * ECDSA signatures, nothing else.  A compromised smtpd can ask for
+ * operations for smtpd over private/keyd: RSA and ECDSA signatures,
+ * nothing else (no decryption: smtpd never offers RSA key exchange).  A compromised smtpd can ask for
  * signatures while it runs, but can never read or copy a key.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED	/* RSA/EC_KEY: see smtpd/tls_key.c */
@@ -289,13 +289,10 @@ keyd_request(struct client *c, const struct record *r)
 	}
 	switch (op[0]) {
 	case KEYOP_RSA_ENC:
-	case KEYOP_RSA_DEC:
 		if ((rsa = k->rsa) == NULL ||
 		    (size_t)RSA_size(rsa) > sizeof(out))
 			break;
-		n = op[0] == KEYOP_RSA_ENC ?
-		    RSA_private_encrypt((int)inlen, in, out, rsa, padding) :
-		    RSA_private_decrypt((int)inlen, in, out, rsa, padding);
+		n = RSA_private_encrypt((int)inlen, in, out, rsa, padding);
 		break;
 	case KEYOP_ECDSA:
 		if ((ec = k->ec) == NULL ||

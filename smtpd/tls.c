@@ -71,6 +71,7 @@ tls_ctx_new(const struct conf *c, const struct tls_pair *p,
 {
 	SSL_CTX		*ctx;
 	EVP_PKEY	*pk;
+	char		 ciphers[1024];
 	int		 min, max;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
@@ -88,7 +89,13 @@ tls_ctx_new(const struct conf *c, const struct tls_pair *p,
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 0);
-	if (SSL_CTX_set_cipher_list(ctx, c->smtpd_tls_ciphers) != 1) {
+	/*
+	 * Never RSA key exchange, whatever smtpd_tls_ciphers says: it has no
+	 * forward secrecy, and it would need keyd to decrypt for us.
+	 */
+	if (snprintf(ciphers, sizeof(ciphers), "%s:!kRSA",
+	    c->smtpd_tls_ciphers) >= (int)sizeof(ciphers) ||
+	    SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
 		snprintf(err, errlen, "smtpd_tls_ciphers: no usable cipher");
 		goto fail;
 	}

@@ -1,9 +1,10 @@
 /*
  * tls_key: private keys that live in keyd.  smtpd loads only the
  * certificates; for each it builds a key object that holds the public
- * half and whose private operations (RSA_METHOD priv_enc/priv_dec,
- * EC_KEY_METHOD sign_sig) are sent to keyd over private/keyd, as
- * OpenSMTPD's ca process does.
+ * half and whose private operations (RSA_METHOD priv_enc, EC_KEY_METHOD
+ * sign_sig) are sent to keyd over private/keyd, as OpenSMTPD's ca process
+ * does.  Only signatures: RSA key exchange is never offered (tls.c), so
+ * keyd needs no decryption, and offers none to a compromised smtpd.
  *
  * OpenSSL 3 marks RSA_METHOD and EC_KEY_METHOD deprecated, but keys with
  * a non-default method still take the legacy code path that calls them
@@ -46,8 +47,6 @@ static int	 keyd_call(const char *id, int op, int padding,
 		    size_t outmax);
 static int	 rsa_priv_enc(int, const unsigned char *, unsigned char *,
 		    RSA *, int);
-static int	 rsa_priv_dec(int, const unsigned char *, unsigned char *,
-		    RSA *, int);
 static ECDSA_SIG *ec_sign_sig(const unsigned char *, int, const BIGNUM *,
 		    const BIGNUM *, EC_KEY *);
 
@@ -64,8 +63,7 @@ tls_key_methods(void)
 	ec_idx = EC_KEY_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	if ((rsa_meth = RSA_meth_dup(RSA_get_default_method())) == NULL ||
 	    RSA_meth_set1_name(rsa_meth, "posthorn keyd") != 1 ||
-	    RSA_meth_set_priv_enc(rsa_meth, rsa_priv_enc) != 1 ||
-	    RSA_meth_set_priv_dec(rsa_meth, rsa_priv_dec) != 1)
+	    RSA_meth_set_priv_enc(rsa_meth, rsa_priv_enc) != 1)
 		return -1;
 	if ((ec_meth = EC_KEY_METHOD_new(EC_KEY_get_default_method())) == NULL)
 		return -1;
@@ -145,13 +143,6 @@ rsa_priv_enc(int flen, const unsigned char *from, unsigned char *to,
     RSA *rsa, int padding)
 {
 	return rsa_op(KEYOP_RSA_ENC, flen, from, to, rsa, padding);
-}
-
-static int
-rsa_priv_dec(int flen, const unsigned char *from, unsigned char *to,
-    RSA *rsa, int padding)
-{
-	return rsa_op(KEYOP_RSA_DEC, flen, from, to, rsa, padding);
 }
 
 static ECDSA_SIG *

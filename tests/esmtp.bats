@@ -348,20 +348,29 @@ EOF2
 
 @test "submission adds Date: and Message-ID: when missing, port 25 does not" {
 	ph_start
+	pw=$(ph_password)
 	for p in "$PH_PORT" "$PH_SUBMISSION"; do
-		ph_smtp "$p" <<'EOF2' >/dev/null
+		login=""
+		[ "$p" = "$PH_SUBMISSION" ] && login="send STARTTLS\\r\\n
 expect 220
-send EHLO x\r\n
+starttls
+send EHLO x\\r\\n
 expect 250
-send MAIL FROM:<a@example.org>\r\n
+auth alice $pw"
+		ph_smtp "$p" <<EOF2 >/dev/null
+expect 220
+send EHLO x\\r\\n
 expect 250
-send RCPT TO:<alice@localhost>\r\n
+$login
+send MAIL FROM:<a@example.org>\\r\\n
 expect 250
-send DATA\r\n
+send RCPT TO:<alice@localhost>\\r\\n
+expect 250
+send DATA\\r\\n
 expect 354
-send Subject: bare\r\n\r\nno date, no id\r\n.\r\n
+send Subject: bare\\r\\n\\r\\nno date, no id\\r\\n.\\r\\n
 expect 250
-send QUIT\r\n
+send QUIT\\r\\n
 EOF2
 	done
 	ph_wait_mail alice 2
@@ -443,7 +452,7 @@ EOF2
 
 @test "added headers never make a queue record too big to deliver" {
 	ph_start
-	python3 - "$PH_SUBMISSION" <<'PY'
+	python3 - "$PH_SUBMISSION" "$(ph_password)" <<'PY'
 import smtplib, sys
 # Headers that fill the first 64 KiB record almost exactly, no Message-ID,
 # so the added Date:/Message-ID: straddle the record boundary.
@@ -452,6 +461,8 @@ for fill in range(65380, 65540, 40):
     n = fill // len(hdr)
     msg = hdr * n + "X-Pad: " + "p" * (fill - n * len(hdr)) + "\r\n\r\nend of message\r\n"
     with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
+        s.starttls()
+        s.login("alice", sys.argv[2])
         s.sendmail("s@example.org", ["alice@localhost"], msg)
 PY
 	ph_wait_mail alice 4 20

@@ -23,10 +23,22 @@ ph_setup() {
 	chmod 755 "$PH_DIR"
 	local ports
 	ports=($(ph_free_ports 4))
-	PH_PORT=${ports[0]} PH_SUBMISSION=${ports[1]}
+	PH_PORT=${ports[0]} PH_SUBMISSION=${ports[1]} PH_SMTPS=${ports[2]}
+	# A certificate and a password hash cost time: make them once a run.
+	local cache=${BATS_RUN_TMPDIR:-/tmp}/posthorn-instance-cache
+	if [ -d "$cache" ]; then
+		mkdir -p "$PH_DIR/etc"
+		cp -a "$cache/." "$PH_DIR/etc/"
+	fi
 	QUEUE_RUN_DELAY=1s MINIMAL_BACKOFF=1s \
 	    sh "$PH_SRC/master/mkinstance" "$PH_DIR" "$PH_LIBEXEC" \
 	    "${ports[0]}" "${ports[1]}" "${ports[2]}" "${ports[3]}" >/dev/null
+	if [ ! -d "$cache" ]; then
+		mkdir -p "$cache.$$"
+		cp -a "$PH_DIR/etc/tls" "$PH_DIR/etc/demo-password" \
+		    "$PH_DIR/etc/passwd" "$cache.$$/"
+		mv "$cache.$$" "$cache" 2>/dev/null || rm -rf "$cache.$$"
+	fi
 	PH_CONF=$PH_DIR/etc
 	PH_MAIL=$PH_DIR/mail
 	PH_LOG=$PH_DIR/master.log
@@ -148,6 +160,16 @@ ph_mail_file() {
 # reply line the server sends.  See tests/smtpraw.py.
 ph_smtp() {
 	python3 "$PH_SRC/tests/smtpraw.py" 127.0.0.1 "${1:-$PH_PORT}"
+}
+
+# ph_smtps PORT: the same over implicit TLS.
+ph_smtps() {
+	python3 "$PH_SRC/tests/smtpraw.py" --tls 127.0.0.1 "$1"
+}
+
+# alice's AUTH password on the instance (made by mkinstance).
+ph_password() {
+	cat "$PH_CONF/demo-password"
 }
 
 # ph_queue_files: count files in the queue (any state).

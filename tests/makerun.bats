@@ -28,18 +28,35 @@ teardown() {
 	ph_wait_listen "${ports[0]}" || { cat "$PH_DIR/out"; false; }
 	ph_wait_listen "${ports[1]}"
 	PH_MAIL=$PH_DIR/run/mail PH_CONF=$PH_DIR/run/etc
-	for p in "${ports[0]}" "${ports[1]}"; do
-		run swaks --server 127.0.0.1:$p --from x@example.org \
-		    --to alice@localhost --body "via $p"
-		[ "$status" -eq 0 ]
-	done
+	ph_wait_listen "${ports[2]}"
+	run swaks --server 127.0.0.1:${ports[0]} --from x@example.org \
+	    --to alice@localhost --body "via smtp"
+	[ "$status" -eq 0 ]
+	# Submission and SMTPS: TLS with the instance's own certificate, and
+	# AUTH as alice with the password make run said where to find.
+	grep -q "$PH_DIR/run/etc/demo-password" "$PH_DIR/out"
+	pw=$(cat "$PH_DIR/run/etc/demo-password")
+	[ "$(stat -c %a "$PH_DIR/run/etc/demo-password")" = 600 ]
+	run swaks --server 127.0.0.1:${ports[1]} --from x@example.org \
+	    --to alice@localhost --body "via submission"
+	[[ "$output" == *"530 5.7.0 Authentication required"* ]]
+	run swaks --server 127.0.0.1:${ports[1]} --tls --auth PLAIN \
+	    --auth-user alice --auth-password "$pw" --from alice@localhost \
+	    --to alice@localhost --body "via submission"
+	[ "$status" -eq 0 ]
+	run swaks --server 127.0.0.1:${ports[2]} --tlsc --auth LOGIN \
+	    --auth-user alice --auth-password "$pw" --from alice@localhost \
+	    --to alice@localhost --body "via smtps"
+	[ "$status" -eq 0 ]
+	openssl x509 -in "$PH_DIR/run/etc/tls/cert.pem" -noout -subject |
+	    grep -q "CN *= *localhost"
 	run swaks --server 127.0.0.1:${ports[0]} --from x@example.org \
 	    --to postmaster@localhost --body "to postmaster"
 	[ "$status" -eq 0 ]
 	run swaks --server 127.0.0.1:${ports[0]} --from x@example.org \
 	    --to carol@localhost --body "nobody"
 	[[ "$output" == *"550 5.1.1"* ]]
-	ph_wait_mail alice 3
+	ph_wait_mail alice 4
 	swaks --server 127.0.0.1:${ports[0]} --to bob@localhost --body b >/dev/null
 	ph_wait_mail bob 1
 	# Ctrl-C: SIGINT to the foreground process group.

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Raw SMTP for tests: send exactly the bytes given, print every reply.
 
-Usage: smtpraw.py HOST PORT < script
+Usage: smtpraw.py [--tls] HOST PORT < script
+  --tls    implicit TLS (SMTPS) from the first byte
 
 Script lines (a trailing newline is NOT sent; write \\r\\n yourself):
   send <python-escaped bytes>   e.g.  send EHLO x\\r\\n
@@ -10,12 +11,37 @@ Script lines (a trailing newline is NOT sent; write \\r\\n yourself):
   sleep <seconds>
   close                         close the connection
   drain                         read until the server closes (prints all)
+  starttls [servername]         start TLS now (after the 220 to STARTTLS);
+                                prints "(tls TLSv1.3 CN=...)" with the
+                                version and the certificate's subject
+  auth USER PASS                AUTH PLAIN with an initial response
 Every reply line read is printed as received (CR stripped).
 Exit status 1 if an expect failed or the connection dropped unexpectedly.
 """
+import base64
 import socket
+import ssl
 import sys
 import time
+
+
+def wrap(s, servername=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    t = ctx.wrap_socket(s, server_hostname=servername)
+    der = t.getpeercert(binary_form=True)
+    subject = ""
+    try:
+        import subprocess
+        out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout",
+                              "-subject", "-nameopt", "RFC2253"], input=der,
+                             capture_output=True).stdout.decode()
+        subject = out.strip().replace("subject=", "")
+    except OSError:
+        pass
+    print(f"(tls {t.version()} {subject})", flush=True)
+    return t
 
 
 def read_reply(f):
@@ -32,8 +58,14 @@ def read_reply(f):
 
 
 def main():
-    host, port = sys.argv[1], int(sys.argv[2])
+    args = sys.argv[1:]
+    tls = args and args[0] == "--tls"
+    if tls:
+        args = args[1:]
+    host, port = args[0], int(args[1])
     s = socket.create_connection((host, port), timeout=15)
+    if tls:
+        s = wrap(s)
     f = s.makefile("rb")
     ok = True
     for raw in sys.stdin.read().splitlines():
@@ -52,6 +84,17 @@ def main():
                 return 1
             if cmd == "expect" and not lines[-1].startswith(arg):
                 print(f"(expected {arg})", flush=True)
+                ok = False
+        elif cmd == "starttls":
+            s = wrap(s, arg or None)
+            f = s.makefile("rb")
+        elif cmd == "auth":
+            user, _, pw = arg.partition(" ")
+            tok = base64.b64encode(b"\0" + user.encode() + b"\0" + pw.encode())
+            s.sendall(b"AUTH PLAIN " + tok + b"\r\n")
+            lines, alive = read_reply(f)
+            if not lines or not lines[-1].startswith("235"):
+                print("(expected 235)", flush=True)
                 ok = False
         elif cmd == "sleep":
             time.sleep(float(arg))

@@ -17,7 +17,8 @@ setup() {
 		# nobody must reach the programs, wherever the clone is.
 		mkdir "$PH_DIR/libexec"
 		cp "$PH_LIBEXEC"/master "$PH_LIBEXEC"/smtpd "$PH_LIBEXEC"/qmgr \
-		    "$PH_LIBEXEC"/local "$PH_DIR/libexec/"
+		    "$PH_LIBEXEC"/local "$PH_LIBEXEC"/keyd "$PH_LIBEXEC"/auth \
+		    "$PH_DIR/libexec/"
 		PH_LIBEXEC=$PH_DIR/libexec
 		mkdir "$PH_DIR/bin"
 		cp "$PH_BUILD/bin/posthorn-map" "$PH_DIR/bin/"
