@@ -121,7 +121,19 @@ pm_hash(const char *method)
 		fprintf(stderr, "posthorn-map: no password on stdin\n");
 		return 2;
 	}
+	if (!tty && strchr(pw, '\n') == NULL && !feof(stdin)) {
+		fprintf(stderr, "posthorn-map: password too long\n");
+		explicit_bzero(pw, sizeof(pw));
+		return 2;
+	}
 	pw[strcspn(pw, "\r\n")] = '\0';
+	if (strlen(pw) >= CRYPT_MAX_PASSPHRASE_SIZE) {
+		fprintf(stderr, "posthorn-map: password longer than %d "
+		    "characters (the crypt(3) limit)\n",
+		    CRYPT_MAX_PASSPHRASE_SIZE - 1);
+		explicit_bzero(pw, sizeof(pw));
+		return 2;
+	}
 	if (pw[0] == '\0') {
 		fprintf(stderr, "posthorn-map: empty password\n");
 		return 2;

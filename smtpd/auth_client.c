@@ -21,7 +21,7 @@
 #include "sock.h"
 
 #define AUTH_TIMEOUT_S	30
-#define AUTH_MAX	1024	/* decoded response, more than any real one */
+#define AUTH_MAX	(SMTPD_AUTH_LINE / 4 * 3)	/* decoded response */
 
 static void	 auth_submit(struct session *, const char *user,
 		    const char *pass);

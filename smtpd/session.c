@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -33,6 +34,7 @@ static void	 session_log_disconnect(struct session *);
 static void	 session_greet(void *);
 static void	 session_tls_step(struct session *);
 static void	 session_tls_begin(struct session *);
+static long	 session_line_limit(struct session *);
 
 void
 session_accept(int lfd, int events, void *arg)
@@ -266,6 +268,21 @@ session_reply(struct session *s, const char *fmt, ...)
 	}
 }
 
+/*
+ * RFC 4954 4: an AUTH command or response line may be 12288 octets, more
+ * than smtpd_command_line_limit allows other commands.
+ */
+static long
+session_line_limit(struct session *s)
+{
+	long	 limit = s->sd->conf->smtpd_command_line_limit;
+
+	if (limit < SMTPD_AUTH_LINE && (s->auth_state != AUTH_NONE ||
+	    (s->in.len >= 5 && strncasecmp(s->in.data, "AUTH ", 5) == 0)))
+		return SMTPD_AUTH_LINE;
+	return limit;
+}
+
 /* Run every complete command (or DATA bytes) we have, then flush. */
 void
 session_process(struct session *s)
@@ -273,7 +290,7 @@ session_process(struct session *s)
 	char	*lf;
 	size_t	 len, used;
 	int	 done;
-	long	 limit = s->sd->conf->smtpd_command_line_limit;
+	long	 limit;
 
 	if (s->greeting && s->in.len > 0) {
 		log_info("reject: client unknown[%s] talked before the greeting",
@@ -324,6 +341,7 @@ again:
 				data_end(s);
 			continue;
 		}
+		limit = session_line_limit(s);
 		lf = s->in.len ? memchr(s->in.data, '\n', s->in.len) : NULL;
 		if (lf == NULL) {
 			if (s->in.len > (size_t)limit) {

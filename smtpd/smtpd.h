@@ -15,6 +15,7 @@
 #define SMTPD_IN_MAX	65536		/* pipelined input held at most */
 #define SMTPD_QOUT_HIGH	(1024 * 1024)	/* stop reading DATA above this */
 #define SMTPD_OUT_HIGH	65536		/* replies a client has not read */
+#define SMTPD_AUTH_LINE	12288		/* RFC 4954 4: AUTH lines */
 
 enum smtpd_wait { W_NONE, W_MAIL, W_RCPT, W_END, W_QUERY, W_AUTH };
 enum tls_state { TLS_NONE, TLS_HANDSHAKE, TLS_ON };

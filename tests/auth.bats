@@ -298,13 +298,21 @@ EOF2
 }
 
 @test "posthorn-map -p: sha512 and yescrypt hashes both work; the database keeps the source's permissions" {
-	printf 'carol %s\ndave %s\n' \
+	# erin's password makes an AUTH line far over smtpd_command_line_limit
+	# (RFC 4954 allows 12288 octets).
+	long=$(head -c 500 /dev/zero | tr '\0' e)
+	printf 'carol %s\ndave %s\nerin %s\n' \
 	    "$(echo carol-pw | "$PH_BUILD/bin/posthorn-map" -p -a sha512)" \
 	    "$(echo dave-pw | "$PH_BUILD/bin/posthorn-map" -p)" \
+	    "$(echo "$long" | "$PH_BUILD/bin/posthorn-map" -p)" \
 	    > "$PH_CONF/users"
 	chmod 0640 "$PH_CONF/users"
 	"$PH_BUILD/bin/posthorn-map" "hash:$PH_CONF/users"
 	[ "$(stat -c %a "$PH_CONF/users.db")" = 640 ]
+	# crypt(3) takes at most 511 characters: said, not truncated.
+	run "$PH_BUILD/bin/posthorn-map" -p <<<"$long$long"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"longer than 511"* ]]
 	grep -q '^carol \$6\$' "$PH_CONF/users"
 	grep -q '^dave \$y\$' "$PH_CONF/users"
 	if [ "$(id -u)" -eq 0 ]; then
@@ -312,7 +320,9 @@ EOF2
 	fi
 	ph_conf auth_password_map "hash:$PH_CONF/users"
 	ph_start
-	for u in carol dave; do
+	for u in carol dave erin; do
+		p=$u-pw
+		[ $u = erin ] && p=$long
 		run ph_smtp <<EOF2
 expect 220
 send EHLO x\\r\\n
@@ -322,7 +332,7 @@ expect 220
 starttls
 send EHLO x\\r\\n
 expect 250
-auth $u $u-pw
+auth $u $p
 send QUIT\\r\\n
 expect 221
 EOF2

@@ -94,6 +94,21 @@ sys.exit(1 if data.startswith(b"220") or data.startswith(b"250") else 0)
 PY
 	[ "$status" -eq 0 ]
 	grep -q "TLS connection from unknown\[127.0.0.1\]: TLSv1.3" "$PH_LOG"
+	# smtplib.SMTP_SSL: log in and submit over implicit TLS.
+	run python3 - "$PH_SMTPS" "$(ph_password)" <<'PY'
+import smtplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with smtplib.SMTP_SSL("127.0.0.1", int(sys.argv[1]), context=ctx,
+                      timeout=30) as s:
+    s.login("alice", sys.argv[2])
+    s.sendmail("alice@localhost", ["bob@localhost"],
+               "Subject: over smtps\r\n\r\nimplicit\r\n")
+PY
+	[ "$status" -eq 0 ]
+	ph_wait_mail bob 1
+	grep -q "with ESMTPSA id" "$(ph_mail_file bob)"
 }
 
 @test "STARTTLS injection: commands pipelined after STARTTLS in the clear are discarded, state is reset" {
