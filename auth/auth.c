@@ -10,7 +10,11 @@
  */
 #include <sys/types.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <crypt.h>
+#include <ctype.h>
 #include <errno.h>
 #include <pwd.h>
 #include <shadow.h>
@@ -72,8 +76,10 @@ static void	 auth_accept(int, int, void *);
 static void	 auth_io(int, int, void *);
 static void	 auth_close(struct client *);
 static void	 auth_request(struct client *, const struct record *);
-static int	 auth_check(struct authd *, const char *, const char *);
-static int	 auth_verify(const char *, const char *);
+static int	 auth_check(struct authd *, const char *, const char *, char *,
+		    size_t);
+static void	 auth_client_key(const char *, char *, size_t);
+static int	 auth_verify(struct authd *, const char *, const char *);
 static struct failures *auth_failures(struct authd *, const char *, int);
 static void	 auth_reply(struct client *, int, const char *, const char *);
 static void	 auth_delayed(void *);
@@ -229,7 +235,7 @@ auth_request(struct client *c, const struct record *r)
 {
 	struct authd	*ad = c->ad;
 	const char	*f[6];
-	char		 user[128];
+	char		 user[128], key[64], login[256];
 	struct failures	*fl;
 	struct delayed	*d;
 	int		 rc;
@@ -239,19 +245,20 @@ auth_request(struct client *c, const struct record *r)
 		return;
 	}
 	auth_printable(f[4], user, sizeof(user));
-	fl = auth_failures(ad, f[1], 0);
+	auth_client_key(f[1], key, sizeof(key));
+	fl = auth_failures(ad, key, 0);
 	if (fl && fl->count >= ad->conf->auth_failure_limit) {
 		log_info("auth: refused: client=[%s] service=%s username=%s: "
 		    "%ld failures within %lds", f[1], f[2], user, fl->count,
 		    ad->conf->auth_failure_window);
 		rc = -2;
 	} else {
-		rc = auth_check(ad, f[4], f[5]);
+		rc = auth_check(ad, f[4], f[5], login, sizeof(login));
 	}
 	if (rc == 1) {
 		log_info("auth: ok: client=[%s] service=%s method=%s "
 		    "username=%s", f[1], f[2], f[3], user);
-		auth_reply(c, PROTO_OK, f[0], f[4]);
+		auth_reply(c, PROTO_OK, f[0], login);
 		return;
 	}
 	if (rc == -1) {
@@ -259,7 +266,7 @@ auth_request(struct client *c, const struct record *r)
 		return;
 	}
 	if (rc == 0) {
-		if ((fl = auth_failures(ad, f[1], 1)) != NULL)
+		if ((fl = auth_failures(ad, key, 1)) != NULL)
 			fl->count++;
 		log_info("auth: failed: client=[%s] service=%s method=%s "
 		    "username=%s", f[1], f[2], f[3], user);
@@ -306,15 +313,22 @@ auth_reply(struct client *c, int type, const char *tag, const char *what)
 		log_fatal("auth");
 }
 
-/* 1 good, 0 wrong, -1 cannot tell now. */
+/*
+ * 1 good (login set to the name as the source spells it: lower case for
+ * the map, whose keys ignore case; the account name for the system),
+ * 0 wrong, -1 cannot tell now.  Every "wrong" costs one crypt(3), so
+ * the time taken does not tell unknown, locked or expired accounts apart.
+ */
 static int
-auth_check(struct authd *ad, const char *user, const char *pass)
+auth_check(struct authd *ad, const char *user, const char *pass, char *login,
+    size_t loginlen)
 {
 	const char	*val;
 	char		 hash[512], err[512];
 	struct passwd	*pw;
 	struct spwd	*sp;
-	int		 r;
+	size_t		 i;
+	int		 r, usable;
 
 	if (ad->passwords) {
 		r = map_get(ad->passwords, user, &val, err, sizeof(err));
@@ -325,52 +339,79 @@ auth_check(struct authd *ad, const char *user, const char *pass)
 		if (r == 1) {
 			strlcpy(hash, val, sizeof(hash));
 			hash[strcspn(hash, " \t")] = '\0';
-			r = auth_verify(pass, hash);
+			r = auth_verify(ad, pass, hash);
 			explicit_bzero(hash, sizeof(hash));
+			for (i = 0; user[i] && i + 1 < loginlen; i++)
+				login[i] = (char)tolower((unsigned char)user[i]);
+			login[i] = '\0';
 			return r;
 		}
 	}
 	if (ad->conf->auth_system_accounts && (pw = getpwnam(user)) != NULL &&
 	    pw->pw_uid != 0) {
-		val = pw->pw_passwd;
-		if (strcmp(val, "x") == 0) {
+		strlcpy(login, pw->pw_name, loginlen);
+		strlcpy(hash, pw->pw_passwd, sizeof(hash));
+		usable = 1;
+		if (strcmp(hash, "x") == 0) {
 			if ((sp = getspnam(user)) == NULL) {
 				log_warnx("auth: no shadow entry for a system "
 				    "account (does auth run with group "
 				    "shadow?)");
 				return -1;
 			}
+			strlcpy(hash, sp->sp_pwdp, sizeof(hash));
 			if (sp->sp_expire > 0 &&
 			    sp->sp_expire <= time(NULL) / 86400)
-				return 0;
-			val = sp->sp_pwdp;
+				usable = 0;
+			endspent();
 		}
-		strlcpy(hash, val, sizeof(hash));
-		endspent();
-		r = auth_verify(pass, hash);
+		r = auth_verify(ad, pass, usable ? hash : "");
 		explicit_bzero(hash, sizeof(hash));
 		return r;
 	}
-	/* Unknown user: spend the same time, so that timing tells nothing. */
-	if (ad->dummy[0])
-		(void)auth_verify(pass, ad->dummy);
+	(void)auth_verify(ad, pass, "");
 	return 0;
 }
 
+/*
+ * The key failures are counted under: the IPv4 address, or the /64 of an
+ * IPv6 address (a client usually has a whole /64 to hop around in).
+ */
+static void
+auth_client_key(const char *addr, char *key, size_t len)
+{
+	struct in6_addr	 a6;
+
+	if (strchr(addr, ':') && inet_pton(AF_INET6, addr, &a6) == 1) {
+		memset(a6.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a6, key, (socklen_t)len) != NULL &&
+		    strlen(key) + 4 < len) {
+			strlcat(key, "/64", len);
+			return;
+		}
+	}
+	strlcpy(key, addr, len);
+}
+
+/* An unusable hash ("!", "*", "", locked): checked against a dummy. */
 static int
-auth_verify(const char *pass, const char *hash)
+auth_verify(struct authd *ad, const char *pass, const char *hash)
 {
 	static struct crypt_data cd;
 	const char	*h;
 	size_t		 len = strlen(hash);
-	int		 ok;
+	int		 ok, usable;
 
-	/* "!", "*", "" and the like: locked or no password. */
-	if (len < 13 || hash[0] == '!' || hash[0] == '*')
-		return 0;
+	usable = len >= 13 && hash[0] != '!' && hash[0] != '*';
+	if (!usable) {
+		if (ad->dummy[0] == '\0')
+			return 0;
+		hash = ad->dummy;
+		len = strlen(hash);
+	}
 	memset(&cd, 0, sizeof(cd));
 	h = crypt_r(pass, hash, &cd);
-	ok = h != NULL && h[0] != '*' && strlen(h) == len &&
+	ok = usable && h != NULL && h[0] != '*' && strlen(h) == len &&
 	    CRYPTO_memcmp(h, hash, len) == 0;
 	explicit_bzero(&cd, sizeof(cd));
 	return ok;

@@ -118,12 +118,17 @@ buf_printf(struct buf *b, const char *fmt, ...)
 void
 buf_consume(struct buf *b, size_t n)
 {
+	size_t	 old = b->len;
+
 	if (n >= b->len) {
 		b->len = 0;
 	} else {
 		memmove(b->data, b->data + n, b->len - n);
 		b->len -= n;
 	}
+	/* No stale copy behind the data (it may have held a password). */
+	if (b->data && old > b->len)
+		explicit_bzero(b->data + b->len, old - b->len);
 	if (b->data)
 		b->data[b->len] = '\0';
 }

@@ -61,6 +61,8 @@ static void	 keyd_close(struct client *);
 static void	 keyd_request(struct client *, const struct record *);
 static void	 keyd_gone(int, int, void *);
 static void	 keyd_signal(int, void *);
+static int	 keyd_pss_shaped(const unsigned char *, size_t, RSA *);
+static void	 keyd_fail(struct client *, const char *);
 
 int
 main(int argc, char **argv)
@@ -240,6 +242,50 @@ keyd_close(struct client *c)
 	free(c);
 }
 
+/*
+ * Is em (RSA_size bytes) an EMSA-PSS encoding with MGF1 and a salt as
+ * long as the hash, for SHA-256, -384 or -512 (the TLS RSA-PSS schemes)?
+ * Unmasking needs no message: random input passes with probability about
+ * 2^-(8 * (emLen - 2 * hLen - 2)), i.e. never.
+ */
+static int
+keyd_pss_shaped(const unsigned char *em, size_t len, RSA *rsa)
+{
+	const EVP_MD	*mds[3] = { EVP_sha256(), EVP_sha384(), EVP_sha512() };
+	unsigned char	 db[1024];
+	int		 modbits = RSA_bits(rsa), msbits = (modbits - 1) & 7;
+	size_t		 emlen = len, hlen, dblen, i, j;
+
+	if (len != (size_t)RSA_size(rsa))
+		return 0;
+	if (msbits == 0) {	/* the first octet is all padding */
+		if (*em++ != 0)
+			return 0;
+		emlen--;
+	}
+	if (emlen == 0 || em[emlen - 1] != 0xbc ||
+	    (msbits && (em[0] & (0xff << msbits))))
+		return 0;
+	for (i = 0; i < 3; i++) {
+		hlen = (size_t)EVP_MD_get_size(mds[i]);
+		if (emlen < 2 * hlen + 2 || (dblen = emlen - hlen - 1) >
+		    sizeof(db))
+			continue;
+		if (PKCS1_MGF1(db, (long)dblen, em + dblen, (long)hlen,
+		    mds[i]) != 0)
+			continue;
+		for (j = 0; j < dblen; j++)
+			db[j] ^= em[j];
+		if (msbits)
+			db[0] &= 0xff >> (8 - msbits);
+		for (j = 0; j < dblen - hlen - 1 && db[j] == 0; j++)
+			;
+		if (j == dblen - hlen - 1 && db[j] == 0x01)
+			return 1;
+	}
+	return 0;
+}
+
 static void
 keyd_fail(struct client *c, const char *why)
 {
@@ -292,6 +338,18 @@ keyd_request(struct client *c, const struct record *r)
 		if ((rsa = k->rsa) == NULL ||
 		    (size_t)RSA_size(rsa) > sizeof(out))
 			break;
+		/*
+		 * A raw RSA operation on any input would be a decryption
+		 * oracle for a compromised smtpd.  So: PKCS#1 v1.5 type 1
+		 * padding (always a signature), or no padding only for a
+		 * block that is a well-formed PSS encoding (RFC 8017 9.1.1),
+		 * which is what OpenSSL hands over for RSA-PSS.
+		 */
+		if (padding != RSA_PKCS1_PADDING && (padding != RSA_NO_PADDING ||
+		    !keyd_pss_shaped(in, inlen, rsa))) {
+			keyd_fail(c, "not a signature");
+			return;
+		}
 		n = RSA_private_encrypt((int)inlen, in, out, rsa, padding);
 		break;
 	case KEYOP_ECDSA:

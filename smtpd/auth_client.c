@@ -30,7 +30,8 @@ static int	 auth_connect(struct smtpd *);
 static void	 auth_io(int, int, void *);
 static void	 auth_lost(struct smtpd *);
 static void	 auth_answer(struct smtpd *, const struct record *);
-static void	 auth_done(struct session *, const char *why);
+static void	 auth_done(struct session *, const char *why, const char *);
+static int	 auth_name_ok(const char *, size_t);
 
 int
 auth_available(struct session *s)
@@ -115,7 +116,7 @@ cmd_auth(struct session *s, char *arg)
 		auth_plain(s, dec, n);
 	} else {
 		dec[n] = '\0';
-		if (n == 0 || memchr(dec, '\0', n) || n >= sizeof(s->auth_login)) {
+		if (!auth_name_ok((char *)dec, n)) {
 			s->auth_state = AUTH_NONE;
 			session_reply(s, "535 5.7.8 Error: authentication "
 			    "failed: bad user name");
@@ -154,8 +155,7 @@ auth_continue(struct session *s, char *line, size_t len)
 		auth_plain(s, dec, n);
 		break;
 	case AUTH_LOGIN_USER:
-		if (n == 0 || memchr(dec, '\0', n) ||
-		    n >= sizeof(s->auth_login)) {
+		if (!auth_name_ok((char *)dec, n)) {
 			session_reply(s, "535 5.7.8 Error: authentication "
 			    "failed: bad user name");
 			break;
@@ -178,6 +178,23 @@ auth_continue(struct session *s, char *line, size_t len)
 	explicit_bzero(dec, sizeof(dec));
 }
 
+/*
+ * A login name as it may appear in logs, Received: and the client
+ * record for qmgr: printable, no white space, not too long.
+ */
+static int
+auth_name_ok(const char *p, size_t n)
+{
+	size_t	 i;
+
+	if (n == 0 || n >= sizeof(((struct session *)0)->auth_user))
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] <= 0x20 || p[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* RFC 4616: [authzid] NUL authcid NUL passwd. */
 static void
 auth_plain(struct session *s, unsigned char *p, size_t n)
@@ -196,7 +213,7 @@ auth_plain(struct session *s, unsigned char *p, size_t n)
 	}
 	user = (char *)z1 + 1;
 	pass = (char *)z2 + 1;
-	if (*user == '\0' || strlen(user) >= sizeof(s->auth_user)) {
+	if (!auth_name_ok(user, strlen(user))) {
 		session_reply(s, "535 5.7.8 Error: authentication failed: "
 		    "bad user name");
 		return;
@@ -229,7 +246,8 @@ auth_submit(struct session *s, const char *user, const char *pass)
 		log_fatal("auth request");
 	s->waiting = W_AUTH;
 	s->deadline = event_now_ms() + AUTH_TIMEOUT_S * 1000;
-	auth_io(sd->auth_fd, EV_WRITE, sd);
+	/* Written from the event loop, never from inside a command. */
+	event_mod(sd->loop, sd->auth_fd, EV_READ | EV_WRITE);
 }
 
 static int
@@ -310,7 +328,7 @@ auth_lost(struct smtpd *sd)
 	for (s = sd->sessions; s; s = next) {
 		next = s->next;
 		if (s->waiting == W_AUTH)
-			auth_done(s, AUTH_TEMP);
+			auth_done(s, AUTH_TEMP, NULL);
 	}
 }
 
@@ -332,18 +350,25 @@ auth_answer(struct smtpd *sd, const struct record *r)
 			break;
 	if (s == NULL)
 		return;		/* the client left meanwhile */
-	auth_done(s, r->type == PROTO_OK ? NULL : f[1]);
+	if (r->type == PROTO_OK)
+		auth_done(s, NULL, f[1]);
+	else
+		auth_done(s, f[1], NULL);
 }
 
-/* why NULL: success. */
+/* why NULL: success, as login (the auth service's spelling of it). */
 static void
-auth_done(struct session *s, const char *why)
+auth_done(struct session *s, const char *why, const char *login)
 {
 	s->waiting = W_NONE;
 	s->deadline = event_now_ms() +
 	    (uint64_t)s->sd->conf->smtpd_timeout * 1000;
+	if (why == NULL && !auth_name_ok(login, strlen(login))) {
+		log_warnx("AUTH: bad login name from the auth service");
+		why = AUTH_TEMP;
+	}
 	if (why == NULL) {
-		strlcpy(s->auth_user, s->auth_login, sizeof(s->auth_user));
+		strlcpy(s->auth_user, login, sizeof(s->auth_user));
 		log_info("AUTH from unknown[%s]: method=%s, username=%s",
 		    s->addr, s->auth_mech, s->auth_user);
 		session_reply(s, "235 2.7.0 Authentication successful");
@@ -367,7 +392,7 @@ auth_timeout(struct session *s)
 {
 	log_warnx("AUTH: no answer from the auth service for unknown[%s]",
 	    s->addr);
-	auth_done(s, AUTH_TEMP);
+	auth_done(s, AUTH_TEMP, NULL);
 }
 
 void

@@ -92,6 +92,11 @@ session_accept(int lfd, int events, void *arg)
 	if (!s->trusted && sd->conf->smtpd_client_connection_limit > 0 &&
 	    session_count_from(sd, s) > sd->conf->smtpd_client_connection_limit) {
 		log_info("too many connections from unknown[%s]", s->addr);
+		if (sd->conf->smtpd_tls_wrappermode) {
+			/* No plaintext reply to a client expecting TLS. */
+			session_close(s);
+			return;
+		}
 		session_reply(s, "421 4.7.0 %s Error: too many connections "
 		    "from %s", sd->conf->myhostname, s->addr);
 		session_process(s);
@@ -572,7 +577,7 @@ session_events(struct session *s)
 	}
 	if (s->tls_read_ww)
 		ev |= EV_WRITE;
-	if (s->tls_write_wr)
+	if (s->tls_write_wr && s->in.len < SMTPD_IN_MAX)
 		ev |= EV_READ;
 	if (s->out.len > 0)
 		ev |= EV_WRITE;

@@ -83,8 +83,10 @@ tls_ctx_new(const struct conf *c, const struct tls_pair *p,
 	/* TLSv1/1.1 need security level 0 in OpenSSL 3 if asked for. */
 	if (min < TLS1_2_VERSION)
 		SSL_CTX_set_security_level(ctx, 0);
+	/* CLEANSE_PLAINTEXT: AUTH passwords do not linger in its buffers. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
+	    SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);

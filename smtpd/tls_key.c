@@ -17,6 +17,9 @@
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -35,7 +38,7 @@
 #include "sock.h"
 #include "tls.h"
 
-#define KEYD_TIMEOUT_MS	10000
+#define KEYD_TIMEOUT_MS	5000
 
 static int		 keyd_fd = -1;
 static int		 rsa_idx = -1, ec_idx = -1;
@@ -219,17 +222,28 @@ keyd_call(const char *id, int op, int padding, const unsigned char *in,
 	}
 	/* A restarted keyd means a stale connection: try a new one once. */
 	for (attempt = 0; attempt < 2; attempt++) {
-		if (keyd_fd == -1 &&
-		    (keyd_fd = sock_unix_connect(KEYD_SOCKET)) == -1) {
-			log_warn("TLS: cannot reach the key server %s",
-			    KEYD_SOCKET);
-			break;
+		if (keyd_fd == -1) {
+			struct timeval tv = { KEYD_TIMEOUT_MS / 1000, 0 };
+
+			if ((keyd_fd = sock_unix_connect(KEYD_SOCKET)) == -1) {
+				log_warn("TLS: cannot reach the key server %s",
+				    KEYD_SOCKET);
+				break;
+			}
+			(void)setsockopt(keyd_fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+			    sizeof(tv));
 		}
 		record_hdr(hdr, PROTO_KEYOP, b.len);
 		if (io_write_all(keyd_fd, hdr, sizeof(hdr)) == -1 ||
 		    io_write_all(keyd_fd, b.data, b.len) == -1 ||
 		    keyd_read(hdr, sizeof(hdr)) == -1) {
 			keyd_disconnect();
+			/* A slow keyd is not tried twice: all sessions wait. */
+			if (errno == ETIMEDOUT) {
+				log_warnx("TLS: the key server did not answer "
+				    "within %d ms", KEYD_TIMEOUT_MS);
+				break;
+			}
 			continue;
 		}
 		len = record_len(hdr);

@@ -372,3 +372,42 @@ PY
 	kuid=$(awk '/^Uid:/{print $2}' /proc/$keyd/status)
 	[ "$kuid" -ne 0 ] && [ "$kuid" -ne "$uid" ]
 }
+
+@test "keyd is no decryption oracle: raw RSA on arbitrary input is refused" {
+	ph_start
+	key=$PH_CONF/tls/key.pem
+	id=$(openssl pkey -in "$key" -pubout -outform DER | sha256sum | cut -c1-64)
+	run python3 - "$PH_DIR/queue/private/keyd" "$id" <<'PY'
+import os, socket, struct, sys
+def ask(op, padding, data):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    payload = sys.argv[2].encode() + b"\0" + op + b"\0" + str(padding).encode() + b"\0" + data
+    s.sendall(b"O" + struct.pack(">I", len(payload)) + payload)
+    hdr = s.recv(5)
+    n = struct.unpack(">I", hdr[1:])[0]
+    body = b""
+    while len(body) < n:
+        body += s.recv(n - len(body))
+    s.close()
+    return chr(hdr[0]), body
+# RSA_NO_PADDING (3) on a random block below the modulus: what a
+# compromised smtpd would send to decrypt something.
+t, body = ask(b"e", 3, b"\0" + os.urandom(255))
+print("raw:", t, body[:40])
+assert t == "F" and b"not a signature" in body
+# OAEP (4) or any other padding: refused as well.
+t, body = ask(b"e", 4, os.urandom(20))
+assert t == "F"
+# PKCS#1 v1.5 (1): a signature, which is what keyd is for.
+t, body = ask(b"e", 1, os.urandom(51))
+print("pkcs1:", t, len(body))
+assert t == "K" and len(body) == 256
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q "keyd: refused: not a signature" "$PH_LOG"
+	# And TLS 1.3 (RSA-PSS through the same raw path) still works.
+	run s_client -brief -tls1_3
+	[[ "$output" == *"Signature type: RSA-PSS"* ]]
+}
