@@ -331,6 +331,9 @@ auth_check(struct authd *ad, const char *user, const char *pass, char *login,
 	int		 r, usable;
 
 	if (ad->passwords) {
+		/* A rebuilt map counts from the next check on. */
+		if (map_refresh(ad->passwords, err, sizeof(err)) == -1)
+			log_warnx("auth: %s (keeping the old contents)", err);
 		r = map_get(ad->passwords, user, &val, err, sizeof(err));
 		if (r == -1) {
 			log_warnx("auth: %s", err);

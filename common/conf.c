@@ -503,6 +503,11 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		    "smtpd_tls_security_level = encrypt");
 		return -1;
 	}
+	/* smtpd waits 30 seconds for an answer from the auth service. */
+	if (c->auth_failure_delay > 20) {
+		snprintf(err, errlen, "auth_failure_delay may be at most 20s");
+		return -1;
+	}
 	if (conf_tls_versions(c->smtpd_tls_protocols, NULL, NULL) == -1) {
 		snprintf(err, errlen, "smtpd_tls_protocols: expected a list of "
 		    "TLSv1, TLSv1.1, TLSv1.2, TLSv1.3");

@@ -61,6 +61,7 @@ static void	 keyd_close(struct client *);
 static void	 keyd_request(struct client *, const struct record *);
 static void	 keyd_gone(int, int, void *);
 static void	 keyd_signal(int, void *);
+static int	 keyd_no_passphrase(char *, int, int, void *);
 static int	 keyd_pss_shaped(const unsigned char *, size_t, RSA *);
 static void	 keyd_fail(struct client *, const char *);
 
@@ -120,11 +121,12 @@ keyd_load(struct keyd *kd)
 			log_warn("keyd: %s", pairs[i].key);
 			continue;
 		}
-		pk = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+		/* Nobody is there to type a passphrase: never ask. */
+		pk = PEM_read_PrivateKey(fp, NULL, keyd_no_passphrase, NULL);
 		fclose(fp);
 		if (pk == NULL) {
-			log_warnx("keyd: %s: no private key: %s", pairs[i].key,
-			    tls_error());
+			log_warnx("keyd: %s: no private key (an encrypted key "
+			    "is not supported): %s", pairs[i].key, tls_error());
 			continue;
 		}
 		if (EVP_PKEY_base_id(pk) != EVP_PKEY_RSA &&
@@ -163,6 +165,16 @@ keyd_load(struct keyd *kd)
 		kd->nkeys++;
 	}
 	tls_pairs_free(pairs, n);
+}
+
+static int
+keyd_no_passphrase(char *buf, int size, int rw, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rw;
+	(void)arg;
+	return -1;
 }
 
 static void

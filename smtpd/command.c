@@ -36,7 +36,7 @@ static const struct command commands[] = {
 	{ "EHLO", cmd_ehlo, "EHLO domain", "identify, list extensions" },
 	{ "MAIL", cmd_mail, "MAIL FROM:<address> [SIZE=n] "
 	    "[BODY=7BIT|8BITMIME|BINARYMIME] [SMTPUTF8] [RET=FULL|HDRS] "
-	    "[ENVID=xtext]", "start a transaction" },
+	    "[ENVID=xtext] [AUTH=xtext|<>]", "start a transaction" },
 	{ "RCPT", cmd_rcpt, "RCPT TO:<address> "
 	    "[NOTIFY=NEVER|SUCCESS,FAILURE,DELAY] [ORCPT=rfc822;xtext]",
 	    "add a recipient" },

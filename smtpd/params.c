@@ -3,7 +3,8 @@
  * esmtp-param).  Each offered one is checked here, once per command:
  * SIZE (RFC 1870), BODY (RFC 6152, 3030), SMTPUTF8 (RFC 6531), and the
  * DSN parameters RET, ENVID, NOTIFY, ORCPT (RFC 3461), which go into the
- * queue file in a normalised form for the bounce generator.
+ * queue file in a normalised form for the bounce generator, and AUTH=
+ * (RFC 4954 5), accepted when AUTH is offered and then ignored.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -84,6 +85,18 @@ params_mail(struct session *s, char *p, struct mail_params *mp)
 				return -1;
 			}
 			strlcpy(mp->envid, val, sizeof(mp->envid));
+		} else if (strcasecmp(name, "AUTH") == 0 && val &&
+		    auth_available(s)) {
+			/*
+			 * RFC 4954 5: the identity a relaying client claims for
+			 * the submitter.  Accepted and not passed on: we do not
+			 * trust other MTAs' claims (RFC 4954 5 allows this).
+			 */
+			bit = 32;
+			if (strcmp(val, "<>") != 0 && !params_xtext(val, 0)) {
+				session_reply(s, "501 5.5.4 Bad AUTH parameter");
+				return -1;
+			}
 		} else {
 			session_reply(s, "555 5.5.4 Unsupported option: %.64s",
 			    name);

@@ -406,3 +406,82 @@ EOF2
 	# The auth process kept only the shadow group besides its own.
 	grep -q "username=$u" "$PH_LOG"
 }
+
+@test "MAIL AUTH= (RFC 4954 5) is accepted when AUTH is offered, checked as xtext" {
+	ph_start
+	run ph_smtp <<EOF2
+expect 220
+send EHLO x\\r\\n
+expect 250
+send STARTTLS\\r\\n
+expect 220
+starttls
+send EHLO x\\r\\n
+expect 250
+auth alice $(ph_password)
+send MAIL FROM:<alice@localhost> AUTH=<>\\r\\n
+expect 250
+send RSET\\r\\n
+expect 250
+send MAIL FROM:<alice@localhost> AUTH=alice+40localhost\\r\\n
+expect 250
+send RSET\\r\\n
+expect 250
+send MAIL FROM:<alice@localhost> AUTH=bad=value\\r\\n
+expect 501 5.5.4
+send QUIT\\r\\n
+expect 221
+EOF2
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# Where AUTH is not offered (no TLS yet), the parameter is unknown.
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<a@example.org> AUTH=<>\r\n
+expect 555 5.5.4
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+}
+
+@test "a rebuilt password map counts at once, without a reload" {
+	ph_start
+	run ph_smtp <<EOF2
+expect 220
+send STARTTLS\\r\\n
+expect 220
+starttls
+send EHLO x\\r\\n
+expect 250
+send AUTH PLAIN $(plain "" frank frank-pw)\\r\\n
+expect 535
+send QUIT\\r\\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	echo "frank $(echo frank-pw | "$PH_BUILD/bin/posthorn-map" -p -a sha512)" \
+	    >> "$PH_CONF/passwd"
+	"$PH_BUILD/bin/posthorn-map" "hash:$PH_CONF/passwd"
+	run ph_smtp <<EOF2
+expect 220
+send STARTTLS\\r\\n
+expect 220
+starttls
+send EHLO x\\r\\n
+expect 250
+auth frank frank-pw
+send QUIT\\r\\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+}
+
+@test "auth_failure_delay over 20s is a configuration error (smtpd waits 30s)" {
+	ph_conf auth_failure_delay 25s
+	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"auth_failure_delay may be at most 20s"* ]]
+}
