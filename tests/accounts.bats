@@ -208,7 +208,8 @@ PY
 	ph_start
 	send s@example.org slow@localhost "slow"
 	wait_log "to=<slow@localhost>, relay=local, .*status=deferred \\(command .*time limit of 1s exceeded" 10
-	! pgrep -f "sleep 30" >/dev/null
+	# -x: the whole command line, not any "sleep 300" on the machine
+	! pgrep -x -f "sleep 30" >/dev/null
 }
 
 @test "alias commands run as default_privs, alias files likewise" {
