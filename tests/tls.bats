@@ -411,3 +411,28 @@ PY
 	run s_client -brief -tls1_3
 	[[ "$output" == *"Signature type: RSA-PSS"* ]]
 }
+
+@test "TLS 1.3 resumption: a ticket from one session resumes the next" {
+	ph_start
+	run python3 - "$PH_PORT" <<'PY'
+import smtplib, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+session = None
+for i in range(2):
+    s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+    s.ehlo()
+    s.docmd("STARTTLS")
+    s.sock = ctx.wrap_socket(s.sock, session=session)
+    s.file = None
+    s.ehlo()		# the ticket arrives with the first reply
+    print(i, s.sock.version(), "reused" if s.sock.session_reused else "full")
+    session = s.sock.session
+    s.quit()
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "0 TLSv1.3 full" ]]
+	[[ "${lines[1]}" == "1 TLSv1.3 reused" ]]
+}
