@@ -31,7 +31,7 @@ CPPFLAGS	+= -D_GNU_SOURCE -Icommon \
 CFLAGS		?=
 CFLAGS		+= -std=gnu11 $(OPT) $(WARN) $(SAN) -MMD -MP
 LDFLAGS		+= $(SAN)
-LDLIBS		+= -lssl -lcrypto -lcrypt -ldb -lbsd
+LDLIBS		+= -lssl -lcrypto -lcrypt -lresolv -ldb -lbsd
 
 COMMON_SRC	= $(wildcard common/*.c)
 MASTER_SRC	= master/master.c master/mconf.c master/qdirs.c master/spawn.c
@@ -39,11 +39,12 @@ MAPTOOL_SRC	= master/posthorn-map.c
 SMTPD_SRC	= $(wildcard smtpd/*.c)
 QMGR_SRC	= $(wildcard queue/*.c)
 LOCAL_SRC	= $(wildcard deliver/*.c)
+SMTP_SRC	= $(wildcard deliver/smtp/*.c)
 KEYD_SRC	= $(wildcard keyd/*.c)
 AUTH_SRC	= $(wildcard auth/*.c)
 
 obj		= $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local keyd auth)
+PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local smtp keyd auth)
 TOOLS		= $(BUILD)/bin/posthorn-map
 UNIT_SRC	= $(wildcard tests/unit/*.c)
 UNITS		= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -76,6 +77,7 @@ $(BUILD)/libexec/master: $(call obj,$(MASTER_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/smtpd: $(call obj,$(SMTPD_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/qmgr: $(call obj,$(QMGR_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/local: $(call obj,$(LOCAL_SRC)) $(BUILD)/libcommon.a
+$(BUILD)/libexec/smtp: $(call obj,$(SMTP_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/keyd: $(call obj,$(KEYD_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/auth: $(call obj,$(AUTH_SRC)) $(BUILD)/libcommon.a
 
@@ -94,7 +96,7 @@ $(BUILD)/obj/%.o: %.c $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
--include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/tests/unit/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/obj/tests/unit/*.d)
 
 # Missing Debian packages: installed when root, else named exactly.
 deps:

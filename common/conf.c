@@ -109,6 +109,14 @@ static const struct conf_key conf_keys[] = {
 	T(auth_failure_delay, "1s", 0),
 	N(auth_failure_limit, "10", 1),
 	T(auth_failure_window, "600s", 1),
+	S(relayhost, ""),
+	S(dns_resolver, ""),
+	S(smtp_helo_name, ""),
+	S(smtp_tls_security_level, "may"),
+	T(smtp_connect_timeout, "30s", 1),
+	T(smtp_command_timeout, "300s", 1),
+	T(smtp_data_timeout, "180s", 1),
+	T(smtp_data_done_timeout, "600s", 1),
 };
 #define NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -501,6 +509,13 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s needs smtpd_tls_cert_file",
 		    c->smtpd_tls_wrappermode ? "smtpd_tls_wrappermode" :
 		    "smtpd_tls_security_level = encrypt");
+		return -1;
+	}
+	if (strcmp(c->smtp_tls_security_level, "none") != 0 &&
+	    strcmp(c->smtp_tls_security_level, "may") != 0 &&
+	    strcmp(c->smtp_tls_security_level, "encrypt") != 0) {
+		snprintf(err, errlen, "smtp_tls_security_level: expected none, "
+		    "may or encrypt");
 		return -1;
 	}
 	/* smtpd waits 30 seconds for an answer from the auth service. */

@@ -82,6 +82,15 @@ struct conf {
 	long	 auth_failure_delay;
 	long	 auth_failure_limit;
 	long	 auth_failure_window;
+	/* Relay (the smtp agent). */
+	char	*relayhost;
+	char	*dns_resolver;
+	char	*smtp_helo_name;
+	char	*smtp_tls_security_level;
+	long	 smtp_connect_timeout;
+	long	 smtp_command_timeout;
+	long	 smtp_data_timeout;
+	long	 smtp_data_done_timeout;
 };
 
 /* Load CONFDIR/posthorn.conf; on error write "file:line: why" into err. */

@@ -11,13 +11,14 @@
  *	PROTO_EXPN	name				reply OK(SMTP reply lines)
  * FAIL carries a complete SMTP reply line, e.g. "550 5.1.1 ...".
  *
- * qmgr -> local, one connection per job:
- *	PROTO_JOB	queue id, sender, content offset, MAIL parameters
+ * qmgr -> local or relay (the smtp agent), one connection per job:
+ *	PROTO_JOB	queue id, sender, content offset, MAIL parameters,
+ *			transport (local|smtp|lmtp), next hop
  *			(a read-only queue file descriptor attached)
- *	PROTO_RCPT	index, address
+ *	PROTO_RCPT	index, address, RCPT parameters
  *	PROTO_GO	-
- * local -> qmgr:
- *	PROTO_STATUS	index, result (D|T|P), DSN status, text
+ * agent -> qmgr:
+ *	PROTO_STATUS	index, result (D|T|P), DSN status, text, relay
  *	PROTO_DONE	-
  *
  * smtpd -> keyd (private/keyd), one connection per smtpd process; smtpd
@@ -67,6 +68,7 @@
 
 #define QMGR_SOCKET	"private/qmgr"
 #define LOCAL_SOCKET	"private/local"
+#define RELAY_SOCKET	"private/relay"
 #define KEYD_SOCKET	"private/keyd"
 #define AUTH_SOCKET	"private/auth"
 

@@ -99,8 +99,14 @@ void	 rewrite_free(struct rewrite_list *);
 #define ROUTE_LOCAL	0
 #define ROUTE_ERROR	1	/* bounce with the given reason */
 #define ROUTE_DEFER	2	/* keep it, try later */
-int	 route_recipient(struct qmgr *, const char *, char *why, size_t,
-	    char *dsn);
+#define ROUTE_RELAY	3	/* the smtp agent: transport, nexthop set */
+struct route {
+	char	 transport[8];	/* "local", "smtp", "lmtp" */
+	char	 nexthop[256];	/* "" = the recipient's domain */
+	char	 why[512];
+	char	 dsn[8];
+};
+int	 route_recipient(struct qmgr *, const char *, struct route *);
 
 /* sched.c */
 void	 sched_init(struct qmgr *);

@@ -6,10 +6,13 @@
  *	local		the local delivery agent
  *	error:text	bounce, with text (and a 5.x.x code if it starts so)
  *	retry:text	defer, with text (e.g. while a host is moved)
- *	smtp, lmtp, relay	remote delivery, which this version lacks
+ *	smtp		MX lookup of the recipient's domain
+ *	smtp:host	MX lookup of host
+ *	smtp:[host]:port	that host (A/AAAA), no MX lookup; port 25 default
+ *	lmtp:unix:/path, lmtp:[host]:port	LMTP (RFC 2033)
  *
  * Without an entry, local and virtual mailbox domains go to local; other
- * domains have no transport yet.
+ * domains to relayhost when it is set, else to smtp (MX lookup).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -25,13 +28,14 @@ static void	 route_reason(const char *, const char *, char *, size_t,
 		    char *);
 
 int
-route_recipient(struct qmgr *q, const char *addr, char *why, size_t whylen,
-    char *dsn)
+route_recipient(struct qmgr *q, const char *addr, struct route *rt)
 {
-	const char	*val = NULL, *at, *d;
+	const char	*val = NULL, *at, *d, *colon;
 	char		 err[512], key[300];
 	int		 r = 0;
+	size_t		 n;
 
+	memset(rt, 0, sizeof(*rt));
 	if (q->transports) {
 		r = map_get(q->transports, addr, &val, err, sizeof(err));
 		at = strrchr(addr, '@');
@@ -45,36 +49,69 @@ route_recipient(struct qmgr *q, const char *addr, char *why, size_t whylen,
 		}
 		if (r == -1) {
 			log_warnx("%s", err);
-			strlcpy(dsn, "4.3.0", 8);
-			snprintf(why, whylen, "transport_map lookup failed");
+			strlcpy(rt->dsn, "4.3.0", sizeof(rt->dsn));
+			snprintf(rt->why, sizeof(rt->why),
+			    "transport_map lookup failed");
 			return ROUTE_DEFER;
 		}
 	}
-	if (r == 0)
-		val = recipient_is_local(q, addr) ? "local" : "smtp";
+	if (r == 0) {
+		if (recipient_is_local(q, addr))
+			val = "local";
+		else if (q->conf->relayhost[0]) {
+			strlcpy(rt->transport, "smtp", sizeof(rt->transport));
+			strlcpy(rt->nexthop, q->conf->relayhost,
+			    sizeof(rt->nexthop));
+			return ROUTE_RELAY;
+		} else
+			val = "smtp";
+	}
 	if (strcasecmp(val, "local") == 0 || strncasecmp(val, "local:", 6) ==
 	    0)
 		return ROUTE_LOCAL;
 	if (strncasecmp(val, "error", 5) == 0 && (val[5] == '\0' ||
 	    val[5] == ':')) {
-		route_reason(val[5] ? val + 6 : "", "5.0.0", why, whylen, dsn);
-		if (why[0] == '\0')
-			snprintf(why, whylen, "mail for this address is refused "
-			    "(transport_map)");
+		route_reason(val[5] ? val + 6 : "", "5.0.0", rt->why,
+		    sizeof(rt->why), rt->dsn);
+		if (rt->why[0] == '\0')
+			snprintf(rt->why, sizeof(rt->why), "mail for this "
+			    "address is refused (transport_map)");
 		return ROUTE_ERROR;
 	}
 	if (strncasecmp(val, "retry", 5) == 0 && (val[5] == '\0' ||
 	    val[5] == ':')) {
-		route_reason(val[5] ? val + 6 : "", "4.0.0", why, whylen, dsn);
-		if (why[0] == '\0')
-			snprintf(why, whylen, "delivery deferred by "
-			    "transport_map");
+		route_reason(val[5] ? val + 6 : "", "4.0.0", rt->why,
+		    sizeof(rt->why), rt->dsn);
+		if (rt->why[0] == '\0')
+			snprintf(rt->why, sizeof(rt->why), "delivery deferred "
+			    "by transport_map");
 		return ROUTE_DEFER;
 	}
-	strlcpy(dsn, "5.4.4", 8);
-	snprintf(why, whylen, "delivery to other domains (transport %.32s) is "
-	    "not available in this version", val);
-	return ROUTE_ERROR;
+	n = (colon = strchr(val, ':')) ? (size_t)(colon - val) : strlen(val);
+	if ((n == 4 && strncasecmp(val, "smtp", 4) == 0) ||
+	    (n == 4 && strncasecmp(val, "lmtp", 4) == 0)) {
+		strlcpy(rt->transport, n == 4 && tolower((unsigned char)
+		    val[0]) == 'l' ? "lmtp" : "smtp", sizeof(rt->transport));
+		if (colon && strlcpy(rt->nexthop, colon + 1,
+		    sizeof(rt->nexthop)) >= sizeof(rt->nexthop)) {
+			strlcpy(rt->dsn, "4.3.5", sizeof(rt->dsn));
+			snprintf(rt->why, sizeof(rt->why), "transport_map: "
+			    "next hop too long");
+			return ROUTE_DEFER;
+		}
+		if (strcmp(rt->transport, "lmtp") == 0 && rt->nexthop[0] ==
+		    '\0') {
+			strlcpy(rt->dsn, "4.3.5", sizeof(rt->dsn));
+			snprintf(rt->why, sizeof(rt->why), "transport_map: lmtp "
+			    "needs a next hop (unix:/path or [host]:port)");
+			return ROUTE_DEFER;
+		}
+		return ROUTE_RELAY;
+	}
+	strlcpy(rt->dsn, "4.3.5", sizeof(rt->dsn));
+	snprintf(rt->why, sizeof(rt->why), "transport_map: unknown transport "
+	    "'%.*s'", (int)(n > 32 ? 32 : n), val);
+	return ROUTE_DEFER;
 }
 
 /* "5.1.1 gone away" -> dsn 5.1.1, text "gone away"; else the default. */

@@ -1,8 +1,9 @@
 /*
  * sched: the delivery side of qmgr.  Committed messages wait in a FIFO;
- * up to local_concurrency_limit jobs run at once, one per message, each
- * on its own connection to the local delivery agent, which gets the queue
- * file descriptor read-only and reports a result per recipient.  Results
+ * up to local_concurrency_limit jobs run at once, one per message.  A
+ * job asks one delivery agent per destination (local, or the relay agent
+ * per transport and next hop), each on its own connection; an agent gets
+ * the queue file descriptor read-only and reports a result per recipient.  Results
  * are written into the queue file (one fdatasync per job) before the file
  * is removed, deferred, or a bounce is made.
  *
@@ -31,9 +32,9 @@
 #include "record.h"
 #include "sock.h"
 
+/* One message being delivered: its recipients' results so far. */
 struct job {
 	struct qmgr	*q;
-	int		 fd;
 	int		 qfd;
 	char		 id[QUEUEID_LEN + 1];
 	char		 path[64];
@@ -41,23 +42,37 @@ struct job {
 	char		*result;	/* per recipient: 0 = no answer yet */
 	char		**status;
 	char		**text;
+	char		**relay;	/* who took it or said no */
+	struct conn	**owner;	/* the agent asked about it */
+	struct conn	*conns;		/* agents still working on it */
+	struct job	*next;
+};
+
+/* One delivery agent working on some recipients of a job. */
+struct conn {
+	struct job	*j;
+	int		 fd;
+	char		 agent[8];	/* "local" or "relay" */
 	struct buf	 in, out;
 	struct event_timer *timer;
-	struct job	*next;
+	struct conn	*next;
 };
 
 static void	 sched_dispatch(void *);
 static void	 sched_scan(void *);
 static void	 sched_scan_timer(void *);
 static void	 sched_start(struct qmgr *, const char *);
-static void	 job_io(int, int, void *);
-static void	 job_timeout(void *);
+static void	 conn_io(int, int, void *);
+static void	 conn_timeout(void *);
+static void	 conn_done(struct conn *);
+static void	 conn_free(struct conn *);
+static struct conn *conn_open(struct job *, const char *);
 static void	 job_result(struct job *, size_t, char, const char *,
-		    const char *);
+		    const char *, const char *);
 static void	 job_finish(struct job *);
 static void	 job_free(struct job *);
 static void	 sched_kick(struct qmgr *, long);
-static int	 sched_status(struct job *, const struct record *);
+static int	 sched_status(struct conn *, const struct record *);
 static void	 sched_corrupt(const char *, const char *, const char *);
 static void	 sched_defer(struct job *, time_t);
 
@@ -236,23 +251,26 @@ sched_scan_timer(void *arg)
 	sched_scan(q);
 }
 
+/*
+ * Route every pending recipient; those for the same agent, transport and
+ * next hop go in one job to that agent (one connection each): local
+ * gets the local ones, the relay agent (smtp) one job per destination.
+ */
 static void
 sched_start(struct qmgr *q, const char *id)
 {
 	struct job	*j;
-	struct buf	 rec;
-	char		 err[256], idx[32], off[32], why[256], dsn[8];
-	size_t		 i, nlocal = 0;
-	int		 fd, rofd;
+	struct conn	*c, **cv = NULL;
+	struct route	 rt, *routes = NULL;
+	char		 err[256], idx[32], off[32];
+	size_t		 i, k, ngroups = 0, *group;
+	int		 rofd;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		log_fatal("sched_start");
 	j->q = q;
-	j->fd = -1;
 	strlcpy(j->id, id, sizeof(j->id));
 	qf_path(j->path, sizeof(j->path), Q_ACTIVE, id);
-	buf_init(&j->in, RECORD_MAX + RECORD_HDR);
-	buf_init(&j->out, 0);
 	if ((j->qfd = open(j->path, O_RDWR | O_CLOEXEC)) == -1) {
 		log_warn("%s: open %s", id, j->path);
 		free(j);
@@ -264,174 +282,272 @@ sched_start(struct qmgr *q, const char *id)
 		free(j);
 		return;
 	}
-	j->result = calloc(j->env.nrcpt, 1);
-	j->status = calloc(j->env.nrcpt, sizeof(char *));
-	j->text = calloc(j->env.nrcpt, sizeof(char *));
-	if (j->result == NULL || j->status == NULL || j->text == NULL)
+	j->result = calloc(j->env.nrcpt + 1, 1);
+	j->status = calloc(j->env.nrcpt + 1, sizeof(char *));
+	j->text = calloc(j->env.nrcpt + 1, sizeof(char *));
+	j->relay = calloc(j->env.nrcpt + 1, sizeof(char *));
+	j->owner = calloc(j->env.nrcpt + 1, sizeof(struct conn *));
+	group = calloc(j->env.nrcpt + 1, sizeof(size_t));
+	routes = calloc(j->env.nrcpt + 1, sizeof(*routes));
+	cv = calloc(j->env.nrcpt + 1, sizeof(*cv));
+	if (!j->result || !j->status || !j->text || !j->relay || !j->owner ||
+	    !group || !routes || !cv)
 		log_fatal("sched_start");
 	j->next = q->jobs;
 	q->jobs = j;
 	q->njobs++;
 
-	buf_init(&rec, 0);
 	for (i = 0; i < j->env.nrcpt; i++) {
+		group[i] = SIZE_MAX;
 		if (!QF_IS_PENDING(j->env.rcpt[i].state))
 			continue;
-		switch (route_recipient(q, j->env.rcpt[i].addr, why,
-		    sizeof(why), dsn)) {
-		case ROUTE_LOCAL:
-			break;
+		switch (route_recipient(q, j->env.rcpt[i].addr, &rt)) {
 		case ROUTE_ERROR:
-			job_result(j, i, RESULT_PERMFAIL, dsn, why);
+			job_result(j, i, RESULT_PERMFAIL, rt.dsn, rt.why,
+			    "none");
 			continue;
 		case ROUTE_DEFER:
-			job_result(j, i, RESULT_TEMPFAIL, dsn, why);
+			job_result(j, i, RESULT_TEMPFAIL, rt.dsn, rt.why,
+			    "none");
+			continue;
+		case ROUTE_LOCAL:
+			strlcpy(rt.transport, "local", sizeof(rt.transport));
+			break;
+		}
+		/* The domain is the next hop of a plain "smtp" route. */
+		if (strcmp(rt.transport, "smtp") == 0 && rt.nexthop[0] ==
+		    '\0') {
+			const char *at = strrchr(j->env.rcpt[i].addr, '@');
+
+			strlcpy(rt.nexthop, at ? at + 1 : "",
+			    sizeof(rt.nexthop));
+		}
+		for (k = 0; k < ngroups; k++)
+			if (strcmp(routes[k].transport, rt.transport) == 0 &&
+			    strcasecmp(routes[k].nexthop, rt.nexthop) == 0)
+				break;
+		if (k == ngroups)
+			routes[ngroups++] = rt;
+		group[i] = k;
+	}
+	/* Connect to every agent first: one missing, and all wait. */
+	for (k = 0; k < ngroups; k++) {
+		cv[k] = conn_open(j, strcmp(routes[k].transport, "local") ==
+		    0 ? "local" : "relay");
+		if (cv[k] == NULL) {
+			/* Not the message's fault: back to the queue, soon. */
+			while (j->conns) {
+				c = j->conns;
+				j->conns = c->next;
+				conn_free(c);
+			}
+			q->jobs = j->next;
+			q->njobs--;
+			job_free(j);
+			sched_enqueue(q, id);
+			if (q->dispatch_timer)
+				event_timer_cancel(q->loop, q->dispatch_timer);
+			q->dispatch_timer = event_timer_add(q->loop, 1000,
+			    sched_dispatch, q);
+			goto out;
+		}
+	}
+	snprintf(off, sizeof(off), "%lld", (long long)j->env.content_off);
+	for (k = 0; k < ngroups; k++) {
+		c = cv[k];
+		record_putf(&c->out, PROTO_JOB, id, j->env.sender, off,
+		    j->env.sender_params, routes[k].transport,
+		    routes[k].nexthop, NULL);
+		/* The agent gets its own read-only descriptor. */
+		if ((rofd = open(j->path, O_RDONLY | O_CLOEXEC)) == -1 ||
+		    sock_send_fd(c->fd, c->out.data, c->out.len, rofd) !=
+		    (ssize_t)c->out.len) {
+			log_warn("%s: send job to %s", id, c->agent);
+			if (rofd != -1)
+				close(rofd);
+			buf_reset(&c->out);
+			conn_done(c);	/* no results: deferred */
 			continue;
 		}
-		snprintf(idx, sizeof(idx), "%zu", i);
-		record_putf(&rec, PROTO_RCPT, idx, j->env.rcpt[i].addr, NULL);
-		nlocal++;
+		close(rofd);
+		buf_reset(&c->out);
+		for (i = 0; i < j->env.nrcpt; i++) {
+			if (group[i] != k)
+				continue;
+			snprintf(idx, sizeof(idx), "%zu", i);
+			record_putf(&c->out, PROTO_RCPT, idx,
+			    j->env.rcpt[i].addr, j->env.rcpt[i].params, NULL);
+			j->owner[i] = c;
+		}
+		record_put(&c->out, PROTO_GO, NULL, 0);
+		sock_nonblock(c->fd);
+		if (event_add(q->loop, c->fd, EV_READ | EV_WRITE, conn_io, c) ==
+		    -1)
+			log_fatal("event_add");
+		c->timer = event_timer_add(q->loop,
+		    q->conf->local_timeout * 1000, conn_timeout, c);
 	}
-	if (nlocal == 0) {
-		buf_free(&rec);
+	if (j->conns == NULL)
 		job_finish(j);
-		return;
+out:
+	free(group);
+	free(routes);
+	free(cv);
+}
+
+static struct conn *
+conn_open(struct job *j, const char *agent)
+{
+	struct conn	*c;
+	const char	*sock = strcmp(agent, "local") == 0 ? LOCAL_SOCKET :
+			    RELAY_SOCKET;
+	int		 fd;
+
+	if ((fd = sock_unix_connect(sock)) == -1) {
+		log_warn("%s: connect to %s (will retry)", j->id, sock);
+		return NULL;
 	}
-	if ((fd = sock_unix_connect(LOCAL_SOCKET)) == -1) {
-		log_warn("%s: connect to %s (will retry)", id, LOCAL_SOCKET);
-		buf_free(&rec);
-		/* Not the message's fault: back to the queue, try soon. */
-		q->jobs = j->next;
-		q->njobs--;
-		job_free(j);
-		sched_enqueue(q, id);
-		if (q->dispatch_timer)
-			event_timer_cancel(q->loop, q->dispatch_timer);
-		q->dispatch_timer = event_timer_add(q->loop, 1000,
-		    sched_dispatch, q);
-		return;
-	}
-	j->fd = fd;
-	snprintf(off, sizeof(off), "%lld", (long long)j->env.content_off);
-	record_putf(&j->out, PROTO_JOB, id, j->env.sender, off,
-	    j->env.sender_params, NULL);
-	/* local gets its own read-only descriptor: it can read, not write. */
-	if ((rofd = open(j->path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    sock_send_fd(fd, j->out.data, j->out.len, rofd) !=
-	    (ssize_t)j->out.len) {
-		log_warn("%s: send job to local", id);
-		if (rofd != -1)
-			close(rofd);
-		buf_free(&rec);
-		job_finish(j);	/* no results: everything is deferred */
-		return;
-	}
-	close(rofd);
-	buf_reset(&j->out);
-	buf_append(&j->out, rec.data, rec.len);
-	buf_free(&rec);
-	record_put(&j->out, PROTO_GO, NULL, 0);
-	sock_nonblock(fd);
-	if (event_add(q->loop, fd, EV_READ | EV_WRITE, job_io, j) == -1)
-		log_fatal("event_add");
-	j->timer = event_timer_add(q->loop, q->conf->local_timeout * 1000,
-	    job_timeout, j);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		log_fatal("conn_open");
+	c->j = j;
+	c->fd = fd;
+	strlcpy(c->agent, agent, sizeof(c->agent));
+	buf_init(&c->in, RECORD_MAX + RECORD_HDR);
+	buf_init(&c->out, 0);
+	c->next = j->conns;
+	j->conns = c;
+	return c;
 }
 
 static void
-job_io(int fd, int events, void *arg)
+conn_io(int fd, int events, void *arg)
 {
-	struct job	*j = arg;
+	struct conn	*c = arg;
 	struct record	 r;
 	size_t		 total;
 	ssize_t		 n;
 	int		 rc;
 
 	if (events & EV_WRITE) {
-		if ((rc = sock_write_buf(fd, &j->out)) == -1) {
-			log_warn("%s: write to local", j->id);
-			job_finish(j);
+		if ((rc = sock_write_buf(fd, &c->out)) == -1) {
+			log_warn("%s: write to %s", c->j->id, c->agent);
+			conn_done(c);
 			return;
 		}
 		if (rc == 0)
-			event_mod(j->q->loop, fd, EV_READ);
+			event_mod(c->j->q->loop, fd, EV_READ);
 	}
 	if (!(events & EV_READ))
 		return;
-	if ((n = sock_read_buf(fd, &j->in)) <= 0) {
+	if ((n = sock_read_buf(fd, &c->in)) <= 0) {
 		if (n == -1 && errno == EAGAIN)
 			return;
 		if (n == -1)
-			log_warn("%s: read from local", j->id);
+			log_warn("%s: read from %s", c->j->id, c->agent);
 		else
-			log_warnx("%s: local delivery agent closed the "
-			    "connection before finishing", j->id);
-		job_finish(j);
+			log_warnx("%s: %s delivery agent closed the "
+			    "connection before finishing", c->j->id, c->agent);
+		conn_done(c);
 		return;
 	}
-	while ((rc = record_peek(&j->in, &r, &total)) == 1) {
+	while ((rc = record_peek(&c->in, &r, &total)) == 1) {
 		if (r.type == PROTO_DONE) {
-			job_finish(j);
+			conn_done(c);
 			return;
 		}
-		if (r.type != PROTO_STATUS || sched_status(j, &r) == -1) {
-			log_warnx("%s: bad record from local", j->id);
-			job_finish(j);
+		if (r.type != PROTO_STATUS || sched_status(c, &r) == -1) {
+			log_warnx("%s: bad record from %s", c->j->id, c->agent);
+			conn_done(c);
 			return;
 		}
-		buf_consume(&j->in, total);
+		buf_consume(&c->in, total);
 	}
 	if (rc == -1) {
-		log_warnx("%s: malformed record from local", j->id);
-		job_finish(j);
+		log_warnx("%s: malformed record from %s", c->j->id, c->agent);
+		conn_done(c);
 	}
 }
 
+/* index, result (D|T|P), DSN status, text, relay */
 static int
-sched_status(struct job *j, const struct record *r)
+sched_status(struct conn *c, const struct record *r)
 {
-	const char	*f[4];
+	struct job	*j = c->j;
+	const char	*f[5];
 	char		*end;
 	unsigned long	 i;
 
-	if (record_fields(r, f, 4) == -1)
+	if (record_fields(r, f, 5) == -1)
 		return -1;
 	i = strtoul(f[0], &end, 10);
-	if (*end || end == f[0] || i >= j->env.nrcpt ||
+	if (*end || end == f[0] || i >= j->env.nrcpt || j->owner[i] != c ||
 	    !QF_IS_PENDING(j->env.rcpt[i].state) || j->result[i] ||
 	    strlen(f[1]) != 1 || (f[1][0] != RESULT_DELIVERED &&
 	    f[1][0] != RESULT_TEMPFAIL && f[1][0] != RESULT_PERMFAIL))
 		return -1;
-	job_result(j, i, f[1][0], f[2], f[3]);
+	job_result(j, i, f[1][0], f[2], f[3], f[4]);
 	/* local_timeout counts from the last sign of progress. */
-	if (j->timer)
-		event_timer_cancel(j->q->loop, j->timer);
-	j->timer = event_timer_add(j->q->loop, j->q->conf->local_timeout * 1000,
-	    job_timeout, j);
+	if (c->timer)
+		event_timer_cancel(j->q->loop, c->timer);
+	c->timer = event_timer_add(j->q->loop, j->q->conf->local_timeout * 1000,
+	    conn_timeout, c);
 	return 0;
 }
 
 static void
 job_result(struct job *j, size_t i, char res, const char *status,
-    const char *text)
+    const char *text, const char *relay)
 {
 	j->result[i] = res;
 	free(j->status[i]);
 	free(j->text[i]);
+	free(j->relay[i]);
 	if ((j->status[i] = strdup(status)) == NULL ||
-	    (j->text[i] = strdup(text)) == NULL)
+	    (j->text[i] = strdup(text)) == NULL ||
+	    (j->relay[i] = strdup(relay)) == NULL)
 		log_fatal("job_result");
 }
 
 static void
-job_timeout(void *arg)
+conn_timeout(void *arg)
 {
-	struct job	*j = arg;
+	struct conn	*c = arg;
 
-	j->timer = NULL;
-	log_warnx("%s: local delivery timed out after %lds", j->id,
-	    j->q->conf->local_timeout);
-	job_finish(j);
+	c->timer = NULL;
+	log_warnx("%s: %s delivery timed out after %lds", c->j->id, c->agent,
+	    c->j->q->conf->local_timeout);
+	conn_done(c);
+}
+
+/* An agent is through (or gone): the job ends with its last agent. */
+static void
+conn_done(struct conn *c)
+{
+	struct job	*j = c->j;
+	struct conn	**pp;
+
+	for (pp = &j->conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	conn_free(c);
+	if (j->conns == NULL)
+		job_finish(j);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	if (c->timer)
+		event_timer_cancel(c->j->q->loop, c->timer);
+	if (c->fd != -1) {
+		event_del(c->j->q->loop, c->fd);
+		close(c->fd);
+	}
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c);
 }
 
 static void
@@ -463,12 +579,13 @@ job_finish(struct job *j)
 			continue;
 		if (j->result[i] == 0)
 			job_result(j, i, RESULT_TEMPFAIL, "4.3.0",
-			    "delivery agent gave no result");
+			    "delivery agent gave no result",
+			    j->relay[i] ? j->relay[i] : "none");
 		if (j->result[i] == RESULT_DELIVERED) {
-			log_info("%s: to=<%s>, relay=local, delay=%s, "
+			log_info("%s: to=<%s>, relay=%s, delay=%s, "
 			    "dsn=%s, status=sent (%s)", j->id,
-			    j->env.rcpt[i].addr, delay, j->status[i],
-			    j->text[i]);
+			    j->env.rcpt[i].addr, j->relay[i], delay,
+			    j->status[i], j->text[i]);
 			if (qf_set_state(j->qfd, &j->env.rcpt[i],
 			    QF_DELIVERED) == -1)
 				log_warn("%s: mark delivered", j->id);
@@ -484,10 +601,10 @@ job_finish(struct job *j)
 		} else if (j->result[i] == RESULT_PERMFAIL || expired) {
 			st = j->result[i] == RESULT_PERMFAIL ? "bounced" :
 			    "expired";
-			log_info("%s: to=<%s>, relay=local, delay=%s, "
+			log_info("%s: to=<%s>, relay=%s, delay=%s, "
 			    "dsn=%s, status=%s (%s)", j->id,
-			    j->env.rcpt[i].addr, delay, j->status[i], st,
-			    j->text[i]);
+			    j->env.rcpt[i].addr, j->relay[i], delay,
+			    j->status[i], st, j->text[i]);
 			nfail++;
 			/* RFC 3461: NOTIFY without FAILURE wants no bounce. */
 			if (qf_param(j->env.rcpt[i].params, "NOTIFY", notify,
@@ -503,10 +620,10 @@ job_finish(struct job *j)
 			items[nb].text = j->text[i];
 			nb++;
 		} else {
-			log_info("%s: to=<%s>, relay=local, delay=%s, "
+			log_info("%s: to=<%s>, relay=%s, delay=%s, "
 			    "dsn=%s, status=deferred (%s)", j->id,
-			    j->env.rcpt[i].addr, delay, j->status[i],
-			    j->text[i]);
+			    j->env.rcpt[i].addr, j->relay[i], delay,
+			    j->status[i], j->text[i]);
 			remaining++;
 			/* NOTIFY=DELAY: one notice, the first time. */
 			if (j->env.rcpt[i].state == QF_PENDING &&
@@ -615,24 +732,19 @@ job_free(struct job *j)
 {
 	size_t	 i;
 
-	if (j->timer)
-		event_timer_cancel(j->q->loop, j->timer);
-	if (j->fd != -1) {
-		event_del(j->q->loop, j->fd);
-		close(j->fd);
-	}
 	if (j->qfd != -1)
 		close(j->qfd);
 	for (i = 0; i < j->env.nrcpt; i++) {
 		free(j->status ? j->status[i] : NULL);
 		free(j->text ? j->text[i] : NULL);
+		free(j->relay ? j->relay[i] : NULL);
 	}
 	free(j->status);
 	free(j->text);
+	free(j->relay);
+	free(j->owner);
 	free(j->result);
 	qf_env_free(&j->env);
-	buf_free(&j->in);
-	buf_free(&j->out);
 	free(j);
 }
 

@@ -1,0 +1,209 @@
+/* agent: the job side of the delivery agents' channel to qmgr. */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bsd/stdlib.h>
+#include <bsd/string.h>
+
+#include "agent.h"
+#include "log.h"
+#include "proto.h"
+#include "record.h"
+#include "sock.h"
+
+static int
+agent_add_rcpt(struct agent_job *job, const char *idx, const char *addr,
+    const char *params)
+{
+	char	**r, **x, **p;
+
+	if (job->n >= AGENT_MAX_RCPT)
+		return -1;
+	if ((r = reallocarray(job->rcpt, job->n + 1, sizeof(*r))) != NULL)
+		job->rcpt = r;
+	if ((x = reallocarray(job->index, job->n + 1, sizeof(*x))) != NULL)
+		job->index = x;
+	if ((p = reallocarray(job->rparams, job->n + 1, sizeof(*p))) != NULL)
+		job->rparams = p;
+	if (r == NULL || x == NULL || p == NULL)
+		return -1;
+	job->rcpt[job->n] = strdup(addr);
+	job->index[job->n] = strdup(idx);
+	job->rparams[job->n] = strdup(params);
+	if (!job->rcpt[job->n] || !job->index[job->n] ||
+	    !job->rparams[job->n]) {
+		free(job->rcpt[job->n]);
+		free(job->index[job->n]);
+		free(job->rparams[job->n]);
+		return -1;
+	}
+	job->n++;
+	return 0;
+}
+
+int
+agent_read_job(int fd, struct agent_job *job)
+{
+	struct buf	 in;
+	struct record	 r;
+	const char	*f[6];
+	char		*end;
+	size_t		 total;
+	ssize_t		 n;
+	int		 rc, passed;
+
+	memset(job, 0, sizeof(*job));
+	job->qfd = -1;
+	buf_init(&in, RECORD_MAX + RECORD_HDR);
+	for (;;) {
+		while ((rc = record_peek(&in, &r, &total)) == 1) {
+			switch (r.type) {
+			case PROTO_JOB:
+				if (job->sender || record_fields(&r, f, 6) ==
+				    -1 || job->qfd == -1)
+					goto bad;
+				strlcpy(job->id, f[0], sizeof(job->id));
+				job->sender = strdup(f[1]);
+				job->params = strdup(f[3]);
+				job->transport = strdup(f[4]);
+				job->nexthop = strdup(f[5]);
+				if (!job->sender || !job->params ||
+				    !job->transport || !job->nexthop)
+					goto bad;
+				job->content_off = strtoll(f[2], &end, 10);
+				if (*end || job->content_off < 0)
+					goto bad;
+				break;
+			case PROTO_RCPT:
+				if (!job->sender || record_fields(&r, f, 3) ==
+				    -1 || agent_add_rcpt(job, f[0], f[1], f[2])
+				    == -1)
+					goto bad;
+				break;
+			case PROTO_GO:
+				buf_free(&in);
+				return job->sender ? 0 : -1;
+			default:
+				goto bad;
+			}
+			buf_consume(&in, total);
+		}
+		if (rc == -1 || buf_reserve(&in, 4096) == -1)
+			goto bad;
+		n = sock_recv_fd(fd, in.data + in.len, in.cap - in.len - 1,
+		    &passed);
+		if (passed != -1) {
+			if (job->qfd != -1) {
+				close(passed);
+				goto bad;
+			}
+			job->qfd = passed;
+		}
+		if (n <= 0) {
+			if (n == -1)
+				log_warn("read job");
+			buf_free(&in);
+			return -1;
+		}
+		in.len += (size_t)n;
+	}
+bad:
+	log_warnx("malformed job from qmgr");
+	buf_free(&in);
+	return -1;
+}
+
+void
+agent_free_job(struct agent_job *job)
+{
+	size_t	 i;
+
+	for (i = 0; i < job->n; i++) {
+		free(job->rcpt[i]);
+		free(job->index[i]);
+		free(job->rparams[i]);
+	}
+	free(job->rcpt);
+	free(job->index);
+	free(job->rparams);
+	free(job->sender);
+	free(job->params);
+	free(job->transport);
+	free(job->nexthop);
+	if (job->qfd != -1)
+		close(job->qfd);
+	memset(job, 0, sizeof(*job));
+	job->qfd = -1;
+}
+
+/*
+ * private/ sockets are reachable by every posthorn daemon; only qmgr may
+ * hand out jobs, so that a subverted smtpd cannot forge deliveries.
+ */
+int
+agent_peer_trusted(int fd, uid_t queue_uid)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("SO_PEERCRED");
+		return 0;
+	}
+	if (cred.uid == queue_uid || cred.uid == 0)
+		return 1;
+	log_warnx("refusing a job from uid %ld pid %ld: only the queue "
+	    "manager (uid %ld) may send jobs", (long)cred.uid, (long)cred.pid,
+	    (long)queue_uid);
+	return 0;
+}
+
+/*
+ * A job whose qmgr has gone away could not have its result recorded, and
+ * the next qmgr will send it again: delivering it now would only make a
+ * duplicate.
+ */
+int
+agent_peer_alive(int fd, const char *id)
+{
+	struct pollfd	 pfd;
+
+	pfd.fd = fd;
+	pfd.events = POLLRDHUP;
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP))) {
+		log_warnx("%s: queue manager went away before delivery; "
+		    "job dropped, it will be retried", id);
+		return 0;
+	}
+	return 1;
+}
+
+int
+agent_status(int fd, const char *index, char code, const char *status,
+    const char *text, const char *relay)
+{
+	struct buf	 out;
+	char		 c[2] = { code, '\0' };
+	int		 rc;
+
+	buf_init(&out, 0);
+	record_putf(&out, PROTO_STATUS, index, c, status, text, relay, NULL);
+	rc = io_write_all(fd, out.data, out.len);
+	buf_free(&out);
+	return rc;
+}
+
+int
+agent_done(int fd)
+{
+	unsigned char	 hdr[RECORD_HDR];
+
+	record_hdr(hdr, PROTO_DONE, 0);
+	return io_write_all(fd, hdr, sizeof(hdr));
+}

@@ -1,0 +1,394 @@
+/*
+ * client: one SMTP (RFC 5321) or LMTP (RFC 2033) conversation for a job:
+ * EHLO (HELO when refused), STARTTLS when offered (smtp_tls_security_level
+ * may) or required (encrypt), MAIL with the parameters the server
+ * understands, one RCPT per recipient, DATA, and a result per recipient.
+ * With PIPELINING, MAIL, every RCPT and DATA go in one write (RFC 2920).
+ *
+ * 8-bit content to a server without 8BITMIME is sent as it is, without
+ * BODY=8BITMIME (RFC 6152 leaves the choice; conversion would alter
+ * signed mail, and a refusal would bounce mail most servers take).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "log.h"
+#include "queuefile.h"
+#include "smtp.h"
+
+static void	 client_ext(const struct smtp_reply *, struct smtp_ext *);
+static int	 client_hello(struct smtp_job *, struct smtp_conn *,
+		    struct smtp_ext *, char *, size_t);
+static void	 client_set(struct smtp_job *, size_t, const struct smtp_reply *,
+		    const struct smtp_conn *, const char *);
+static void	 client_all(struct smtp_job *, const int *, char, const char *,
+		    const char *, const struct smtp_conn *);
+static int	 client_content(struct smtp_job *, struct smtp_conn *);
+
+static const char *
+client_helo_name(const struct conf *c)
+{
+	return c->smtp_helo_name[0] ? c->smtp_helo_name : c->myhostname;
+}
+
+int
+client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
+    size_t whylen, char *dsn)
+{
+	const struct conf *cf = sj->conf;
+	struct agent_job *a = sj->a;
+	struct smtp_reply r;
+	struct smtp_ext	 ext;
+	struct buf	 cmd;
+	char		 val[128], body[32];
+	int		*ok = NULL, naccepted = 0, pipelined, mail_ok;
+	size_t		 i;
+
+	c->timeout = cf->smtp_command_timeout;
+	if (conn_reply(c, &r) == -1) {
+		snprintf(why, whylen, "lost connection with %s while receiving "
+		    "the initial server greeting", c->name);
+		strlcpy(dsn, "4.4.2", 8);
+		return -1;
+	}
+	if (r.code != 220) {
+		snprintf(why, whylen, "host %s refused to talk to me: %s",
+		    c->name, r.text);
+		strlcpy(dsn, r.code / 100 == 5 ? "4.4.0" : "4.4.0", 8);
+		return -1;
+	}
+	if (client_hello(sj, c, &ext, why, whylen) == -1) {
+		strlcpy(dsn, "4.4.0", 8);
+		return -1;
+	}
+	if (ext.starttls && !c->ssl && !sj->no_tls && sj->tls &&
+	    strcmp(cf->smtp_tls_security_level, "none") != 0) {
+		if (conn_printf(c, "STARTTLS\r\n") == -1 ||
+		    conn_reply(c, &r) == -1) {
+			snprintf(why, whylen, "lost connection with %s after "
+			    "STARTTLS", c->name);
+			strlcpy(dsn, "4.4.2", 8);
+			return -1;
+		}
+		if (r.code == 220) {
+			if (conn_starttls(c, sj->tls, c->name, why, whylen) ==
+			    -1) {
+				sj->tls_failed = 1;
+				strlcpy(dsn, "4.7.5", 8);
+				return -1;
+			}
+			if (client_hello(sj, c, &ext, why, whylen) == -1) {
+				strlcpy(dsn, "4.4.0", 8);
+				return -1;
+			}
+		}
+	}
+	if (!c->ssl && strcmp(cf->smtp_tls_security_level, "encrypt") == 0) {
+		snprintf(why, whylen, "TLS is required, but host %s did not "
+		    "offer it (smtp_tls_security_level = encrypt)", c->name);
+		strlcpy(dsn, "4.7.4", 8);
+		return -1;
+	}
+
+	if ((ok = calloc(a->n + 1, sizeof(int))) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		strlcpy(dsn, "4.3.0", 8);
+		return -1;
+	}
+	/* What this server cannot take at all. */
+	if (ext.size > 0 && sj->size > ext.size) {
+		snprintf(val, sizeof(val), "message size %ld exceeds size "
+		    "limit %ld of server %.40s", sj->size, ext.size, c->name);
+		client_all(sj, NULL, 'P', "5.3.4", val, c);
+		goto quit;
+	}
+	if (qf_param(a->params, "SMTPUTF8", NULL, 0) && !ext.smtputf8) {
+		client_all(sj, NULL, 'P', "5.6.7", "SMTPUTF8 is required, but "
+		    "was not offered by the host", c);
+		goto quit;
+	}
+	qf_param(a->params, "BODY", body, sizeof(body));
+	if (strcasecmp(body, "BINARYMIME") == 0) {
+		client_all(sj, NULL, 'P', "5.6.3", "BINARYMIME content, and "
+		    "the host does not take binary content by BDAT", c);
+		goto quit;
+	}
+
+	buf_init(&cmd, 0);
+	buf_printf(&cmd, "MAIL FROM:<%s>", a->sender);
+	if (ext.has_size)
+		buf_printf(&cmd, " SIZE=%ld", sj->size);
+	if (strcasecmp(body, "8BITMIME") == 0 && ext.eightbit)
+		buf_printf(&cmd, " BODY=8BITMIME");
+	if (qf_param(a->params, "SMTPUTF8", NULL, 0))
+		buf_printf(&cmd, " SMTPUTF8");
+	if (ext.dsn) {
+		if (qf_param(a->params, "RET", val, sizeof(val)))
+			buf_printf(&cmd, " RET=%s", val);
+		if (qf_param(a->params, "ENVID", val, sizeof(val)))
+			buf_printf(&cmd, " ENVID=%s", val);
+	}
+	buf_appends(&cmd, "\r\n");
+	pipelined = ext.pipelining;
+	if (!pipelined) {
+		if (conn_write(c, cmd.data, cmd.len) == -1)
+			goto lost;
+		buf_reset(&cmd);
+	}
+	for (i = 0; i < a->n; i++) {
+		buf_printf(&cmd, "RCPT TO:<%s>", a->rcpt[i]);
+		if (ext.dsn) {
+			if (qf_param(a->rparams[i], "NOTIFY", val, sizeof(val)))
+				buf_printf(&cmd, " NOTIFY=%s", val);
+			if (qf_param(a->rparams[i], "ORCPT", val, sizeof(val)))
+				buf_printf(&cmd, " ORCPT=%s", val);
+		}
+		buf_appends(&cmd, "\r\n");
+	}
+	buf_appends(&cmd, "DATA\r\n");
+	if (pipelined && conn_write(c, cmd.data, cmd.len) == -1)
+		goto lost;
+
+	/* MAIL */
+	if (conn_reply(c, &r) == -1)
+		goto lost;
+	mail_ok = r.code / 100 == 2;
+	if (!mail_ok) {
+		for (i = 0; i < a->n; i++)
+			client_set(sj, i, &r, c, "MAIL FROM");
+		if (pipelined)	/* the RCPT and DATA replies still come */
+			for (i = 0; i <= a->n; i++)
+				if (conn_reply(c, &r) == -1)
+					break;
+		buf_free(&cmd);
+		goto quit;
+	}
+	/* RCPT, one by one */
+	{
+		const char *p = cmd.data, *nl;
+
+		for (i = 0; i < a->n; i++) {
+			if (!pipelined) {
+				nl = strstr(p, "\r\n") + 2;
+				if (conn_write(c, p, (size_t)(nl - p)) == -1)
+					goto lost_cmd;
+				p = nl;
+			}
+			if (conn_reply(c, &r) == -1)
+				goto lost_cmd;
+			if (r.code / 100 == 2) {
+				ok[i] = 1;
+				naccepted++;
+			} else
+				client_set(sj, i, &r, c, "RCPT TO");
+		}
+		if (!pipelined && naccepted > 0 &&
+		    conn_write(c, "DATA\r\n", 6) == -1)
+			goto lost_cmd;
+	}
+	buf_free(&cmd);
+	if (naccepted == 0 && !pipelined)
+		goto quit;
+	/* DATA */
+	c->timeout = cf->smtp_data_timeout;
+	if (conn_reply(c, &r) == -1)
+		goto lost;
+	if (r.code != 354) {
+		if (naccepted > 0)
+			for (i = 0; i < a->n; i++)
+				if (ok[i])
+					client_set(sj, i, &r, c, "DATA");
+		goto quit;
+	}
+	if (naccepted == 0) {
+		/* A pipelined DATA was taken though no RCPT was: end it empty. */
+		if (conn_write(c, ".\r\n", 3) == 0)
+			(void)conn_reply(c, &r);
+		goto quit;
+	}
+	if (client_content(sj, c) == -1) {
+		snprintf(val, sizeof(val), "lost connection with %.40s while "
+		    "sending message body", c->name);
+		client_all(sj, ok, 'T', "4.4.2", val, c);
+		goto out;
+	}
+	c->timeout = cf->smtp_data_done_timeout;
+	/* SMTP: one reply for all; LMTP: one per accepted recipient. */
+	for (i = 0; i < a->n; i++) {
+		if (!ok[i])
+			continue;
+		if ((sj->lmtp || r.code == 354) && conn_reply(c, &r) == -1) {
+			snprintf(val, sizeof(val), "lost connection with %.40s "
+			    "while sending end of data -- message may be sent "
+			    "more than once", c->name);
+			client_all(sj, ok, 'T', "4.4.2", val, c);
+			goto out;
+		}
+		client_set(sj, i, &r, c, "end of DATA");
+	}
+quit:
+	c->timeout = 10;
+	if (conn_printf(c, "QUIT\r\n") == 0)
+		(void)conn_reply(c, &r);
+out:
+	free(ok);
+	return 0;
+lost_cmd:
+	buf_free(&cmd);
+lost:
+	snprintf(val, sizeof(val), "lost connection with %.40s while "
+	    "sending the envelope", c->name);
+	client_all(sj, NULL, 'T', "4.4.2", val, c);
+	free(ok);
+	return 0;
+}
+
+/* EHLO (LHLO), or HELO when EHLO is refused; the extensions offered. */
+static int
+client_hello(struct smtp_job *sj, struct smtp_conn *c, struct smtp_ext *ext,
+    char *why, size_t whylen)
+{
+	struct smtp_reply r;
+	const char	*helo = client_helo_name(sj->conf);
+
+	memset(ext, 0, sizeof(*ext));
+	if (conn_printf(c, "%s %s\r\n", sj->lmtp ? "LHLO" : "EHLO", helo) ==
+	    -1 || conn_reply(c, &r) == -1) {
+		snprintf(why, whylen, "lost connection with %s while "
+		    "performing the %s handshake", c->name,
+		    sj->lmtp ? "LHLO" : "EHLO");
+		return -1;
+	}
+	if (r.code == 250) {
+		ext->esmtp = 1;
+		client_ext(&r, ext);
+		return 0;
+	}
+	if (sj->lmtp || r.code / 100 != 5 ||
+	    conn_printf(c, "HELO %s\r\n", helo) == -1 ||
+	    conn_reply(c, &r) == -1 || r.code != 250) {
+		snprintf(why, whylen, "host %s refused to talk to me: %s",
+		    c->name, r.text);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+client_ext(const struct smtp_reply *r, struct smtp_ext *ext)
+{
+	const char	*p = strchr(r->lines, '\n'), *nl;
+	char		 kw[64];
+	size_t		 n;
+
+	for (; p && *++p; p = nl) {
+		nl = strchr(p, '\n');
+		n = strcspn(p, " \n");
+		snprintf(kw, sizeof(kw), "%.*s", (int)(n < 63 ? n : 63), p);
+		if (strcasecmp(kw, "PIPELINING") == 0)
+			ext->pipelining = 1;
+		else if (strcasecmp(kw, "8BITMIME") == 0)
+			ext->eightbit = 1;
+		else if (strcasecmp(kw, "SMTPUTF8") == 0)
+			ext->smtputf8 = 1;
+		else if (strcasecmp(kw, "DSN") == 0)
+			ext->dsn = 1;
+		else if (strcasecmp(kw, "CHUNKING") == 0)
+			ext->chunking = 1;
+		else if (strcasecmp(kw, "BINARYMIME") == 0)
+			ext->binarymime = 1;
+		else if (strcasecmp(kw, "STARTTLS") == 0)
+			ext->starttls = 1;
+		else if (strcasecmp(kw, "ENHANCEDSTATUSCODES") == 0)
+			ext->enhanced = 1;
+		else if (strcasecmp(kw, "SIZE") == 0) {
+			ext->has_size = 1;
+			if (p[n] == ' ')
+				ext->size = strtol(p + n + 1, NULL, 10);
+		}
+		if (nl == NULL)
+			break;
+	}
+}
+
+/* A server's reply as a recipient's result. */
+static void
+client_set(struct smtp_job *sj, size_t i, const struct smtp_reply *r,
+    const struct smtp_conn *c, const char *stage)
+{
+	struct smtp_result *res = &sj->res[i];
+
+	res->code = r->code / 100 == 2 ? 'D' : r->code / 100 == 5 ? 'P' : 'T';
+	strlcpy(res->status, r->dsn, sizeof(res->status));
+	if (res->code == 'D')
+		snprintf(res->text, sizeof(res->text), "%s", r->text);
+	else
+		snprintf(res->text, sizeof(res->text), "host %.200s said: %.900s "
+		    "(in reply to %s command)", c->name, r->text, stage);
+	strlcpy(res->relay, c->name, sizeof(res->relay));
+}
+
+/* Every recipient (or those in only) that has no word yet. */
+static void
+client_all(struct smtp_job *sj, const int *only, char code, const char *dsn,
+    const char *text, const struct smtp_conn *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < sj->a->n; i++) {
+		if ((only && !only[i]) || sj->res[i].code != 0)
+			continue;
+		sj->res[i].code = code;
+		strlcpy(sj->res[i].status, dsn, sizeof(sj->res[i].status));
+		if (text)
+			strlcpy(sj->res[i].text, text,
+			    sizeof(sj->res[i].text));
+		strlcpy(sj->res[i].relay, c->name, sizeof(sj->res[i].relay));
+	}
+}
+
+/*
+ * The message from the queue file: stored with LF line ends, sent with
+ * CRLF, a leading dot doubled (RFC 5321 4.5.2), ended by CRLF.CRLF.
+ */
+static int
+client_content(struct smtp_job *sj, struct smtp_conn *c)
+{
+	char		 chunk[QF_CHUNK];
+	struct buf	 out;
+	off_t		 off = sj->a->content_off;
+	ssize_t		 n, k;
+	int		 bol = 1, rc = 0;
+
+	buf_init(&out, 0);
+	while ((n = qf_read_content(sj->a->qfd, &off, chunk, sizeof(chunk))) >
+	    0) {
+		buf_reset(&out);
+		for (k = 0; k < n; k++) {
+			if (bol && chunk[k] == '.')
+				buf_appendc(&out, '.');
+			if (chunk[k] == '\n')
+				buf_appendc(&out, '\r');
+			buf_appendc(&out, chunk[k]);
+			bol = chunk[k] == '\n';
+		}
+		if (conn_write(c, out.data, out.len) == -1) {
+			rc = -1;
+			break;
+		}
+	}
+	if (n < 0)
+		rc = -1;
+	if (rc == 0 && ((!bol && conn_write(c, "\r\n", 2) == -1) ||
+	    conn_write(c, ".\r\n", 3) == -1))
+		rc = -1;
+	buf_free(&out);
+	return rc;
+}

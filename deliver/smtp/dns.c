@@ -1,0 +1,295 @@
+/*
+ * dns: where a relay job goes.  A next hop "[host]:port" is that host's
+ * addresses; "host" (or the recipients' domain) is an MX lookup: MX
+ * hosts in preference order, equal ones shuffled, the domain itself when
+ * it has no MX (RFC 5321 5.1), and a null MX (RFC 7505) refuses mail for
+ * good.  The system resolver (libresolv) is used, pointed at
+ * dns_resolver when that is set.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+
+#include <ctype.h>
+#include <netdb.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bsd/stdlib.h>
+#include <bsd/string.h>
+
+#include "log.h"
+#include "sock.h"
+#include "smtp.h"
+
+static int	 dns_addrs(const struct conf *, const char *, int,
+		    struct smtp_host *, char *, size_t);
+static int	 dns_query(const char *, int, unsigned char *, size_t, int *);
+
+int
+dns_init(const struct conf *c, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t	 len;
+	char		 spec[300], why[256];
+
+	if (res_init() != 0) {
+		snprintf(err, errlen, "res_init failed");
+		return -1;
+	}
+	if (c->dns_resolver[0] == '\0')
+		return 0;
+	snprintf(spec, sizeof(spec), "%s%s", c->dns_resolver,
+	    strchr(c->dns_resolver, ':') ? "" : ":53");
+	if (sock_inet_parse(spec, &ss, &len, why, sizeof(why)) == -1 ||
+	    ss.ss_family != AF_INET) {
+		snprintf(err, errlen, "dns_resolver: expected an IPv4 "
+		    "address[:port], got '%s'", c->dns_resolver);
+		return -1;
+	}
+	memcpy(&_res.nsaddr_list[0], &ss, sizeof(struct sockaddr_in));
+	_res.nscount = 1;
+	_res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
+	return 0;
+}
+
+/* res_query; the answer length, or -1 with *herr (h_errno) set. */
+static int
+dns_query(const char *name, int type, unsigned char *ans, size_t len,
+    int *herr)
+{
+	int	 n;
+
+	h_errno = 0;
+	n = res_query(name, ns_c_in, type, ans, (int)len);
+	*herr = h_errno;
+	return n;
+}
+
+static int
+dns_cmp(const void *a, const void *b)
+{
+	return ((const struct smtp_host *)a)->pref -
+	    ((const struct smtp_host *)b)->pref;
+}
+
+int
+dns_dest(const struct conf *c, const char *transport, const char *nexthop,
+    struct smtp_dest *d, char *why, size_t whylen, char *dsn)
+{
+	unsigned char	 ans[NS_PACKETSZ * 8];
+	char		 host[256], name[NS_MAXDNAME];
+	const char	*p, *end;
+	ns_msg		 msg;
+	ns_rr		 rr;
+	int		 port, n, herr, i, count, nomx = 0, found;
+	size_t		 k, j;
+	struct smtp_host tmp;
+
+	memset(d, 0, sizeof(*d));
+	d->lmtp = strcmp(transport, "lmtp") == 0;
+	port = d->lmtp ? 24 : 25;
+	if (d->lmtp && strncmp(nexthop, "unix:", 5) == 0) {
+		if (strlcpy(d->path, nexthop + 5, sizeof(d->path)) >=
+		    sizeof(d->path)) {
+			snprintf(why, whylen, "LMTP socket path too long");
+			strlcpy(dsn, "4.3.5", 8);
+			return -1;
+		}
+		d->unix_path = 1;
+		return 0;
+	}
+	if (d->lmtp && strncmp(nexthop, "inet:", 5) == 0)
+		nexthop += 5;
+	/* "[host]:port", "[host]", "host:port", "host" */
+	p = nexthop;
+	if (*p == '[') {
+		nomx = 1;
+		if ((end = strchr(p, ']')) == NULL)
+			goto bad;
+		snprintf(host, sizeof(host), "%.*s", (int)(end - p - 1), p + 1);
+		p = end + 1;
+	} else {
+		end = strchr(p, ':');
+		snprintf(host, sizeof(host), "%.*s", end ? (int)(end - p) :
+		    (int)strlen(p), p);
+		p = end ? end : p + strlen(p);
+	}
+	if (*p == ':') {
+		port = atoi(p + 1);
+		if (port <= 0 || port > 65535 ||
+		    p[1 + strspn(p + 1, "0123456789")] != '\0')
+			goto bad;
+	} else if (*p)
+		goto bad;
+	if (host[0] == '\0')
+		goto bad;
+	/* LMTP hosts are never MX targets (RFC 2033 is for local use). */
+	if (nomx || d->lmtp) {
+		strlcpy(d->host[0].name, host, sizeof(d->host[0].name));
+		if (dns_addrs(c, host, port, &d->host[0], why, whylen) == -1) {
+			strlcpy(dsn, "4.4.3", 8);
+			return -1;
+		}
+		d->nhost = 1;
+		return 0;
+	}
+	n = dns_query(host, ns_t_mx, ans, sizeof(ans), &herr);
+	if (n < 0 && herr == HOST_NOT_FOUND) {
+		snprintf(why, whylen, "Host or domain name not found. Name "
+		    "service error for name=%s type=MX: Host not found", host);
+		strlcpy(dsn, "5.1.2", 8);
+		return -2;
+	}
+	if (n < 0 && herr != NO_DATA) {
+		snprintf(why, whylen, "Host or domain name not found. Name "
+		    "service error for name=%s type=MX: Host not found, try "
+		    "again", host);
+		strlcpy(dsn, "4.4.3", 8);
+		return -1;
+	}
+	if (n >= 0 && ns_initparse(ans, n, &msg) == 0) {
+		count = ns_msg_count(msg, ns_s_an);
+		for (i = 0; i < count && d->nhost < SMTP_MAX_HOSTS; i++) {
+			if (ns_parserr(&msg, ns_s_an, i, &rr) != 0 ||
+			    ns_rr_type(rr) != ns_t_mx || ns_rr_rdlen(rr) < 3)
+				continue;
+			if (ns_name_uncompress(ns_msg_base(msg),
+			    ns_msg_end(msg), ns_rr_rdata(rr) + 2, name,
+			    sizeof(name)) < 0)
+				continue;
+			d->host[d->nhost].pref = ns_get16(ns_rr_rdata(rr));
+			strlcpy(d->host[d->nhost].name, name,
+			    sizeof(d->host[d->nhost].name));
+			d->nhost++;
+		}
+	}
+	/* RFC 7505: one MX, preference 0, "." - this domain takes no mail. */
+	for (k = 0; k < d->nhost; k++)
+		if (d->host[k].name[0] == '\0' || strcmp(d->host[k].name, ".") ==
+		    0) {
+			snprintf(why, whylen, "Domain %s does not accept mail "
+			    "(null MX, RFC 7505)", host);
+			strlcpy(dsn, "5.1.10", 8);
+			return -2;
+		}
+	if (d->nhost == 0) {
+		/* No MX: the domain itself (RFC 5321 5.1). */
+		strlcpy(d->host[0].name, host, sizeof(d->host[0].name));
+		d->nhost = 1;
+	} else {
+		qsort(d->host, d->nhost, sizeof(d->host[0]), dns_cmp);
+		/* Spread the load over MX hosts of equal preference. */
+		for (k = 0; k < d->nhost; k = j) {
+			for (j = k + 1; j < d->nhost &&
+			    d->host[j].pref == d->host[k].pref; j++)
+				;
+			for (i = (int)(j - k) - 1; i > 0; i--) {
+				size_t r = k + arc4random_uniform(
+				    (uint32_t)i + 1);
+
+				tmp = d->host[k + (size_t)i];
+				d->host[k + (size_t)i] = d->host[r];
+				d->host[r] = tmp;
+			}
+		}
+	}
+	found = 0;
+	for (k = 0; k < d->nhost; k++)
+		if (dns_addrs(c, d->host[k].name, port, &d->host[k], why,
+		    whylen) == 0)
+			found = 1;
+	if (!found) {
+		strlcpy(dsn, "4.4.3", 8);
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(why, whylen, "bad next hop '%s' (expected host, host:port "
+	    "or [host]:port)", nexthop);
+	strlcpy(dsn, "4.3.5", 8);
+	return -1;
+}
+
+/* A and AAAA of name (or name itself if it is an address literal). */
+static int
+dns_addrs(const struct conf *c, const char *name, int port,
+    struct smtp_host *h, char *why, size_t whylen)
+{
+	struct addrinfo	 hints, *res, *ai;
+	unsigned char	 ans[NS_PACKETSZ * 4];
+	struct sockaddr_in *sin;
+	struct sockaddr_in6 *sin6;
+	ns_msg		 msg;
+	ns_rr		 rr;
+	int		 types[2] = { ns_t_a, ns_t_aaaa }, t, n, i, herr, rc;
+
+	h->naddr = 0;
+	if (c->dns_resolver[0] == '\0' || inet_pton(AF_INET, name,
+	    ans) == 1 || inet_pton(AF_INET6, name, ans) == 1) {
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		if ((rc = getaddrinfo(name, NULL, &hints, &res)) != 0) {
+			snprintf(why, whylen, "Host or domain name not found. "
+			    "Name service error for name=%s type=A: %s", name,
+			    gai_strerror(rc));
+			return -1;
+		}
+		for (ai = res; ai && h->naddr < SMTP_MAX_ADDRS; ai = ai->ai_next) {
+			memcpy(&h->addr[h->naddr], ai->ai_addr, ai->ai_addrlen);
+			h->naddr++;
+		}
+		freeaddrinfo(res);
+	} else {
+		for (t = 0; t < 2; t++) {
+			if ((n = dns_query(name, types[t], ans, sizeof(ans),
+			    &herr)) < 0 || ns_initparse(ans, n, &msg) != 0)
+				continue;
+			for (i = 0; i < ns_msg_count(msg, ns_s_an) &&
+			    h->naddr < SMTP_MAX_ADDRS; i++) {
+				if (ns_parserr(&msg, ns_s_an, i, &rr) != 0 ||
+				    (int)ns_rr_type(rr) != types[t])
+					continue;
+				memset(&h->addr[h->naddr], 0,
+				    sizeof(h->addr[0]));
+				if (types[t] == ns_t_a && ns_rr_rdlen(rr) == 4) {
+					sin = (struct sockaddr_in *)
+					    &h->addr[h->naddr];
+					sin->sin_family = AF_INET;
+					memcpy(&sin->sin_addr, ns_rr_rdata(rr),
+					    4);
+					h->naddr++;
+				} else if (types[t] == ns_t_aaaa &&
+				    ns_rr_rdlen(rr) == 16) {
+					sin6 = (struct sockaddr_in6 *)
+					    &h->addr[h->naddr];
+					sin6->sin6_family = AF_INET6;
+					memcpy(&sin6->sin6_addr,
+					    ns_rr_rdata(rr), 16);
+					h->naddr++;
+				}
+			}
+		}
+		if (h->naddr == 0) {
+			snprintf(why, whylen, "Host or domain name not found. "
+			    "Name service error for name=%s type=A: Host not "
+			    "found", name);
+			return -1;
+		}
+	}
+	for (i = 0; i < (int)h->naddr; i++) {
+		if (h->addr[i].ss_family == AF_INET)
+			((struct sockaddr_in *)&h->addr[i])->sin_port =
+			    htons((uint16_t)port);
+		else
+			((struct sockaddr_in6 *)&h->addr[i])->sin6_port =
+			    htons((uint16_t)port);
+	}
+	return 0;
+}

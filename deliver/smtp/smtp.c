@@ -1,0 +1,247 @@
+/*
+ * smtp: the relay agent.  master keeps a few waiting on private/relay;
+ * qmgr connects once per job (one message, one transport and next hop)
+ * and passes the queue file read-only.  The agent finds the servers
+ * (dns.c), tries them in order until one gives a final word on every
+ * recipient (client.c), and reports a result per recipient.  It needs no
+ * privileges and holds no secrets.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include <bsd/string.h>
+
+#include "agent.h"
+#include "log.h"
+#include "queuefile.h"
+#include "service.h"
+#include "smtp.h"
+#include "tlscert.h"
+
+#define Q_OWNER_DIR	"active"	/* owned by the qmgr user */
+
+static volatile sig_atomic_t smtp_stop;
+
+static void	 smtp_on_term(int);
+static void	 smtp_serve(struct service *, SSL_CTX *, int);
+static void	 smtp_run(struct smtp_job *, char *, size_t, char *);
+static long	 smtp_size(int, off_t);
+
+int
+main(int argc, char **argv)
+{
+	struct service	 svc;
+	struct sigaction sa;
+	struct pollfd	 pfd[2];
+	struct stat	 st;
+	SSL_CTX		*tls;
+	uid_t		 queue_uid;
+	char		 err[512], c;
+	int		 fd;
+
+	service_init(&svc, argc, argv, "smtp");
+	if (dns_init(&svc.conf, err, sizeof(err)) == -1)
+		log_fatalx("%s", err);
+	if (stat(Q_OWNER_DIR, &st) == -1)
+		log_fatal("stat %s", Q_OWNER_DIR);
+	queue_uid = st.st_uid;
+	/* Opportunistic TLS: encrypt, never verify (that is for later). */
+	if ((tls = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION) != 1)
+		log_fatalx("TLS: %s", tls_error());
+	SSL_CTX_set_verify(tls, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_mode(tls, SSL_MODE_AUTO_RETRY);
+	service_drop(&svc);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = smtp_on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+
+	while (!smtp_stop) {
+		pfd[0].fd = svc.listen_fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = svc.master_fd;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, svc.master_fd == -1 ? 1 : 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_fatal("poll");
+		}
+		if (svc.master_fd != -1 && (pfd[1].revents & (POLLIN | POLLHUP))
+		    && read(svc.master_fd, &c, 1) <= 0)
+			break;
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		if ((fd = accept4(svc.listen_fd, NULL, NULL, SOCK_CLOEXEC)) ==
+		    -1) {
+			if (errno != EINTR && errno != EAGAIN &&
+			    errno != ECONNABORTED)
+				log_warn("accept");
+			continue;
+		}
+		if (agent_peer_trusted(fd, queue_uid))
+			smtp_serve(&svc, tls, fd);
+		close(fd);
+	}
+	return 0;
+}
+
+static void
+smtp_on_term(int signo)
+{
+	(void)signo;
+	smtp_stop = 1;
+}
+
+static void
+smtp_serve(struct service *svc, SSL_CTX *tls, int fd)
+{
+	struct agent_job a;
+	struct smtp_job	 sj;
+	struct timeval	 tv = { 60, 0 };
+	char		 why[1024], dsn[8];
+	size_t		 i;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (agent_read_job(fd, &a) == -1 || !agent_peer_alive(fd, a.id)) {
+		agent_free_job(&a);
+		return;
+	}
+	memset(&sj, 0, sizeof(sj));
+	sj.a = &a;
+	sj.conf = &svc->conf;
+	sj.tls = tls;
+	sj.lmtp = strcmp(a.transport, "lmtp") == 0;
+	sj.size = smtp_size(a.qfd, a.content_off);
+	if ((sj.res = calloc(a.n + 1, sizeof(*sj.res))) == NULL) {
+		log_warn("%s: out of memory", a.id);
+		agent_free_job(&a);
+		return;
+	}
+	why[0] = '\0';
+	strlcpy(dsn, "4.4.1", sizeof(dsn));
+	smtp_run(&sj, why, sizeof(why), dsn);
+	for (i = 0; i < a.n; i++) {
+		struct smtp_result *r = &sj.res[i];
+
+		if (r->code == 0) {
+			/* No server gave a final word: try again later. */
+			r->code = dsn[0] == '5' ? 'P' : 'T';
+			strlcpy(r->status, dsn, sizeof(r->status));
+			strlcpy(r->text, why[0] ? why : "no server to try",
+			    sizeof(r->text));
+			strlcpy(r->relay, "none", sizeof(r->relay));
+		}
+		if (agent_status(fd, a.index[i], r->code, r->status, r->text,
+		    r->relay) == -1) {
+			log_warn("%s: write result", a.id);
+			break;
+		}
+	}
+	if (agent_done(fd) == -1)
+		log_warn("%s: write done", a.id);
+	free(sj.res);
+	agent_free_job(&a);
+}
+
+/* Every server in turn until one has the last word on every recipient. */
+static void
+smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
+{
+	struct smtp_dest *d;
+	struct smtp_conn c;
+	const char	*nexthop = sj->a->nexthop;
+	char		 domain[256];
+	const char	*at;
+	size_t		 h, k;
+	int		 rc, port, tries;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return;
+	}
+	if (nexthop[0] == '\0' && sj->a->n > 0) {
+		at = strrchr(sj->a->rcpt[0], '@');
+		strlcpy(domain, at ? at + 1 : "", sizeof(domain));
+		nexthop = domain;
+	}
+	rc = dns_dest(sj->conf, sj->a->transport, nexthop, d, why, whylen,
+	    dsn);
+	if (rc < 0) {
+		free(d);
+		return;
+	}
+	if (d->unix_path) {
+		if (conn_open_unix(&c, d->path, sj->conf->smtp_connect_timeout,
+		    why, whylen) == 0) {
+			(void)client_deliver(sj, &c, why, whylen, dsn);
+			conn_close(&c);
+		}
+		free(d);
+		return;
+	}
+	strlcpy(dsn, "4.4.1", 8);
+	for (h = 0; h < d->nhost; h++) {
+		for (k = 0; k < d->host[h].naddr; k++) {
+			port = ntohs(d->host[h].addr[k].ss_family == AF_INET ?
+			    ((struct sockaddr_in *)&d->host[h].addr[k])->
+			    sin_port : ((struct sockaddr_in6 *)
+			    &d->host[h].addr[k])->sin6_port);
+			sj->no_tls = 0;
+			for (tries = 0; tries < 2; tries++) {
+				if (conn_open(&c, &d->host[h].addr[k],
+				    d->host[h].name, port,
+				    sj->conf->smtp_connect_timeout, why,
+				    whylen) == -1)
+					break;
+				sj->tls_failed = 0;
+				rc = client_deliver(sj, &c, why, whylen, dsn);
+				conn_close(&c);
+				if (rc == 0) {
+					free(d);
+					return;
+				}
+				/* Opportunistic TLS that fails: once more, in the
+				 * clear, as a server without STARTTLS would be. */
+				if (!sj->tls_failed || strcmp(sj->conf->
+				    smtp_tls_security_level, "may") != 0)
+					break;
+				log_info("%s: %s; trying %s again without TLS",
+				    sj->a->id, why, c.name);
+				sj->no_tls = 1;
+			}
+		}
+	}
+	free(d);
+}
+
+/* The message as sent: every LF becomes CRLF. */
+static long
+smtp_size(int qfd, off_t off)
+{
+	char	 chunk[QF_CHUNK];
+	ssize_t	 n, k;
+	long	 size = 0;
+
+	while ((n = qf_read_content(qfd, &off, chunk, sizeof(chunk))) > 0) {
+		size += n;
+		for (k = 0; k < n; k++)
+			if (chunk[k] == '\n')
+				size++;
+	}
+	return size;
+}

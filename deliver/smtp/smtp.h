@@ -1,0 +1,97 @@
+/* smtp: the relay agent's parts (SMTP and LMTP client). */
+#ifndef POSTHORN_SMTP_H
+#define POSTHORN_SMTP_H
+
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+#include "agent.h"
+#include "buf.h"
+#include "conf.h"
+
+#define SMTP_MAX_HOSTS	16	/* MX hosts tried per delivery */
+#define SMTP_MAX_ADDRS	8	/* addresses per host */
+#define SMTP_LINE_MAX	4096	/* reply line we read at most */
+
+/* One host to try, with its addresses in the order to try them. */
+struct smtp_host {
+	char		 name[256];
+	int		 pref;
+	size_t		 naddr;
+	struct sockaddr_storage addr[SMTP_MAX_ADDRS];
+};
+
+struct smtp_dest {
+	int		 lmtp;
+	int		 unix_path;	/* LMTP over a UNIX socket */
+	char		 path[108];
+	size_t		 nhost;
+	struct smtp_host host[SMTP_MAX_HOSTS];
+};
+
+/* A result for every recipient: D, T or P, status, text. */
+struct smtp_result {
+	char	 code;		/* 0: no final word yet */
+	char	 status[8];
+	char	 text[1200];
+	char	 relay[300];
+};
+
+struct smtp_conn {
+	int		 fd;
+	SSL		*ssl;
+	struct buf	 in;
+	char		 name[300];	/* host[addr]:port, for logs */
+	long		 timeout;	/* seconds, for the next read */
+};
+
+struct smtp_reply {
+	int	 code;
+	char	 dsn[8];	/* the enhanced code, or one made from code */
+	char	 text[1024];	/* all lines joined (for reports) */
+	char	 lines[4096];	/* the texts, one per line (EHLO keywords) */
+};
+
+struct smtp_ext {
+	int	 esmtp, pipelining, eightbit, smtputf8, dsn, chunking;
+	int	 binarymime, starttls, enhanced, has_size;
+	long	 size;		/* 0: no limit */
+};
+
+/* dns.c */
+int	 dns_init(const struct conf *, char *, size_t);
+/* 0 ok, -1 temporary (why, dsn set), -2 permanent (why, dsn set). */
+int	 dns_dest(const struct conf *, const char *transport,
+	    const char *nexthop, struct smtp_dest *, char *why, size_t,
+	    char *dsn);
+
+/* io.c */
+int	 conn_open(struct smtp_conn *, const struct sockaddr_storage *,
+	    const char *name, int port, long timeout, char *why, size_t);
+int	 conn_open_unix(struct smtp_conn *, const char *path, long timeout,
+	    char *why, size_t);
+int	 conn_starttls(struct smtp_conn *, SSL_CTX *, const char *sni,
+	    char *why, size_t);
+int	 conn_write(struct smtp_conn *, const void *, size_t);
+int	 conn_printf(struct smtp_conn *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 conn_reply(struct smtp_conn *, struct smtp_reply *);
+void	 conn_close(struct smtp_conn *);
+
+/* client.c: one conversation, results for every recipient of the job. */
+struct smtp_job {
+	struct agent_job *a;
+	const struct conf *conf;
+	SSL_CTX		*tls;
+	struct smtp_result *res;	/* one per recipient */
+	long		 size;		/* of the content, as sent */
+	int		 lmtp;
+	int		 no_tls;	/* STARTTLS failed here once: not again */
+	int		 tls_failed;
+};
+/* 0: every recipient has a final word from this server; -1: try next. */
+int	 client_deliver(struct smtp_job *, struct smtp_conn *, char *why,
+	    size_t, char *dsn);
+
+#endif
