@@ -43,6 +43,27 @@ ph_setup() {
 	PH_MAIL=$PH_DIR/mail
 	PH_LOG=$PH_DIR/master.log
 	ph_conf drain_timeout 10s
+	# Never the Internet: MX lookups go to a port where nothing answers
+	# (refused at once), so mail for other domains is deferred, unless a
+	# test sets up its own DNS server or transport.
+	ph_conf dns_resolver "127.0.0.1:${ports[3]}"
+	PH_SINKS=()
+}
+
+# ph_sink LOG [smtpsink.py options]: start a scripted SMTP/LMTP server
+# (tests/smtpsink.py); stopped by ph_teardown.
+ph_sink() {
+	local log=$1
+	shift
+	python3 "$PH_SRC/tests/smtpsink.py" "$@" "$log" > "$log.out" 2>&1 &
+	PH_SINKS+=($!)
+	local i
+	for i in $(seq 1 100); do
+		grep -q ready "$log.out" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	cat "$log.out" >&2
+	return 1
 }
 
 # ph_maps: rebuild the instance's maps after a test edited their sources.
@@ -113,6 +134,9 @@ ph_kill_children() {
 }
 
 ph_teardown() {
+	local p
+	for p in "${PH_SINKS[@]}"; do kill "$p" 2>/dev/null || true; done
+	PH_SINKS=()
 	ph_stop
 	ph_check_log
 	if [ -n "${PH_DIR:-}" ]; then

@@ -62,9 +62,14 @@ send QUIT\r\n
 expect 221
 EOF2
 	[ "$status" -eq 0 ]
-	# No remote transport yet: the sender is told, not left waiting.
-	ph_wait_mail bob 1
-	grep -q 'someone@example.com>: 5.4.4' "$(ph_mail_file bob)"
+	# Handed to the relay agent, whose MX lookup (no DNS in the tests)
+	# fails for now: deferred, not lost and not bounced.
+	for i in $(seq 1 100); do
+		grep -q "to=<someone@example.com>, relay=none, .*status=deferred (Host or domain name not found" "$PH_LOG" && break
+		sleep 0.05
+	done
+	grep -q "to=<someone@example.com>, relay=none, .*status=deferred" "$PH_LOG"
+	[ "$(ph_queue_files)" -eq 1 ]
 }
 
 @test "a bad mynetworks is a configuration error" {

@@ -1,0 +1,189 @@
+#!/usr/bin/env bats
+# Relaying: the smtp agent, transport_map routes, relayhost, per-recipient
+# results and retries, LMTP; all on loopback.
+
+load lib
+
+setup() {
+	ph_setup
+	ph_conf minimal_backoff_time 1s
+	ph_conf queue_run_delay 1s
+}
+
+teardown() {
+	if [ -n "${B_MASTER:-}" ]; then
+		kill -TERM "$B_MASTER" 2>/dev/null || true
+		wait "$B_MASTER" 2>/dev/null || true
+		pkill -KILL -f -- "-c $PH_DIR/b/etc( |\$)" 2>/dev/null || true
+	fi
+	ph_teardown
+}
+
+# transport KEY VALUE...: lines of the instance's transport map.
+transport() {
+	printf '%s\n' "$@" > "$PH_CONF/transport"
+	"$PH_BUILD/bin/posthorn-map" "hash:$PH_CONF/transport"
+	ph_conf transport_map "hash:$PH_CONF/transport"
+}
+
+# send FROM TO... (a small message through the instance's port 25)
+send() {
+	local from=$1
+	shift
+	python3 - "$PH_PORT" "$from" "$@" <<'PY'
+import smtplib, sys
+port, sender, rcpts = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+msg = "Subject: relayed\r\nFrom: <%s>\r\n\r\nbody line\r\n.starts with a dot\r\n" % sender
+with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+    refused = s.sendmail(sender, rcpts, msg)
+PY
+}
+
+wait_log() {
+	local i
+	for i in $(seq 1 $(( ${2:-10} * 20 ))); do
+		grep -qE "$1" "$PH_LOG" && return 0
+		sleep 0.05
+	done
+	echo "# not in the log: $1" >&3
+	return 1
+}
+
+@test "two posthorn instances: relayed through a transport map with STARTTLS, per-recipient results" {
+	# Instance B takes mail for remote.test.
+	bports=($(ph_free_ports 4))
+	sh "$PH_SRC/master/mkinstance" "$PH_DIR/b" "$PH_LIBEXEC" "${bports[@]}" >/dev/null
+	sed -i 's/^local_domains = .*/local_domains = localhost, remote.test/' \
+	    "$PH_DIR/b/etc/posthorn.conf"
+	sed -i 's/^drain_timeout = .*/drain_timeout = 5s/' "$PH_DIR/b/etc/posthorn.conf"
+	"$PH_LIBEXEC/master" -f -c "$PH_DIR/b/etc" > "$PH_DIR/b.log" 2>&1 &
+	B_MASTER=$!
+	ph_wait_listen "${bports[0]}"
+	transport "remote.test smtp:[127.0.0.1]:${bports[0]}"
+	ph_start
+	send alice@localhost alice@remote.test bob@remote.test nobody@remote.test
+	for i in $(seq 1 100); do
+		[ "$(find "$PH_DIR/b/mail" -path '*/new/*' -type f | wc -l)" -ge 2 ] && break
+		sleep 0.05
+	done
+	[ "$(find "$PH_DIR/b/mail/alice" -path '*/new/*' -type f | wc -l)" -eq 1 ]
+	[ "$(find "$PH_DIR/b/mail/bob" -path '*/new/*' -type f | wc -l)" -eq 1 ]
+	f=$(find "$PH_DIR/b/mail/alice" -path '*/new/*' -type f)
+	grep -q "^\.starts with a dot" "$f"
+	grep -q "with ESMTPS id" "$f"
+	wait_log "to=<alice@remote.test>, relay=127.0.0.1\[127.0.0.1\]:${bports[0]}, .*status=sent"
+	wait_log "to=<nobody@remote.test>, relay=127.0.0.1\[127.0.0.1\]:${bports[0]}, .*dsn=5.1.1, status=bounced \(host .* said: 550 5.1.1"
+	grep -q "STARTTLS from unknown\[127.0.0.1\]" "$PH_DIR/b.log"
+	# The sender hears about the one that failed, and only that one.
+	ph_wait_mail alice 1
+	grep -q "nobody@remote.test" "$(ph_mail_file alice)"
+	! grep -q "bob@remote.test.*5\." "$(ph_mail_file alice)"
+}
+
+@test "a 4xx for one recipient defers only that one; the retry sends only it" {
+	sport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/sink.log" --port "$sport" \
+	    --once "later@sink.test=450 4.2.1 mailbox busy, try later"
+	transport "sink.test smtp:[127.0.0.1]:$sport"
+	ph_start
+	send s@localhost now@sink.test later@sink.test
+	wait_log "to=<later@sink.test>, relay=127.0.0.1\[127.0.0.1\]:$sport, .*dsn=4.2.1, status=deferred"
+	wait_log "to=<later@sink.test>, .*status=sent" 15
+	# First transaction: only now@ accepted; second: only later@.
+	[ "$(wc -l < "$PH_DIR/sink.log")" -eq 2 ]
+	python3 - "$PH_DIR/sink.log" <<'PY'
+import json, sys
+tx = [json.loads(l) for l in open(sys.argv[1])]
+assert [r.split(">")[0] for r in tx[0]["rcpt"]] == ["<now@sink.test"], tx[0]
+assert [r.split(">")[0] for r in tx[1]["rcpt"]] == ["<later@sink.test"], tx[1]
+assert tx[0]["mail"].startswith("FROM:<s@localhost>"), tx[0]
+# No SIZE offered, none sent.
+assert "SIZE=" not in tx[0]["mail"]
+# Dot-stuffed on the wire.
+assert "\r\n..starts with a dot\r\n" in tx[0]["raw"], tx[0]["raw"]
+assert "\r\n.starts with a dot\r\n" in tx[0]["data"], tx[0]["data"]
+PY
+	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+@test "without PIPELINING the agent waits for each reply; DSN parameters are passed on" {
+	sport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/sink.log" --port "$sport" --no-pipelining
+	transport "sink.test smtp:[127.0.0.1]:$sport"
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
+    s.ehlo()
+    s.mail("s@localhost", ["RET=HDRS", "ENVID=abc123"])
+    s.rcpt("x@sink.test", ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;orig@sink.test"])
+    s.data("Subject: dsn\r\n\r\nhi\r\n")
+PY
+	wait_log "to=<x@sink.test>, .*status=sent"
+	grep -q "RET=HDRS" "$PH_DIR/sink.log"
+	grep -q "ENVID=abc123" "$PH_DIR/sink.log"
+	grep -q "NOTIFY=SUCCESS,FAILURE" "$PH_DIR/sink.log"
+	grep -q "ORCPT=rfc822;orig@sink.test" "$PH_DIR/sink.log"
+}
+
+@test "a message larger than the server's SIZE is bounced without being sent" {
+	sport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/sink.log" --port "$sport" --size 100
+	transport "sink.test smtp:[127.0.0.1]:$sport"
+	ph_start
+	send s@localhost big@sink.test
+	wait_log "to=<big@sink.test>, .*dsn=5.3.4, status=bounced \(message size [0-9]+ exceeds size limit 100"
+	[ ! -s "$PH_DIR/sink.log" ]
+}
+
+@test "relayhost: every other domain goes to the smarthost" {
+	sport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/sink.log" --port "$sport" --size 100000
+	ph_conf relayhost "[127.0.0.1]:$sport"
+	ph_start
+	send s@localhost a@one.example b@two.example alice@localhost
+	wait_log "to=<a@one.example>, relay=127.0.0.1\[127.0.0.1\]:$sport, .*status=sent"
+	wait_log "to=<b@two.example>, relay=127.0.0.1\[127.0.0.1\]:$sport, .*status=sent"
+	ph_wait_mail alice 1
+	# One transaction per destination (one next hop): both in one, with
+	# the size the server was told (RFC 1870) being the size it got.
+	[ "$(wc -l < "$PH_DIR/sink.log")" -eq 1 ]
+	python3 - "$PH_DIR/sink.log" <<'PY'
+import json, re, sys
+tx = json.loads(open(sys.argv[1]).readline())
+assert len(tx["rcpt"]) == 2, tx
+size = int(re.search(r"SIZE=(\d+)", tx["mail"]).group(1))
+assert size == len(tx["data"].encode()), (size, len(tx["data"]))
+PY
+}
+
+@test "a server that is down: deferred with the reason, delivered once it is up" {
+	sport=$(ph_free_ports 1)
+	transport "sink.test smtp:[127.0.0.1]:$sport"
+	ph_start
+	send s@localhost x@sink.test
+	wait_log "to=<x@sink.test>, relay=none, .*status=deferred \(connect to 127.0.0.1\[127.0.0.1\]:$sport: Connection refused"
+	ph_sink "$PH_DIR/sink.log" --port "$sport"
+	wait_log "to=<x@sink.test>, .*status=sent" 15
+	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+@test "LMTP over a UNIX socket: one reply per recipient after DATA" {
+	ph_sink "$PH_DIR/lmtp.log" --unix "$PH_DIR/lmtp.sock" --lmtp \
+	    --data "full@lmtp.test=452 4.2.2 mailbox full" \
+	    --data "gone@lmtp.test=550 5.1.1 no such user"
+	transport "lmtp.test lmtp:unix:$PH_DIR/lmtp.sock"
+	ph_start
+	send s@localhost ok@lmtp.test full@lmtp.test gone@lmtp.test
+	wait_log "to=<ok@lmtp.test>, relay=$PH_DIR/lmtp.sock, .*status=sent"
+	wait_log "to=<full@lmtp.test>, .*dsn=4.2.2, status=deferred"
+	wait_log "to=<gone@lmtp.test>, .*dsn=5.1.1, status=bounced"
+	grep -q '"helo": "LHLO ' "$PH_DIR/lmtp.log"
+}
+
+@test "an unknown transport in the map defers, it does not bounce" {
+	transport "odd.test frobnicate:somewhere"
+	ph_start
+	send s@localhost x@odd.test
+	wait_log "to=<x@odd.test>, relay=none, .*dsn=4.3.5, status=deferred \(transport_map: unknown transport 'frobnicate'"
+}
