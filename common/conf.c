@@ -113,6 +113,7 @@ static const struct conf_key conf_keys[] = {
 	S(dns_resolver, ""),
 	S(smtp_helo_name, ""),
 	S(smtp_tls_security_level, "may"),
+	N(smtp_port, "25", 1),
 	T(smtp_connect_timeout, "30s", 1),
 	T(smtp_command_timeout, "300s", 1),
 	T(smtp_data_timeout, "180s", 1),
@@ -516,6 +517,10 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 	    strcmp(c->smtp_tls_security_level, "encrypt") != 0) {
 		snprintf(err, errlen, "smtp_tls_security_level: expected none, "
 		    "may or encrypt");
+		return -1;
+	}
+	if (c->smtp_port > 65535) {
+		snprintf(err, errlen, "smtp_port: expected 1 to 65535");
 		return -1;
 	}
 	/* smtpd waits 30 seconds for an answer from the auth service. */

@@ -87,6 +87,7 @@ struct conf {
 	char	*dns_resolver;
 	char	*smtp_helo_name;
 	char	*smtp_tls_security_level;
+	long	 smtp_port;
 	long	 smtp_connect_timeout;
 	long	 smtp_command_timeout;
 	long	 smtp_data_timeout;

@@ -187,3 +187,61 @@ PY
 	send s@localhost x@odd.test
 	wait_log "to=<x@odd.test>, relay=none, .*dsn=4.3.5, status=deferred \(transport_map: unknown transport 'frobnicate'"
 }
+
+# dns ARGS...: a dnsmasq on a loopback port answering for *.test only;
+# the instance's resolver and smtp_port point at it and at the sink.
+dns() {
+	command -v dnsmasq >/dev/null || skip "dnsmasq (dnsmasq-base) missing"
+	local dport
+	dport=$(ph_free_ports 1)
+	dnsmasq -k --port="$dport" --listen-address=127.0.0.1 \
+	    --bind-interfaces --no-resolv --no-hosts --local=/test/ \
+	    --user="$(id -un)" --pid-file= "$@" > "$PH_DIR/dns.log" 2>&1 &
+	PH_SINKS+=($!)
+	ph_conf dns_resolver "127.0.0.1:$dport"
+	sleep 0.3
+}
+
+@test "MX routing: preference order, the next MX when one is down, the domain itself without MX" {
+	sport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/sink.log" --port "$sport"
+	# mx1 (preferred) is an address where nothing listens.
+	dns --mx-host=mx.test,mx1.test,10 --mx-host=mx.test,mx2.test,20 \
+	    --host-record=mx1.test,127.0.0.3 --host-record=mx2.test,127.0.0.1 \
+	    --host-record=amx.test,127.0.0.1
+	ph_conf smtp_port "$sport"
+	ph_start
+	send s@localhost a@mx.test b@amx.test
+	wait_log "to=<a@mx.test>, relay=mx2.test\[127.0.0.1\]:$sport, .*status=sent"
+	wait_log "to=<b@amx.test>, relay=amx.test\[127.0.0.1\]:$sport, .*status=sent"
+	[ "$(wc -l < "$PH_DIR/sink.log")" -eq 2 ]
+}
+
+@test "MX routing: a null MX (RFC 7505) and a domain that does not exist bounce at once" {
+	dns --dns-rr=null.test,15,000000
+	ph_start
+	send alice@localhost x@null.test y@nxdomain.test
+	wait_log "to=<x@null.test>, relay=none, .*dsn=5.1.10, status=bounced \(Domain null.test does not accept mail \(null MX"
+	wait_log "to=<y@nxdomain.test>, relay=none, .*dsn=5.1.2, status=bounced \(Host or domain name not found"
+	ph_wait_mail alice 1
+	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+@test "equal MX preferences share the load" {
+	sport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/sink.log" --port "$sport"
+	dns --mx-host=eq.test,a.test,10 --mx-host=eq.test,b.test,10 \
+	    --host-record=a.test,127.0.0.1 --host-record=b.test,127.0.0.1
+	ph_conf smtp_port "$sport"
+	ph_start
+	for i in $(seq 1 16); do send s@localhost "u$i@eq.test"; done
+	for i in $(seq 1 200); do
+		[ "$(grep -c 'status=sent' "$PH_LOG")" -ge 16 ] && break
+		sleep 0.05
+	done
+	a=$(grep -c "relay=a.test\[" "$PH_LOG")
+	b=$(grep -c "relay=b.test\[" "$PH_LOG")
+	echo "a=$a b=$b"
+	# Both are used (all 16 on one side: 2 * 2^-16 by chance).
+	[ "$a" -gt 0 ] && [ "$b" -gt 0 ] && [ $((a + b)) -eq 16 ]
+}

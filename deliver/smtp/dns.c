@@ -93,7 +93,7 @@ dns_dest(const struct conf *c, const char *transport, const char *nexthop,
 
 	memset(d, 0, sizeof(*d));
 	d->lmtp = strcmp(transport, "lmtp") == 0;
-	port = d->lmtp ? 24 : 25;
+	port = d->lmtp ? 24 : (int)c->smtp_port;
 	if (d->lmtp && strncmp(nexthop, "unix:", 5) == 0) {
 		if (strlcpy(d->path, nexthop + 5, sizeof(d->path)) >=
 		    sizeof(d->path)) {
