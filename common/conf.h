@@ -56,6 +56,7 @@ struct conf {
 	long	 smtpd_data_timeout;
 	long	 local_concurrency_limit;
 	long	 bounce_size_limit;
+	long	 notify_double_bounce;
 	long	 minimal_backoff_time;
 	long	 maximal_backoff_time;
 	long	 maximal_queue_lifetime;

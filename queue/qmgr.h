@@ -120,10 +120,14 @@ struct bounce_item {
 	const char	*params;	/* NOTIFY, ORCPT */
 	const char	*status;	/* "5.1.1" */
 	const char	*text;
+	const char	*relay;		/* host[ip]:port, local, none */
 };
 #define BOUNCE_FAILURE	0
 #define BOUNCE_SUCCESS	1
 #define BOUNCE_DELAY	2
+#define BOUNCE_DOUBLE	3	/* a bounce that failed, to postmaster */
+/* The MAIL parameter that marks a double bounce (never bounced again). */
+#define BOUNCE_DOUBLE_PARAM	"X-POSTHORN-DOUBLE-BOUNCE"
 int	 bounce_create(struct qmgr *, const char *id, int qfd,
 	    const struct qf_env *, const struct bounce_item *, size_t n,
 	    int kind, char *newid);

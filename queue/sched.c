@@ -596,6 +596,7 @@ job_finish(struct job *j)
 				sitems[ns].params = j->env.rcpt[i].params;
 				sitems[ns].status = j->status[i];
 				sitems[ns].text = j->text[i];
+				sitems[ns].relay = j->relay[i];
 				ns++;
 			}
 		} else if (j->result[i] == RESULT_PERMFAIL || expired) {
@@ -618,6 +619,7 @@ job_finish(struct job *j)
 			items[nb].status = j->result[i] == RESULT_PERMFAIL ?
 			    j->status[i] : "4.4.7";
 			items[nb].text = j->text[i];
+			items[nb].relay = j->relay[i];
 			nb++;
 		} else {
 			log_info("%s: to=<%s>, relay=%s, delay=%s, "
@@ -631,6 +633,7 @@ job_finish(struct job *j)
 			    sizeof(notify)) && strstr(notify, "DELAY")) {
 				ditems[nd].rcpt = j->env.rcpt[i].addr;
 				ditems[nd].params = j->env.rcpt[i].params;
+				ditems[nd].relay = j->relay[i];
 				ditems[nd].status = j->status[i];
 				ditems[nd].text = j->text[i];
 				dix[nd++] = i;
@@ -640,9 +643,23 @@ job_finish(struct job *j)
 	if (nfail > 0) {
 		if (nb == 0) {
 			/* Nobody to tell. */
-		} else if (j->env.sender[0] == '\0') {
+		} else if (j->env.sender[0] == '\0' &&
+		    (!q->conf->notify_double_bounce ||
+		    qf_param(j->env.sender_params, BOUNCE_DOUBLE_PARAM, NULL,
+		    0))) {
 			log_info("%s: undeliverable mail from <> discarded "
 			    "(no bounce of a bounce)", j->id);
+		} else if (j->env.sender[0] == '\0') {
+			/* A bounce that failed: postmaster hears, once. */
+			if (bounce_create(q, j->id, j->qfd, &j->env, items, nb,
+			    BOUNCE_DOUBLE, newid) == -1) {
+				log_warnx("%s: could not create a double "
+				    "bounce; will try again later", j->id);
+				remaining += nfail;
+				nfail = 0;
+			} else
+				log_info("%s: postmaster non-delivery "
+				    "notification: %s", j->id, newid);
 		} else if (bounce_create(q, j->id, j->qfd, &j->env, items, nb,
 		    BOUNCE_FAILURE, newid) == -1) {
 			log_warnx("%s: could not create a bounce; will try "

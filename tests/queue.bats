@@ -66,7 +66,39 @@ unblock_alice() {
 	[ "$(ph_queue_files)" -eq 0 ]
 }
 
-@test "no bounce of a bounce: undeliverable mail from <> is dropped and logged" {
+@test "no bounce of a bounce: undeliverable mail from <> goes to postmaster once, never loops" {
+	echo "broken: |/bin/false" >> "$PH_CONF/aliases"
+	ph_start
+	send_from "" broken@localhost "null sender"
+	# postmaster (alice) gets the double bounce, with the failure in it.
+	ph_wait_mail alice 1
+	f=$(ph_mail_file alice)
+	grep -q '^Subject: Undelivered Mail Returned to Sender (double bounce)' "$f"
+	grep -q '<broken@localhost>: 5.3.0' "$f"
+	grep -q "postmaster non-delivery notification" "$PH_LOG"
+	sleep 0.3
+	[ "$(ph_queue_files)" -eq 0 ]
+	[ "$(ph_count_mail alice)" -eq 1 ]
+}
+
+@test "a double bounce that cannot be delivered is discarded, and nothing loops" {
+	echo "broken: |/bin/false" >> "$PH_CONF/aliases"
+	sed -i 's/^postmaster:.*/postmaster: broken/' "$PH_CONF/aliases"
+	ph_maps
+	ph_start
+	send_from "" broken@localhost "null sender"
+	for i in $(seq 1 100); do
+		grep -q "discarded" "$PH_LOG" && break
+		sleep 0.05
+	done
+	grep -q "undeliverable mail from <> discarded" "$PH_LOG"
+	sleep 0.5
+	[ "$(grep -c 'postmaster non-delivery notification' "$PH_LOG")" -eq 1 ]
+	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+@test "notify_double_bounce = no: a failed bounce is only logged" {
+	ph_conf notify_double_bounce no
 	echo "broken: |/bin/false" >> "$PH_CONF/aliases"
 	ph_start
 	send_from "" broken@localhost "null sender"

@@ -245,3 +245,62 @@ dns() {
 	# Both are used (all 16 on one side: 2 * 2^-16 by chance).
 	[ "$a" -gt 0 ] && [ "$b" -gt 0 ] && [ $((a + b)) -eq 16 ]
 }
+
+@test "bounces are RFC 3464 reports: parts, per-recipient fields, original message (python email)" {
+	sport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/sink.log" --port "$sport" \
+	    --rcpt "gone@sink.test=550 5.1.1 no such user here"
+	transport "sink.test smtp:[127.0.0.1]:$sport"
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
+    s.ehlo()
+    s.mail("alice@localhost", ["ENVID=env+2D7"])
+    s.rcpt("gone@sink.test", ["NOTIFY=FAILURE", "ORCPT=rfc822;first@orig.test"])
+    s.rcpt("fine@sink.test", ["NOTIFY=SUCCESS"])
+    s.data("Subject: report me\r\nMessage-ID: <m1@test>\r\n\r\nthe body\r\n")
+PY
+	ph_wait_mail alice 2
+	run python3 - "$PH_MAIL/alice/Maildir/new" <<'PY'
+import email, email.policy, os, sys
+d = sys.argv[1]
+msgs = [email.message_from_binary_file(open(os.path.join(d, f), "rb"),
+        policy=email.policy.default) for f in os.listdir(d)]
+bounce = [m for m in msgs if m["Subject"].startswith("Undelivered")][0]
+success = [m for m in msgs if m["Subject"].startswith("Successful")][0]
+for m, action in ((bounce, "failed"), (success, "delivered")):
+    assert m.get_content_type() == "multipart/report", m.get_content_type()
+    assert m.get_param("report-type") == "delivery-status"
+    parts = list(m.iter_parts())
+    assert [p.get_content_type() for p in parts][:2] == \
+        ["text/plain", "message/delivery-status"], parts
+    ds = parts[1].get_payload()	# per-message block, then per-recipient
+    fields = {}
+    for block in ds:
+        for k, v in block.items():
+            fields.setdefault(k, []).append(str(v))
+    assert fields["Reporting-MTA"][0].startswith("dns;"), fields
+    assert fields["Original-Envelope-Id"] == ["env-7"], fields
+    assert fields["Action"] == [action], fields
+    print(action, fields["Final-Recipient"], fields["Status"])
+    if action == "failed":
+        assert fields["Final-Recipient"] == ["rfc822; gone@sink.test"]
+        assert fields["Original-Recipient"] == ["rfc822; first@orig.test"]
+        assert fields["Status"] == ["5.1.1"]
+        assert fields["Remote-MTA"] == ["dns; 127.0.0.1"]
+        assert fields["Diagnostic-Code"][0].startswith("smtp; 550 5.1.1 no such user here")
+        assert parts[2].get_content_type() == "message/rfc822"
+        orig = parts[2].get_payload()[0]
+        assert orig["Message-ID"] == "<m1@test>"
+        assert "the body" in orig.get_content()
+    else:
+        assert fields["Final-Recipient"] == ["rfc822; fine@sink.test"]
+        assert fields["Status"] == ["2.0.0"]
+        # A success notice returns the headers only.
+        assert parts[2].get_content_type() == "text/rfc822-headers"
+        assert "the body" not in parts[2].get_content()
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
