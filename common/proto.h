@@ -18,7 +18,7 @@
  *	PROTO_RCPT	index, address, RCPT parameters
  *	PROTO_GO	-
  * agent -> qmgr:
- *	PROTO_STATUS	index, result (D|T|P), DSN status, text, relay
+ *	PROTO_STATUS	index, result (D|R|A|T|P), DSN status, text, relay
  *	PROTO_DONE	-
  *
  * smtpd -> keyd (private/keyd), one connection per smtpd process; smtpd
@@ -62,7 +62,11 @@
 #define AUTH_TEMP	"temp"
 
 
-#define RESULT_DELIVERED 'D'
+#define RESULT_DELIVERED 'D'	/* final delivery (local, LMTP) */
+#define RESULT_RELAYED	'R'	/* to a next hop without DSN */
+#define RESULT_PASSED	'A'	/* to a next hop that does DSN itself */
+#define RESULT_IS_SENT(c) ((c) == RESULT_DELIVERED || (c) == RESULT_RELAYED || \
+			    (c) == RESULT_PASSED)
 #define RESULT_TEMPFAIL	'T'
 #define RESULT_PERMFAIL	'P'
 

@@ -186,7 +186,8 @@ bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
 	buf_printf(b, "X-Posthorn-Sender: rfc822; %s\n"
 	    "Arrival-Date: %s\n", env->sender, arrival);
 	for (i = 0; i < n; i++)
-		bounce_status(b, &items[i], action[kind], date,
+		bounce_status(b, &items[i], items[i].action ? items[i].action :
+		    action[kind], date,
 		    kind == BOUNCE_DELAY ? until : NULL);
 
 	buf_printf(b, "\n--%s\n"

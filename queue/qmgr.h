@@ -121,6 +121,7 @@ struct bounce_item {
 	const char	*status;	/* "5.1.1" */
 	const char	*text;
 	const char	*relay;		/* host[ip]:port, local, none */
+	const char	*action;	/* NULL: the kind's (RFC 3464 Action) */
 };
 #define BOUNCE_FAILURE	0
 #define BOUNCE_SUCCESS	1

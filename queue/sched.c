@@ -483,6 +483,7 @@ sched_status(struct conn *c, const struct record *r)
 	if (*end || end == f[0] || i >= j->env.nrcpt || j->owner[i] != c ||
 	    !QF_IS_PENDING(j->env.rcpt[i].state) || j->result[i] ||
 	    strlen(f[1]) != 1 || (f[1][0] != RESULT_DELIVERED &&
+	    f[1][0] != RESULT_RELAYED && f[1][0] != RESULT_PASSED &&
 	    f[1][0] != RESULT_TEMPFAIL && f[1][0] != RESULT_PERMFAIL))
 		return -1;
 	job_result(j, i, f[1][0], f[2], f[3], f[4]);
@@ -498,14 +499,19 @@ static void
 job_result(struct job *j, size_t i, char res, const char *status,
     const char *text, const char *relay)
 {
+	char	*st, *tx, *rl;
+
+	/* Copies first: the arguments may be the old values. */
+	if ((st = strdup(status)) == NULL || (tx = strdup(text)) == NULL ||
+	    (rl = strdup(relay)) == NULL)
+		log_fatal("job_result");
 	j->result[i] = res;
 	free(j->status[i]);
 	free(j->text[i]);
 	free(j->relay[i]);
-	if ((j->status[i] = strdup(status)) == NULL ||
-	    (j->text[i] = strdup(text)) == NULL ||
-	    (j->relay[i] = strdup(relay)) == NULL)
-		log_fatal("job_result");
+	j->status[i] = st;
+	j->text[i] = tx;
+	j->relay[i] = rl;
 }
 
 static void
@@ -581,7 +587,7 @@ job_finish(struct job *j)
 			job_result(j, i, RESULT_TEMPFAIL, "4.3.0",
 			    "delivery agent gave no result",
 			    j->relay[i] ? j->relay[i] : "none");
-		if (j->result[i] == RESULT_DELIVERED) {
+		if (RESULT_IS_SENT(j->result[i])) {
 			log_info("%s: to=<%s>, relay=%s, delay=%s, "
 			    "dsn=%s, status=sent (%s)", j->id,
 			    j->env.rcpt[i].addr, j->relay[i], delay,
@@ -590,8 +596,21 @@ job_finish(struct job *j)
 			    QF_DELIVERED) == -1)
 				log_warn("%s: mark delivered", j->id);
 			changed = 1;
-			if (qf_param(j->env.rcpt[i].params, "NOTIFY", notify,
-			    sizeof(notify)) && strstr(notify, "SUCCESS")) {
+			/*
+			 * RFC 3461 4.2: a next hop that speaks DSN takes the
+			 * duty over; one that does not gets "relayed" from us.
+			 */
+			if (j->result[i] == RESULT_PASSED &&
+			    qf_param(j->env.rcpt[i].params, "NOTIFY", notify,
+			    sizeof(notify)) && strstr(notify, "SUCCESS"))
+				log_info("%s: to=<%s>: success notice left to "
+				    "the next hop (it offers DSN)", j->id,
+				    j->env.rcpt[i].addr);
+			else if (qf_param(j->env.rcpt[i].params, "NOTIFY",
+			    notify, sizeof(notify)) && strstr(notify,
+			    "SUCCESS")) {
+				sitems[ns].action = j->result[i] ==
+				    RESULT_RELAYED ? "relayed" : NULL;
 				sitems[ns].rcpt = j->env.rcpt[i].addr;
 				sitems[ns].params = j->env.rcpt[i].params;
 				sitems[ns].status = j->status[i];
@@ -672,7 +691,7 @@ job_finish(struct job *j)
 		for (i = 0; i < j->env.nrcpt && nfail > 0; i++)
 			if (QF_IS_PENDING(j->env.rcpt[i].state) &&
 			    (j->result[i] == RESULT_PERMFAIL ||
-			    (expired && j->result[i] != RESULT_DELIVERED))) {
+			    (expired && !RESULT_IS_SENT(j->result[i])))) {
 				if (qf_set_state(j->qfd, &j->env.rcpt[i],
 				    QF_FAILED) == -1)
 					log_warn("%s: mark failed", j->id);

@@ -7,6 +7,7 @@ Usage: smtpsink.py [options] LOG
   --lmtp              speak LMTP (LHLO, one reply per recipient after DATA)
   --size N            advertise SIZE N
   --no-pipelining     do not advertise PIPELINING
+  --no-dsn            do not advertise DSN
   --rcpt ADDR=REPLY   answer RCPT TO:<ADDR> with REPLY (e.g. "550 5.1.1 no")
   --once ADDR=REPLY   the same, only the first time ADDR is seen
   --data ADDR=REPLY   LMTP: the reply after DATA for ADDR
@@ -59,7 +60,9 @@ class Handler(socketserver.StreamRequestHandler):
                 if verb == "HELO":
                     self.reply("250 sink")
                     continue
-                ext = ["sink", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN"]
+                ext = ["sink", "8BITMIME", "ENHANCEDSTATUSCODES"]
+                if not a.no_dsn:
+                    ext.append("DSN")
                 if not a.no_pipelining:
                     ext.append("PIPELINING")
                 if a.size:
@@ -132,6 +135,7 @@ def main():
     p.add_argument("--lmtp", action="store_true")
     p.add_argument("--size", type=int, default=0)
     p.add_argument("--no-pipelining", action="store_true")
+    p.add_argument("--no-dsn", action="store_true")
     p.add_argument("--rcpt", action="append")
     p.add_argument("--once", action="append")
     p.add_argument("--data", action="append")

@@ -68,6 +68,7 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 		strlcpy(dsn, "4.4.0", 8);
 		return -1;
 	}
+	sj->dsn = ext.dsn;
 	if (ext.starttls && !c->ssl && !sj->no_tls && sj->tls &&
 	    strcmp(cf->smtp_tls_security_level, "none") != 0) {
 		if (conn_printf(c, "STARTTLS\r\n") == -1 ||
@@ -88,6 +89,7 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 				strlcpy(dsn, "4.4.0", 8);
 				return -1;
 			}
+			sj->dsn = ext.dsn;
 		}
 	}
 	if (!c->ssl && strcmp(cf->smtp_tls_security_level, "encrypt") == 0) {
@@ -325,7 +327,9 @@ client_set(struct smtp_job *sj, size_t i, const struct smtp_reply *r,
 {
 	struct smtp_result *res = &sj->res[i];
 
-	res->code = r->code / 100 == 2 ? 'D' : r->code / 100 == 5 ? 'P' : 'T';
+	/* Delivered: final by LMTP; relayed by SMTP, with or without DSN. */
+	res->code = r->code / 100 == 5 ? 'P' : r->code / 100 != 2 ? 'T' :
+	    sj->lmtp ? 'D' : sj->dsn ? 'A' : 'R';
 	strlcpy(res->status, r->dsn, sizeof(res->status));
 	if (res->code == 'D')
 		snprintf(res->text, sizeof(res->text), "%s", r->text);

@@ -89,6 +89,7 @@ struct smtp_job {
 	int		 lmtp;
 	int		 no_tls;	/* STARTTLS failed here once: not again */
 	int		 tls_failed;
+	int		 dsn;		/* the server offers DSN */
 };
 /* 0: every recipient has a final word from this server; -1: try next. */
 int	 client_deliver(struct smtp_job *, struct smtp_conn *, char *why,
