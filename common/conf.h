@@ -89,6 +89,10 @@ struct conf {
 	char	*smtp_helo_name;
 	char	*smtp_tls_security_level;
 	long	 smtp_port;
+	long	 smtp_destination_concurrency_limit;
+	long	 smtp_initial_destination_concurrency;
+	long	 smtp_concurrency_limit;
+	long	 qmgr_message_active_limit;
 	long	 smtp_connect_timeout;
 	long	 smtp_command_timeout;
 	long	 smtp_data_timeout;

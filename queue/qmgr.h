@@ -22,6 +22,8 @@
 
 struct intake;
 struct job;
+struct conn;
+struct dest;
 
 /* A committed message waiting for a delivery attempt. */
 struct qmsg {
@@ -51,6 +53,10 @@ struct qmgr {
 	size_t		 nready;
 	struct job	*jobs;
 	int		 njobs;
+	/* Agent connections: running, and waiting for a free slot. */
+	int		 nlocal, nrelay;
+	struct conn	*local_wait, *local_wait_tail;
+	struct dest	*dests;
 	struct event_timer *dispatch_timer;
 	struct event_timer *scan_timer;
 	int		 stopping;
@@ -113,6 +119,25 @@ void	 sched_init(struct qmgr *);
 void	 sched_enqueue(struct qmgr *, const char *id);
 void	 sched_recover(struct qmgr *);
 int	 sched_busy(struct qmgr *);
+
+/* dest.c: relay destinations, their concurrency window and dead marker. */
+struct dest {
+	char		 key[300];	/* "smtp:nexthop" */
+	int		 active;	/* connections now */
+	int		 window;	/* allowed now: slow start, back-off */
+	time_t		 dead_until;	/* no attempts before this */
+	char		 reason[512];	/* why it is dead */
+	struct conn	*wait, *wait_tail;
+	time_t		 used;		/* last activity, for clean-up */
+	struct dest	*next;
+};
+struct dest	*dest_get(struct qmgr *, const char *transport,
+		    const char *nexthop);
+int		 dest_dead(struct qmgr *, struct dest *);
+/* After a connection: ok = a server answered; else the reason. */
+void		 dest_feedback(struct qmgr *, struct dest *, int ok,
+		    const char *reason);
+void		 dest_expire(struct qmgr *);
 
 /* bounce.c */
 struct bounce_item {

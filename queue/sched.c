@@ -48,14 +48,20 @@ struct job {
 	struct job	*next;
 };
 
-/* One delivery agent working on some recipients of a job. */
+/* One delivery agent's share of a job: waiting for a slot, or running. */
 struct conn {
 	struct job	*j;
-	int		 fd;
+	int		 fd;		/* -1 until started */
 	char		 agent[8];	/* "local" or "relay" */
+	char		 transport[8];
+	char		 nexthop[256];
+	struct dest	*dest;		/* relay only */
+	size_t		*idx;		/* the recipients it takes */
+	size_t		 nidx;
 	struct buf	 in, out;
 	struct event_timer *timer;
-	struct conn	*next;
+	struct conn	*next;		/* in the job */
+	struct conn	*wnext;		/* in a wait queue */
 };
 
 static void	 sched_dispatch(void *);
@@ -66,7 +72,10 @@ static void	 conn_io(int, int, void *);
 static void	 conn_timeout(void *);
 static void	 conn_done(struct conn *);
 static void	 conn_free(struct conn *);
-static struct conn *conn_open(struct job *, const char *);
+static struct conn *conn_new(struct job *, const struct route *);
+static int	 conn_start(struct conn *);
+static void	 sched_pump(struct qmgr *);
+static void	 conn_fail(struct conn *, const char *, const char *);
 static void	 job_result(struct job *, size_t, char, const char *,
 		    const char *, const char *);
 static void	 job_finish(struct job *);
@@ -184,8 +193,9 @@ sched_dispatch(void *arg)
 	struct qmsg	*m;
 
 	q->dispatch_timer = NULL;
+	sched_pump(q);
 	while (!q->stopping && q->ready_head &&
-	    q->njobs < q->conf->local_concurrency_limit) {
+	    q->njobs < q->conf->qmgr_message_active_limit) {
 		m = q->ready_head;
 		q->ready_head = m->next;
 		if (q->ready_head == NULL)
@@ -237,6 +247,7 @@ sched_scan(void *arg)
 		}
 		closedir(d);
 	}
+	dest_expire(q);
 	if (!q->stopping)
 		q->scan_timer = event_timer_add(q->loop,
 		    q->conf->queue_run_delay * 1000, sched_scan_timer, q);
@@ -253,18 +264,19 @@ sched_scan_timer(void *arg)
 
 /*
  * Route every pending recipient; those for the same agent, transport and
- * next hop go in one job to that agent (one connection each): local
- * gets the local ones, the relay agent (smtp) one job per destination.
+ * next hop form one share of the job (one agent connection each): local
+ * gets the local ones, the relay agent one share per destination.  The
+ * shares wait for a free slot (sched_pump): local_concurrency_limit for
+ * local, the destination's window and smtp_concurrency_limit for relay.
  */
 static void
 sched_start(struct qmgr *q, const char *id)
 {
 	struct job	*j;
-	struct conn	*c, **cv = NULL;
-	struct route	 rt, *routes = NULL;
-	char		 err[256], idx[32], off[32];
-	size_t		 i, k, ngroups = 0, *group;
-	int		 rofd;
+	struct conn	*c, **groups = NULL;
+	struct route	 rt;
+	char		 err[256], why[600];
+	size_t		 i, k, ngroups = 0;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		log_fatal("sched_start");
@@ -287,18 +299,15 @@ sched_start(struct qmgr *q, const char *id)
 	j->text = calloc(j->env.nrcpt + 1, sizeof(char *));
 	j->relay = calloc(j->env.nrcpt + 1, sizeof(char *));
 	j->owner = calloc(j->env.nrcpt + 1, sizeof(struct conn *));
-	group = calloc(j->env.nrcpt + 1, sizeof(size_t));
-	routes = calloc(j->env.nrcpt + 1, sizeof(*routes));
-	cv = calloc(j->env.nrcpt + 1, sizeof(*cv));
+	groups = calloc(j->env.nrcpt + 1, sizeof(*groups));
 	if (!j->result || !j->status || !j->text || !j->relay || !j->owner ||
-	    !group || !routes || !cv)
+	    !groups)
 		log_fatal("sched_start");
 	j->next = q->jobs;
 	q->jobs = j;
 	q->njobs++;
 
 	for (i = 0; i < j->env.nrcpt; i++) {
-		group[i] = SIZE_MAX;
 		if (!QF_IS_PENDING(j->env.rcpt[i].state))
 			continue;
 		switch (route_recipient(q, j->env.rcpt[i].addr, &rt)) {
@@ -323,100 +332,200 @@ sched_start(struct qmgr *q, const char *id)
 			    sizeof(rt.nexthop));
 		}
 		for (k = 0; k < ngroups; k++)
-			if (strcmp(routes[k].transport, rt.transport) == 0 &&
-			    strcasecmp(routes[k].nexthop, rt.nexthop) == 0)
+			if (strcmp(groups[k]->transport, rt.transport) == 0 &&
+			    strcasecmp(groups[k]->nexthop, rt.nexthop) == 0)
 				break;
 		if (k == ngroups)
-			routes[ngroups++] = rt;
-		group[i] = k;
+			groups[ngroups++] = conn_new(j, &rt);
+		c = groups[k];
+		c->idx[c->nidx++] = i;
+		j->owner[i] = c;
 	}
-	/* Connect to every agent first: one missing, and all wait. */
+	/* A dead destination's share is deferred without an attempt. */
 	for (k = 0; k < ngroups; k++) {
-		cv[k] = conn_open(j, strcmp(routes[k].transport, "local") ==
-		    0 ? "local" : "relay");
-		if (cv[k] == NULL) {
-			/* Not the message's fault: back to the queue, soon. */
-			while (j->conns) {
-				c = j->conns;
-				j->conns = c->next;
-				conn_free(c);
-			}
-			q->jobs = j->next;
-			q->njobs--;
-			job_free(j);
-			sched_enqueue(q, id);
-			if (q->dispatch_timer)
-				event_timer_cancel(q->loop, q->dispatch_timer);
-			q->dispatch_timer = event_timer_add(q->loop, 1000,
-			    sched_dispatch, q);
-			goto out;
+		c = groups[k];
+		if (c->dest && dest_dead(q, c->dest)) {
+			struct conn **pp;
+
+			snprintf(why, sizeof(why), "delivery temporarily "
+			    "suspended: %s", c->dest->reason);
+			for (i = 0; i < c->nidx; i++)
+				job_result(j, c->idx[i], RESULT_TEMPFAIL,
+				    "4.4.1", why, "none");
+			for (pp = &j->conns; *pp; pp = &(*pp)->next)
+				if (*pp == c) {
+					*pp = c->next;
+					break;
+				}
+			conn_free(c);
+			groups[k] = NULL;
 		}
 	}
-	snprintf(off, sizeof(off), "%lld", (long long)j->env.content_off);
 	for (k = 0; k < ngroups; k++) {
-		c = cv[k];
-		record_putf(&c->out, PROTO_JOB, id, j->env.sender, off,
-		    j->env.sender_params, routes[k].transport,
-		    routes[k].nexthop, NULL);
-		/* The agent gets its own read-only descriptor. */
-		if ((rofd = open(j->path, O_RDONLY | O_CLOEXEC)) == -1 ||
-		    sock_send_fd(c->fd, c->out.data, c->out.len, rofd) !=
-		    (ssize_t)c->out.len) {
-			log_warn("%s: send job to %s", id, c->agent);
-			if (rofd != -1)
-				close(rofd);
-			buf_reset(&c->out);
-			conn_done(c);	/* no results: deferred */
+		if ((c = groups[k]) == NULL)
 			continue;
+		if (c->dest) {
+			if (c->dest->wait_tail)
+				c->dest->wait_tail->wnext = c;
+			else
+				c->dest->wait = c;
+			c->dest->wait_tail = c;
+		} else {
+			if (q->local_wait_tail)
+				q->local_wait_tail->wnext = c;
+			else
+				q->local_wait = c;
+			q->local_wait_tail = c;
 		}
-		close(rofd);
-		buf_reset(&c->out);
-		for (i = 0; i < j->env.nrcpt; i++) {
-			if (group[i] != k)
-				continue;
-			snprintf(idx, sizeof(idx), "%zu", i);
-			record_putf(&c->out, PROTO_RCPT, idx,
-			    j->env.rcpt[i].addr, j->env.rcpt[i].params, NULL);
-			j->owner[i] = c;
-		}
-		record_put(&c->out, PROTO_GO, NULL, 0);
-		sock_nonblock(c->fd);
-		if (event_add(q->loop, c->fd, EV_READ | EV_WRITE, conn_io, c) ==
-		    -1)
-			log_fatal("event_add");
-		c->timer = event_timer_add(q->loop,
-		    q->conf->local_timeout * 1000, conn_timeout, c);
 	}
-	if (j->conns == NULL)
+	free(groups);
+	if (j->conns == NULL) {
 		job_finish(j);
-out:
-	free(group);
-	free(routes);
-	free(cv);
+		return;
+	}
+	sched_pump(q);
 }
 
 static struct conn *
-conn_open(struct job *j, const char *agent)
+conn_new(struct job *j, const struct route *rt)
 {
 	struct conn	*c;
-	const char	*sock = strcmp(agent, "local") == 0 ? LOCAL_SOCKET :
-			    RELAY_SOCKET;
-	int		 fd;
 
-	if ((fd = sock_unix_connect(sock)) == -1) {
-		log_warn("%s: connect to %s (will retry)", j->id, sock);
-		return NULL;
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		log_fatal("conn_open");
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->idx = calloc(j->env.nrcpt + 1, sizeof(size_t))) == NULL)
+		log_fatal("conn_new");
 	c->j = j;
-	c->fd = fd;
-	strlcpy(c->agent, agent, sizeof(c->agent));
+	c->fd = -1;
+	strlcpy(c->transport, rt->transport, sizeof(c->transport));
+	strlcpy(c->nexthop, rt->nexthop, sizeof(c->nexthop));
+	if (strcmp(rt->transport, "local") == 0)
+		strlcpy(c->agent, "local", sizeof(c->agent));
+	else {
+		strlcpy(c->agent, "relay", sizeof(c->agent));
+		c->dest = dest_get(j->q, rt->transport, rt->nexthop);
+	}
 	buf_init(&c->in, RECORD_MAX + RECORD_HDR);
 	buf_init(&c->out, 0);
 	c->next = j->conns;
 	j->conns = c;
 	return c;
+}
+
+/* A share that gets no attempt: its recipients are told why. */
+static void
+conn_fail(struct conn *c, const char *dsn, const char *why)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nidx; i++)
+		if (c->j->result[c->idx[i]] == 0)
+			job_result(c->j, c->idx[i], RESULT_TEMPFAIL, dsn, why,
+			    "none");
+	conn_done(c);
+}
+
+/*
+ * Start waiting shares while there are slots: local first, then one
+ * share per relay destination in turn, so that a destination with a long
+ * queue never holds up the others.
+ */
+static void
+sched_pump(struct qmgr *q)
+{
+	struct conn	*c;
+	struct dest	*d;
+	int		 progress;
+
+	while ((c = q->local_wait) != NULL && (q->stopping ||
+	    q->nlocal < q->conf->local_concurrency_limit)) {
+		if ((q->local_wait = c->wnext) == NULL)
+			q->local_wait_tail = NULL;
+		if (q->stopping)
+			conn_fail(c, "4.3.2", "queue manager shutting down");
+		else
+			(void)conn_start(c);
+	}
+	do {
+		progress = 0;
+		for (d = q->dests; d; d = d->next) {
+			if ((c = d->wait) == NULL)
+				continue;
+			if (!q->stopping && !dest_dead(q, d) &&
+			    (d->active >= d->window ||
+			    q->nrelay >= q->conf->smtp_concurrency_limit))
+				continue;
+			if ((d->wait = c->wnext) == NULL)
+				d->wait_tail = NULL;
+			progress = 1;
+			if (q->stopping)
+				conn_fail(c, "4.3.2", "queue manager shutting "
+				    "down");
+			else if (dest_dead(q, d)) {
+				char why[600];
+
+				snprintf(why, sizeof(why), "delivery "
+				    "temporarily suspended: %s", d->reason);
+				conn_fail(c, "4.4.1", why);
+			} else
+				(void)conn_start(c);
+			/* conn_fail may have ended jobs and freed dests. */
+			break;
+		}
+	} while (progress);
+}
+
+/* Connect to the agent and hand the share over. */
+static int
+conn_start(struct conn *c)
+{
+	struct job	*j = c->j;
+	struct qmgr	*q = j->q;
+	const char	*sock = c->dest ? RELAY_SOCKET : LOCAL_SOCKET;
+	char		 idx[32], off[32];
+	size_t		 i;
+	int		 fd, rofd;
+
+	if ((fd = sock_unix_connect(sock)) == -1) {
+		log_warn("%s: connect to %s", j->id, sock);
+		conn_fail(c, "4.3.0", "delivery agent unavailable");
+		return -1;
+	}
+	c->fd = fd;
+	if (c->dest) {
+		c->dest->active++;
+		q->nrelay++;
+	} else
+		q->nlocal++;
+	snprintf(off, sizeof(off), "%lld", (long long)j->env.content_off);
+	record_putf(&c->out, PROTO_JOB, j->id, j->env.sender, off,
+	    j->env.sender_params, c->transport, c->dest ? c->nexthop : "",
+	    NULL);
+	/* The agent gets its own read-only descriptor. */
+	if ((rofd = open(j->path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    sock_send_fd(fd, c->out.data, c->out.len, rofd) !=
+	    (ssize_t)c->out.len) {
+		log_warn("%s: send job to %s", j->id, c->agent);
+		if (rofd != -1)
+			close(rofd);
+		buf_reset(&c->out);
+		conn_done(c);	/* no results: deferred */
+		return -1;
+	}
+	close(rofd);
+	buf_reset(&c->out);
+	for (i = 0; i < c->nidx; i++) {
+		snprintf(idx, sizeof(idx), "%zu", c->idx[i]);
+		record_putf(&c->out, PROTO_RCPT, idx,
+		    j->env.rcpt[c->idx[i]].addr, j->env.rcpt[c->idx[i]].params,
+		    NULL);
+	}
+	record_put(&c->out, PROTO_GO, NULL, 0);
+	sock_nonblock(fd);
+	if (event_add(q->loop, fd, EV_READ | EV_WRITE, conn_io, c) == -1)
+		log_fatal("event_add");
+	c->timer = event_timer_add(q->loop, q->conf->local_timeout * 1000,
+	    conn_timeout, c);
+	return 0;
 }
 
 static void
@@ -525,13 +634,41 @@ conn_timeout(void *arg)
 	conn_done(c);
 }
 
-/* An agent is through (or gone): the job ends with its last agent. */
+/*
+ * An agent is through (or gone, or never started): the destination
+ * learns how it went, the slot goes to the next share, and the job ends
+ * with its last share.
+ */
 static void
 conn_done(struct conn *c)
 {
 	struct job	*j = c->j;
+	struct qmgr	*q = j->q;
 	struct conn	**pp;
+	const char	*reason = NULL;
+	size_t		 i;
+	int		 answered = 0;
 
+	if (c->fd != -1) {
+		if (c->dest) {
+			c->dest->active--;
+			q->nrelay--;
+			/* Did any server speak?  "none" means none did. */
+			for (i = 0; i < c->nidx; i++) {
+				const char *r = j->relay[c->idx[i]];
+
+				if (j->result[c->idx[i]] && r &&
+				    strcmp(r, "none") != 0)
+					answered = 1;
+				else if (j->result[c->idx[i]] && reason == NULL)
+					reason = j->text[c->idx[i]];
+			}
+			if (answered || reason)
+				dest_feedback(q, c->dest, answered,
+				    reason ? reason : "");
+		} else
+			q->nlocal--;
+	}
 	for (pp = &j->conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
@@ -540,6 +677,7 @@ conn_done(struct conn *c)
 	conn_free(c);
 	if (j->conns == NULL)
 		job_finish(j);
+	sched_kick(q, 0);
 }
 
 static void
@@ -553,6 +691,7 @@ conn_free(struct conn *c)
 	}
 	buf_free(&c->in);
 	buf_free(&c->out);
+	free(c->idx);
 	free(c);
 }
 

@@ -307,3 +307,43 @@ PY
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
+
+@test "per-destination concurrency: never more connections than the limit, and a slow site does not hold up another" {
+	slow=$(ph_free_ports 1)
+	fast=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/slow.log" --port "$slow" --slow 1
+	ph_sink "$PH_DIR/fast.log" --port "$fast"
+	transport "slow.test smtp:[127.0.0.1]:$slow" \
+	    "fast.test smtp:[127.0.0.1]:$fast"
+	ph_conf smtp_destination_concurrency_limit 2
+	ph_conf smtp_initial_destination_concurrency 2
+	ph_start
+	for i in 1 2 3 4 5 6; do send s@localhost "u$i@slow.test"; done
+	send s@localhost "f@fast.test"
+	# The fast site's mail is through while the slow site still works.
+	wait_log "to=<f@fast.test>, .*status=sent" 5
+	[ "$(grep -c 'slow.test>, .*status=sent' "$PH_LOG")" -lt 6 ]
+	for i in $(seq 1 200); do
+		[ "$(grep -c 'slow.test>, .*status=sent' "$PH_LOG")" -eq 6 ] && break
+		sleep 0.05
+	done
+	[ "$(grep -c 'slow.test>, .*status=sent' "$PH_LOG")" -eq 6 ]
+	[ "$(cat "$PH_DIR/slow.log.max")" -le 2 ]
+	[ "$(cat "$PH_DIR/slow.log.max")" -eq 2 ]
+}
+
+@test "a dead destination: marked after a failed connection, its mail deferred without new attempts" {
+	dport=$(ph_free_ports 1)
+	transport "dead.test smtp:[127.0.0.1]:$dport"
+	ph_conf smtp_initial_destination_concurrency 1
+	ph_conf minimal_backoff_time 30s
+	ph_conf maximal_backoff_time 60s
+	ph_start
+	send s@localhost a@dead.test
+	wait_log "destination smtp:\[127.0.0.1\]:$dport marked dead for 30s: connect to"
+	send s@localhost b@dead.test
+	wait_log "to=<b@dead.test>, relay=none, .*dsn=4.4.1, status=deferred \(delivery temporarily suspended: connect to 127.0.0.1\[127.0.0.1\]:$dport: Connection refused"
+	# One connection attempt in all: the first message's.
+	[ "$(grep -c "status=deferred (connect to 127.0.0.1\[127.0.0.1\]:$dport: Connection refused" "$PH_LOG")" -eq 1 ]
+	[ "$(ph_queue_files)" -eq 2 ]
+}

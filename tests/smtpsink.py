@@ -12,6 +12,8 @@ Usage: smtpsink.py [options] LOG
   --once ADDR=REPLY   the same, only the first time ADDR is seen
   --data ADDR=REPLY   LMTP: the reply after DATA for ADDR
   --greeting REPLY    the greeting (default "220 sink ESMTP")
+  --slow SECONDS      wait this long before answering the end of DATA
+Sessions open at once, at most, are kept in LOG.max
 
 Every transaction is appended to LOG as one JSON line:
   {"helo": ..., "mail": ..., "rcpt": [accepted...], "data": "...",
@@ -24,9 +26,11 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 
 lock = threading.Lock()
 seen = set()
+active = [0, 0]	# now, most
 
 
 def parse_map(items):
@@ -43,6 +47,20 @@ class Handler(socketserver.StreamRequestHandler):
         self.wfile.flush()
 
     def handle(self):
+        a = self.server.args
+        with lock:
+            active[0] += 1
+            if active[0] > active[1]:
+                active[1] = active[0]
+                with open(a.log + ".max", "w") as f:
+                    f.write("%d\n" % active[1])
+        try:
+            self.session()
+        finally:
+            with lock:
+                active[0] -= 1
+
+    def session(self):
         a = self.server.args
         self.reply(a.greeting)
         tx = {"helo": None, "mail": None, "rcpt": [], "data": None}
@@ -99,6 +117,8 @@ class Handler(socketserver.StreamRequestHandler):
                 tx["raw"] = "".join(raw)	# as sent: dot-stuffed
                 tx["data"] = "".join(l[1:] if l.startswith(".") else l
                                      for l in raw)
+                if a.slow:
+                    time.sleep(a.slow)
                 with lock, open(a.log, "a") as f:
                     f.write(json.dumps(tx) + "\n")
                 if a.lmtp:
@@ -140,6 +160,7 @@ def main():
     p.add_argument("--once", action="append")
     p.add_argument("--data", action="append")
     p.add_argument("--greeting", default="220 sink ESMTP")
+    p.add_argument("--slow", type=float, default=0)
     p.add_argument("log")
     a = p.parse_args()
     if a.unix:
