@@ -331,7 +331,7 @@ client_set(struct smtp_job *sj, size_t i, const struct smtp_reply *r,
 	res->code = r->code / 100 == 5 ? 'P' : r->code / 100 != 2 ? 'T' :
 	    sj->lmtp ? 'D' : sj->dsn ? 'A' : 'R';
 	strlcpy(res->status, r->dsn, sizeof(res->status));
-	if (res->code == 'D')
+	if (res->code != 'P' && res->code != 'T')
 		snprintf(res->text, sizeof(res->text), "%s", r->text);
 	else
 		snprintf(res->text, sizeof(res->text), "host %.200s said: %.900s "
