@@ -86,6 +86,7 @@ static const struct conf_key conf_keys[] = {
 	N(local_concurrency_limit, "10", 1),
 	Z(bounce_size_limit, "50000", 0),
 	B(notify_double_bounce, "yes"),
+	T(delay_warning_time, "4h", 0),
 	T(minimal_backoff_time, "300s", 1),
 	T(maximal_backoff_time, "4000s", 1),
 	T(maximal_queue_lifetime, "5d", 0),

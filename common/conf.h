@@ -57,6 +57,7 @@ struct conf {
 	long	 local_concurrency_limit;
 	long	 bounce_size_limit;
 	long	 notify_double_bounce;
+	long	 delay_warning_time;
 	long	 minimal_backoff_time;
 	long	 maximal_backoff_time;
 	long	 maximal_queue_lifetime;

@@ -785,10 +785,16 @@ job_finish(struct job *j)
 			    j->env.rcpt[i].addr, j->relay[i], delay,
 			    j->status[i], j->text[i]);
 			remaining++;
-			/* NOTIFY=DELAY: one notice, the first time. */
+			/*
+			 * One delay notice per recipient: at the first
+			 * deferral with NOTIFY=DELAY; without NOTIFY, once the
+			 * message is delay_warning_time old (0: never).
+			 */
 			if (j->env.rcpt[i].state == QF_PENDING &&
-			    qf_param(j->env.rcpt[i].params, "NOTIFY", notify,
-			    sizeof(notify)) && strstr(notify, "DELAY")) {
+			    (qf_param(j->env.rcpt[i].params, "NOTIFY", notify,
+			    sizeof(notify)) ? strstr(notify, "DELAY") != NULL :
+			    q->conf->delay_warning_time > 0 &&
+			    now - j->env.arrival >= q->conf->delay_warning_time)) {
 				ditems[nd].rcpt = j->env.rcpt[i].addr;
 				ditems[nd].params = j->env.rcpt[i].params;
 				ditems[nd].relay = j->relay[i];

@@ -347,3 +347,27 @@ PY
 	[ "$(grep -c "status=deferred (connect to 127.0.0.1\[127.0.0.1\]:$dport: Connection refused" "$PH_LOG")" -eq 1 ]
 	[ "$(ph_queue_files)" -eq 2 ]
 }
+
+@test "delay warning: one notice once a message is delay_warning_time old, and no more" {
+	sport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/sink.log" --port "$sport" \
+	    --rcpt "slow@sink.test=450 4.2.1 not now"
+	transport "sink.test smtp:[127.0.0.1]:$sport"
+	ph_conf delay_warning_time 2s
+	ph_start
+	send alice@localhost slow@sink.test
+	ph_wait_mail alice 1 15
+	f=$(ph_mail_file alice)
+	grep -q "^Subject: Delayed Mail (still being retried)" "$f"
+	grep -q "^Action: delayed" "$f"
+	grep -q "^Will-Retry-Until: " "$f"
+	grep -q "^Diagnostic-Code: smtp; 450 4.2.1 not now" "$f"
+	# Another retry (back-off doubles), no second notice.
+	n=$(grep -c "to=<slow@sink.test>, .*status=deferred" "$PH_LOG")
+	for i in $(seq 1 200); do
+		[ "$(grep -c "to=<slow@sink.test>, .*status=deferred" "$PH_LOG")" -ge $((n + 1)) ] && break
+		sleep 0.05
+	done
+	[ "$(grep -c "to=<slow@sink.test>, .*status=deferred" "$PH_LOG")" -ge $((n + 1)) ]
+	[ "$(ph_count_mail alice)" -eq 1 ]
+}
