@@ -119,6 +119,8 @@ static const struct conf_key conf_keys[] = {
 	N(smtp_destination_concurrency_limit, "20", 1),
 	N(smtp_initial_destination_concurrency, "5", 1),
 	N(smtp_concurrency_limit, "100", 1),
+	S(smtp_destination_rate_limit, ""),
+	S(smtp_destination_rate_map, ""),
 	N(qmgr_message_active_limit, "500", 1),
 	T(smtp_connect_timeout, "30s", 1),
 	T(smtp_command_timeout, "300s", 1),
@@ -525,6 +527,12 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		    "may or encrypt");
 		return -1;
 	}
+	if (c->smtp_destination_rate_limit[0] &&
+	    conf_parse_rate(c->smtp_destination_rate_limit, NULL, NULL) == -1) {
+		snprintf(err, errlen, "smtp_destination_rate_limit: expected "
+		    "N/time, e.g. 100/1h");
+		return -1;
+	}
 	if (c->smtp_port > 65535) {
 		snprintf(err, errlen, "smtp_port: expected 1 to 65535");
 		return -1;
@@ -611,5 +619,30 @@ conf_tls_versions(const char *list, int *min, int *max)
 		*min = lo;
 	if (max)
 		*max = hi;
+	return 0;
+}
+
+/* "N/time" (e.g. "100/1h"): at most N in that time. */
+int
+conf_parse_rate(const char *s, long *n, long *interval)
+{
+	char		 num[32];
+	const char	*slash = strchr(s, '/');
+	char		*end;
+	long		 v, t;
+
+	if (slash == NULL || slash == s || (size_t)(slash - s) >= sizeof(num))
+		return -1;
+	memcpy(num, s, (size_t)(slash - s));
+	num[slash - s] = '\0';
+	errno = 0;
+	v = strtol(num, &end, 10);
+	if (*end || errno || v < 1 || conf_parse_time(slash + 1, &t) == -1 ||
+	    t < 1)
+		return -1;
+	if (n)
+		*n = v;
+	if (interval)
+		*interval = t;
 	return 0;
 }

@@ -93,6 +93,8 @@ struct conf {
 	long	 smtp_destination_concurrency_limit;
 	long	 smtp_initial_destination_concurrency;
 	long	 smtp_concurrency_limit;
+	char	*smtp_destination_rate_limit;
+	char	*smtp_destination_rate_map;
 	long	 qmgr_message_active_limit;
 	long	 smtp_connect_timeout;
 	long	 smtp_command_timeout;
@@ -115,5 +117,6 @@ int	 conf_tls_versions(const char *list, int *min, int *max);
 /* Parse helpers shared with master.conf. */
 int	 conf_parse_time(const char *, long *);
 int	 conf_parse_size(const char *, long *);
+int	 conf_parse_rate(const char *, long *n, long *interval);
 
 #endif

@@ -6,7 +6,9 @@
  * reached no server halves it, and one that fails at a window of one
  * marks the destination dead for minimal_backoff_time: its mail is then
  * deferred without a connection attempt, so that a dead site costs
- * nothing and never holds up the others.
+ * nothing and never holds up the others.  A rate limit (smtp_destination_
+ * rate_limit, or the destination's entry in smtp_destination_rate_map)
+ * caps the connections started per interval.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,8 @@
 
 #include "log.h"
 #include "qmgr.h"
+
+static void	 dest_rate_set(struct qmgr *, struct dest *, const char *);
 
 struct dest *
 dest_get(struct qmgr *q, const char *transport, const char *nexthop)
@@ -38,9 +42,65 @@ dest_get(struct qmgr *q, const char *transport, const char *nexthop)
 	if (d->window > q->conf->smtp_destination_concurrency_limit)
 		d->window = q->conf->smtp_destination_concurrency_limit;
 	d->used = time(NULL);
+	dest_rate_set(q, d, nexthop);
 	d->next = q->dests;
 	q->dests = d;
 	return d;
+}
+
+/*
+ * smtp_destination_rate_map by the next hop's host (the domain for MX
+ * routing; "[host]:port" is looked up as host), else the default.
+ */
+static void
+dest_rate_set(struct qmgr *q, struct dest *d, const char *nexthop)
+{
+	const char	*val = NULL;
+	char		 err[512], host[256];
+
+	if (q->rates) {
+		if (nexthop[0] == '[')
+			snprintf(host, sizeof(host), "%.*s",
+			    (int)strcspn(nexthop + 1, "]"), nexthop + 1);
+		else
+			snprintf(host, sizeof(host), "%.*s",
+			    (int)strcspn(nexthop, ":"), nexthop);
+		if (map_refresh(q->rates, err, sizeof(err)) == -1)
+			log_warnx("%s", err);
+		if (map_get(q->rates, host, &val, err, sizeof(err)) == -1)
+			log_warnx("%s", err);
+	}
+	if (val == NULL && q->conf->smtp_destination_rate_limit[0])
+		val = q->conf->smtp_destination_rate_limit;
+	if (val && conf_parse_rate(val, &d->rate_n, &d->rate_interval) == -1) {
+		log_warnx("rate limit '%s' for %s is not N/time; ignored", val,
+		    nexthop);
+		d->rate_n = d->rate_interval = 0;
+	}
+}
+
+long
+dest_rate_wait(struct qmgr *q, struct dest *d)
+{
+	time_t	 now = time(NULL);
+
+	(void)q;
+	if (d->rate_interval == 0)
+		return 0;
+	if (now - d->rate_start >= d->rate_interval) {
+		d->rate_start = now;
+		d->rate_count = 0;
+	}
+	if (d->rate_count < d->rate_n)
+		return 0;
+	return (long)(d->rate_start + d->rate_interval - now);
+}
+
+void
+dest_rate_count(struct dest *d)
+{
+	if (d->rate_interval)
+		d->rate_count++;
 }
 
 int
@@ -84,7 +144,8 @@ dest_expire(struct qmgr *q)
 
 	for (pp = &q->dests; (d = *pp) != NULL;) {
 		if (d->active == 0 && d->wait == NULL && now - d->used > 3600 &&
-		    !dest_dead(q, d)) {
+		    !dest_dead(q, d) && (d->rate_interval == 0 ||
+		    now - d->rate_start >= d->rate_interval)) {
 			*pp = d->next;
 			free(d);
 		} else

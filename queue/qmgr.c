@@ -104,6 +104,8 @@ qmgr_maps(struct qmgr *q)
 	    &q->sender_access);
 	qmgr_map(q->conf->smtpd_sender_login_map, "smtpd_sender_login_map",
 	    &q->sender_logins);
+	qmgr_map(q->conf->smtp_destination_rate_map,
+	    "smtp_destination_rate_map", &q->rates);
 	qmgr_map(q->conf->smtpd_recipient_access, "smtpd_recipient_access",
 	    &q->recipient_access);
 }

@@ -44,6 +44,7 @@ struct qmgr {
 	struct map	*sender_access;
 	struct map	*sender_logins;
 	struct map	*recipient_access;
+	struct map	*rates;
 	/* Intake: connections from smtpd (and later pickup). */
 	struct intake	*intakes;
 	struct intake	*commit_first;	/* waiting for the group commit */
@@ -57,6 +58,7 @@ struct qmgr {
 	int		 nlocal, nrelay;
 	struct conn	*local_wait, *local_wait_tail;
 	struct dest	*dests;
+	struct event_timer *rate_timer;
 	struct event_timer *dispatch_timer;
 	struct event_timer *scan_timer;
 	int		 stopping;
@@ -129,11 +131,18 @@ struct dest {
 	char		 reason[512];	/* why it is dead */
 	struct conn	*wait, *wait_tail;
 	time_t		 used;		/* last activity, for clean-up */
+	long		 rate_n;	/* at most rate_n starts ... */
+	long		 rate_interval;	/* ... per this many seconds; 0: any */
+	time_t		 rate_start;	/* the current interval */
+	long		 rate_count;
 	struct dest	*next;
 };
 struct dest	*dest_get(struct qmgr *, const char *transport,
 		    const char *nexthop);
 int		 dest_dead(struct qmgr *, struct dest *);
+/* May a connection start now (rate limit)?  If not, when (seconds). */
+long		 dest_rate_wait(struct qmgr *, struct dest *);
+void		 dest_rate_count(struct dest *);
 /* After a connection: ok = a server answered; else the reason. */
 void		 dest_feedback(struct qmgr *, struct dest *, int ok,
 		    const char *reason);

@@ -49,6 +49,8 @@ struct job {
 };
 
 /* One delivery agent's share of a job: waiting for a slot, or running. */
+#define SCHED_RATE_HOLD	10	/* seconds a share may wait for its rate */
+
 struct conn {
 	struct job	*j;
 	int		 fd;		/* -1 until started */
@@ -75,6 +77,7 @@ static void	 conn_free(struct conn *);
 static struct conn *conn_new(struct job *, const struct route *);
 static int	 conn_start(struct conn *);
 static void	 sched_pump(struct qmgr *);
+static void	 sched_rate_timer(void *);
 static void	 conn_fail(struct conn *, const char *, const char *);
 static void	 job_result(struct job *, size_t, char, const char *,
 		    const char *, const char *);
@@ -434,6 +437,7 @@ sched_pump(struct qmgr *q)
 {
 	struct conn	*c;
 	struct dest	*d;
+	long		 wait;
 	int		 progress;
 
 	while ((c = q->local_wait) != NULL && (q->stopping ||
@@ -454,6 +458,31 @@ sched_pump(struct qmgr *q)
 			    (d->active >= d->window ||
 			    q->nrelay >= q->conf->smtp_concurrency_limit))
 				continue;
+			if (!q->stopping && !dest_dead(q, d) &&
+			    (wait = dest_rate_wait(q, d)) > 0) {
+				/*
+				 * A short wait is waited out in memory; a long
+				 * one defers the share, so that held-back mail
+				 * never fills qmgr_message_active_limit.
+				 */
+				if (wait > SCHED_RATE_HOLD) {
+					char why[400];
+
+					if ((d->wait = c->wnext) == NULL)
+						d->wait_tail = NULL;
+					snprintf(why, sizeof(why), "delivery "
+					    "rate limit of %ld per %lds for "
+					    "%s reached", d->rate_n,
+					    d->rate_interval, d->key);
+					conn_fail(c, "4.4.5", why);
+					progress = 1;
+					continue;
+				}
+				if (q->rate_timer == NULL)
+					q->rate_timer = event_timer_add(q->loop,
+					    wait * 1000, sched_rate_timer, q);
+				continue;
+			}
 			if ((d->wait = c->wnext) == NULL)
 				d->wait_tail = NULL;
 			progress = 1;
@@ -466,12 +495,22 @@ sched_pump(struct qmgr *q)
 				snprintf(why, sizeof(why), "delivery "
 				    "temporarily suspended: %s", d->reason);
 				conn_fail(c, "4.4.1", why);
-			} else
+			} else {
+				dest_rate_count(d);
 				(void)conn_start(c);
-			/* conn_fail may have ended jobs and freed dests. */
-			break;
+			}
+			/* One share each, in turn (dests are not freed here). */
 		}
 	} while (progress);
+}
+
+static void
+sched_rate_timer(void *arg)
+{
+	struct qmgr	*q = arg;
+
+	q->rate_timer = NULL;
+	sched_pump(q);
 }
 
 /* Connect to the agent and hand the share over. */

@@ -371,3 +371,38 @@ PY
 	[ "$(grep -c "to=<slow@sink.test>, .*status=deferred" "$PH_LOG")" -ge $((n + 1)) ]
 	[ "$(ph_count_mail alice)" -eq 1 ]
 }
+
+@test "rate limit per destination: the map's limit holds mail back, other destinations are not affected" {
+	limited=$(ph_free_ports 1)
+	free=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/limited.log" --port "$limited"
+	ph_sink "$PH_DIR/free.log" --port "$free" --addr 127.0.0.2
+	transport "limited.test smtp:[127.0.0.1]:$limited" \
+	    "free.test smtp:[127.0.0.2]:$free"
+	# Keys are next-hop hosts: 127.0.0.1 is limited, 127.0.0.2 is not.
+	printf '127.0.0.1 2/1h\n' > "$PH_CONF/rates"
+	"$PH_BUILD/bin/posthorn-map" "hash:$PH_CONF/rates"
+	ph_conf smtp_destination_rate_map "hash:$PH_CONF/rates"
+	ph_start
+	for i in 1 2 3 4; do send s@localhost "l$i@limited.test"; done
+	for i in 1 2 3 4; do send s@localhost "f$i@free.test"; done
+	for i in $(seq 1 200); do
+		[ "$(grep -c 'free.test>, .*status=sent' "$PH_LOG")" -eq 4 ] &&
+		    [ "$(grep -c 'limited.test>, .*status=sent' "$PH_LOG")" -ge 2 ] && break
+		sleep 0.05
+	done
+	sleep 1
+	[ "$(grep -c 'free.test>, .*status=sent' "$PH_LOG")" -eq 4 ]
+	# Two connections in the hour; the other two messages are deferred.
+	[ "$(grep -c 'limited.test>, .*status=sent' "$PH_LOG")" -eq 2 ]
+	grep -q "limited.test>, relay=none, .*dsn=4.4.5, status=deferred (delivery rate limit of 2 per 3600s for smtp:\[127.0.0.1\]:$limited reached)" "$PH_LOG"
+	[ "$(wc -l < "$PH_DIR/limited.log")" -eq 2 ]
+	[ "$(ph_queue_files)" -eq 2 ]
+}
+
+@test "a bad rate limit is a configuration error" {
+	ph_conf smtp_destination_rate_limit "fast"
+	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"smtp_destination_rate_limit: expected N/time"* ]]
+}

@@ -3,6 +3,7 @@
 
 Usage: smtpsink.py [options] LOG
   --port N            listen on 127.0.0.1:N (TCP)
+  --addr A            listen on A instead of 127.0.0.1
   --unix PATH         listen on a UNIX socket (LMTP over a socket)
   --lmtp              speak LMTP (LHLO, one reply per recipient after DATA)
   --size N            advertise SIZE N
@@ -151,6 +152,7 @@ class UNIX(socketserver.ThreadingUnixStreamServer):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int)
+    p.add_argument("--addr", default="127.0.0.1")
     p.add_argument("--unix")
     p.add_argument("--lmtp", action="store_true")
     p.add_argument("--size", type=int, default=0)
@@ -169,7 +171,7 @@ def main():
         srv = UNIX(a.unix, Handler)
         os.chmod(a.unix, 0o777)
     else:
-        srv = TCP(("127.0.0.1", a.port), Handler)
+        srv = TCP((a.addr, a.port), Handler)
     srv.args = a
     srv.rcpt = parse_map(a.rcpt)
     srv.once = parse_map(a.once)
