@@ -201,7 +201,8 @@ conn_line(struct smtp_conn *c, char *line, size_t len)
 	ssize_t	 r;
 
 	for (;;) {
-		if ((lf = memchr(c->in.data, '\n', c->in.len)) != NULL) {
+		if (c->in.len > 0 && (lf = memchr(c->in.data, '\n',
+		    c->in.len)) != NULL) {
 			n = (size_t)(lf - c->in.data);
 			if (n > 0 && lf[-1] == '\r')
 				n--;
