@@ -116,6 +116,9 @@ static const struct conf_key conf_keys[] = {
 	S(smtp_helo_name, ""),
 	S(smtp_tls_security_level, "may"),
 	N(smtp_port, "25", 1),
+	S(smtp_tls_policy_map, ""),
+	S(smtp_tls_CAfile, ""),
+	S(smtp_sasl_password_map, ""),
 	N(smtp_destination_concurrency_limit, "20", 1),
 	N(smtp_initial_destination_concurrency, "5", 1),
 	N(smtp_concurrency_limit, "100", 1),
@@ -520,11 +523,9 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		    "smtpd_tls_security_level = encrypt");
 		return -1;
 	}
-	if (strcmp(c->smtp_tls_security_level, "none") != 0 &&
-	    strcmp(c->smtp_tls_security_level, "may") != 0 &&
-	    strcmp(c->smtp_tls_security_level, "encrypt") != 0) {
+	if (conf_tls_level(c->smtp_tls_security_level) == -1) {
 		snprintf(err, errlen, "smtp_tls_security_level: expected none, "
-		    "may or encrypt");
+		    "may, encrypt or verify");
 		return -1;
 	}
 	if (c->smtp_destination_rate_limit[0] &&
@@ -645,4 +646,18 @@ conf_parse_rate(const char *s, long *n, long *interval)
 	if (interval)
 		*interval = t;
 	return 0;
+}
+
+/* smtp_tls_security_level and policy map values: 0 none .. 3 verify. */
+int
+conf_tls_level(const char *s)
+{
+	static const char *const levels[] = { "none", "may", "encrypt",
+	    "verify" };
+	int	 i;
+
+	for (i = 0; i < 4; i++)
+		if (strcasecmp(s, levels[i]) == 0)
+			return i;
+	return -1;
 }

@@ -90,6 +90,9 @@ struct conf {
 	char	*smtp_helo_name;
 	char	*smtp_tls_security_level;
 	long	 smtp_port;
+	char	*smtp_tls_policy_map;
+	char	*smtp_tls_CAfile;
+	char	*smtp_sasl_password_map;
 	long	 smtp_destination_concurrency_limit;
 	long	 smtp_initial_destination_concurrency;
 	long	 smtp_concurrency_limit;
@@ -118,5 +121,10 @@ int	 conf_tls_versions(const char *list, int *min, int *max);
 int	 conf_parse_time(const char *, long *);
 int	 conf_parse_size(const char *, long *);
 int	 conf_parse_rate(const char *, long *n, long *interval);
+#define TLS_LEVEL_NONE		0
+#define TLS_LEVEL_MAY		1
+#define TLS_LEVEL_ENCRYPT	2
+#define TLS_LEVEL_VERIFY	3
+int	 conf_tls_level(const char *);
 
 #endif

@@ -55,7 +55,8 @@ map_text_read(const char *path, struct map_entry **out, size_t *nout,
 			continue;
 		}
 		k = line;
-		klen = strcspn(k, ": \t");
+		/* "[host]:port value": a next hop as key keeps its port. */
+		klen = k[0] == '[' ? strcspn(k, " \t") : strcspn(k, ": \t");
 		if (klen == 0) {
 			snprintf(err, errlen, "%s:%d: missing key", path,
 			    lineno);

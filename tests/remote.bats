@@ -19,6 +19,25 @@ teardown() {
 	ph_teardown
 }
 
+# start_b: a second instance, B, taking mail for remote.test; its ports
+# are bports (smtp, submission, smtps, odmr).
+start_b() {
+	bports=($(ph_free_ports 4))
+	sh "$PH_SRC/master/mkinstance" "$PH_DIR/b" "$PH_LIBEXEC" "${bports[@]}" >/dev/null
+	sed -i 's/^local_domains = .*/local_domains = localhost, remote.test/' \
+	    "$PH_DIR/b/etc/posthorn.conf"
+	sed -i 's/^drain_timeout = .*/drain_timeout = 5s/' "$PH_DIR/b/etc/posthorn.conf"
+	"$PH_LIBEXEC/master" -f -c "$PH_DIR/b/etc" > "$PH_DIR/b.log" 2>&1 &
+	B_MASTER=$!
+	ph_wait_listen "${bports[0]}"
+	ph_wait_listen "${bports[1]}"
+}
+
+# b_mail USER: messages in B's USER Maildir.
+b_mail() {
+	find "$PH_DIR/b/mail/$1" -path '*/new/*' -type f 2>/dev/null | wc -l
+}
+
 # transport KEY VALUE...: lines of the instance's transport map.
 transport() {
 	printf '%s\n' "$@" > "$PH_CONF/transport"
@@ -50,15 +69,7 @@ wait_log() {
 }
 
 @test "two posthorn instances: relayed through a transport map with STARTTLS, per-recipient results" {
-	# Instance B takes mail for remote.test.
-	bports=($(ph_free_ports 4))
-	sh "$PH_SRC/master/mkinstance" "$PH_DIR/b" "$PH_LIBEXEC" "${bports[@]}" >/dev/null
-	sed -i 's/^local_domains = .*/local_domains = localhost, remote.test/' \
-	    "$PH_DIR/b/etc/posthorn.conf"
-	sed -i 's/^drain_timeout = .*/drain_timeout = 5s/' "$PH_DIR/b/etc/posthorn.conf"
-	"$PH_LIBEXEC/master" -f -c "$PH_DIR/b/etc" > "$PH_DIR/b.log" 2>&1 &
-	B_MASTER=$!
-	ph_wait_listen "${bports[0]}"
+	start_b
 	transport "remote.test smtp:[127.0.0.1]:${bports[0]}"
 	ph_start
 	send alice@localhost alice@remote.test bob@remote.test nobody@remote.test
@@ -405,4 +416,57 @@ PY
 	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"smtp_destination_rate_limit: expected N/time"* ]]
+}
+
+@test "TLS policy verify: a certificate from the trusted CA for the right name passes, another is refused" {
+	start_b
+	transport "remote.test smtp:[127.0.0.1]:${bports[0]}"
+	printf '[127.0.0.1]:%s verify\n' "${bports[0]}" > "$PH_CONF/tls_policy"
+	"$PH_BUILD/bin/posthorn-map" "hash:$PH_CONF/tls_policy"
+	ph_conf smtp_tls_policy_map "hash:$PH_CONF/tls_policy"
+	# B's self-signed certificate (for localhost and 127.0.0.1) as the CA.
+	ph_conf smtp_tls_CAfile "$PH_DIR/b/etc/tls/cert.pem"
+	ph_start
+	send s@localhost alice@remote.test
+	wait_log "to=<alice@remote.test>, relay=127.0.0.1\[127.0.0.1\]:${bports[0]}, .*status=sent"
+	ph_stop
+	# Another CA: the same server is no longer trusted, and no fallback.
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -days 30 -subj /CN=other -keyout "$PH_DIR/other.key" \
+	    -out "$PH_DIR/other.pem" 2>/dev/null
+	ph_conf smtp_tls_CAfile "$PH_DIR/other.pem"
+	ph_start
+	send s@localhost bob@remote.test
+	wait_log "to=<bob@remote.test>, relay=none, .*dsn=4.7.5, status=deferred \(server certificate of 127.0.0.1\[127.0.0.1\]:${bports[0]} not verified"
+	[ "$(b_mail bob)" -eq 0 ]
+}
+
+@test "smarthost with AUTH: credentials from smtp_sasl_password_map, only over TLS; a wrong password defers" {
+	start_b
+	pw=$(cat "$PH_DIR/b/etc/demo-password")
+	ph_conf relayhost "[127.0.0.1]:${bports[1]}"
+	printf '[127.0.0.1]:%s alice:%s\n' "${bports[1]}" "$pw" > "$PH_CONF/sasl"
+	chmod 600 "$PH_CONF/sasl"
+	"$PH_BUILD/bin/posthorn-map" "hash:$PH_CONF/sasl"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown posthorn-relay "$PH_CONF/sasl" "$PH_CONF/sasl.db"
+	fi
+	ph_conf smtp_sasl_password_map "hash:$PH_CONF/sasl"
+	ph_start
+	send alice@localhost bob@remote.test
+	wait_log "to=<bob@remote.test>, relay=127.0.0.1\[127.0.0.1\]:${bports[1]}, .*status=sent"
+	for i in $(seq 1 100); do [ "$(b_mail bob)" -eq 1 ] && break; sleep 0.05; done
+	[ "$(b_mail bob)" -eq 1 ]
+	grep -q "AUTH from unknown\[127.0.0.1\]: method=PLAIN, username=alice" "$PH_DIR/b.log"
+	grep -q "(Authenticated sender: alice)" "$(find "$PH_DIR/b/mail/bob" -path '*/new/*' -type f)"
+	! grep -qF "$pw" "$PH_LOG"
+	# A wrong password: deferred with the server's answer, nothing sent.
+	printf '[127.0.0.1]:%s alice:wrong\n' "${bports[1]}" > "$PH_CONF/sasl"
+	"$PH_BUILD/bin/posthorn-map" "hash:$PH_CONF/sasl"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown posthorn-relay "$PH_CONF/sasl" "$PH_CONF/sasl.db"
+	fi
+	send alice@localhost alice@remote.test
+	wait_log "to=<alice@remote.test>, relay=none, .*dsn=4.7.0, status=deferred \(SASL authentication failed; server 127.0.0.1\[127.0.0.1\]:${bports[1]} said: 535 5.7.8" 10
+	[ "$(b_mail alice)" -eq 0 ]
 }

@@ -20,6 +20,7 @@
 #include <bsd/string.h>
 
 #include "log.h"
+#include "base64.h"
 #include "queuefile.h"
 #include "smtp.h"
 
@@ -31,6 +32,8 @@ static void	 client_set(struct smtp_job *, size_t, const struct smtp_reply *,
 static void	 client_all(struct smtp_job *, const int *, char, const char *,
 		    const char *, const struct smtp_conn *);
 static int	 client_content(struct smtp_job *, struct smtp_conn *);
+static int	 client_auth(struct smtp_job *, struct smtp_conn *,
+		    const struct smtp_ext *, char *, size_t);
 
 static const char *
 client_helo_name(const struct conf *c)
@@ -70,7 +73,7 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 	}
 	sj->dsn = ext.dsn;
 	if (ext.starttls && !c->ssl && !sj->no_tls && sj->tls &&
-	    strcmp(cf->smtp_tls_security_level, "none") != 0) {
+	    sj->tls_level != TLS_LEVEL_NONE) {
 		if (conn_printf(c, "STARTTLS\r\n") == -1 ||
 		    conn_reply(c, &r) == -1) {
 			snprintf(why, whylen, "lost connection with %s after "
@@ -79,9 +82,10 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 			return -1;
 		}
 		if (r.code == 220) {
-			if (conn_starttls(c, sj->tls, c->name, why, whylen) ==
-			    -1) {
-				sj->tls_failed = 1;
+			if (conn_starttls(c, sj->tls, c->host, sj->tls_level ==
+			    TLS_LEVEL_VERIFY, why, whylen) == -1) {
+				/* Only "may" falls back to plaintext. */
+				sj->tls_failed = sj->tls_level == TLS_LEVEL_MAY;
 				strlcpy(dsn, "4.7.5", 8);
 				return -1;
 			}
@@ -92,10 +96,14 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 			sj->dsn = ext.dsn;
 		}
 	}
-	if (!c->ssl && strcmp(cf->smtp_tls_security_level, "encrypt") == 0) {
+	if (!c->ssl && sj->tls_level >= TLS_LEVEL_ENCRYPT) {
 		snprintf(why, whylen, "TLS is required, but host %s did not "
-		    "offer it (smtp_tls_security_level = encrypt)", c->name);
+		    "offer it", c->name);
 		strlcpy(dsn, "4.7.4", 8);
+		return -1;
+	}
+	if (sj->sasl_user && client_auth(sj, c, &ext, why, whylen) == -1) {
+		strlcpy(dsn, "4.7.0", 8);
 		return -1;
 	}
 
@@ -310,7 +318,20 @@ client_ext(const struct smtp_reply *r, struct smtp_ext *ext)
 			ext->starttls = 1;
 		else if (strcasecmp(kw, "ENHANCEDSTATUSCODES") == 0)
 			ext->enhanced = 1;
-		else if (strcasecmp(kw, "SIZE") == 0) {
+		else if (strcasecmp(kw, "AUTH") == 0 ||
+		    strncasecmp(kw, "AUTH=", 5) == 0) {
+			char	 mechs[512];
+			size_t	 ml = nl ? (size_t)(nl - p) : strlen(p);
+
+			snprintf(mechs, sizeof(mechs), " %.*s ",
+			    (int)(ml < 500 ? ml : 500), p + 4 + (kw[4] == '='));
+			for (char *m = mechs; *m; m++)
+				*m = (char)toupper((unsigned char)*m);
+			if (strstr(mechs, " PLAIN "))
+				ext->auth_plain = 1;
+			if (strstr(mechs, " LOGIN "))
+				ext->auth_login = 1;
+		} else if (strcasecmp(kw, "SIZE") == 0) {
 			ext->has_size = 1;
 			if (p[n] == ' ')
 				ext->size = strtol(p + n + 1, NULL, 10);
@@ -318,6 +339,64 @@ client_ext(const struct smtp_reply *r, struct smtp_ext *ext)
 		if (nl == NULL)
 			break;
 	}
+}
+
+/*
+ * Client AUTH (RFC 4954) with the credentials smtp_sasl_password_map has
+ * for this next hop: only over TLS, PLAIN if offered, else LOGIN.
+ */
+static int
+client_auth(struct smtp_job *sj, struct smtp_conn *c,
+    const struct smtp_ext *ext, char *why, size_t whylen)
+{
+	struct smtp_reply r;
+	unsigned char	 plain[1024];
+	char		 b64[1500];
+	size_t		 ul = strlen(sj->sasl_user), pl = strlen(sj->sasl_pass);
+	int		 rc = -1;
+
+	if (c->ssl == NULL) {
+		snprintf(why, whylen, "not sending a password to %s without "
+		    "TLS", c->name);
+		return -1;
+	}
+	if (!ext->auth_plain && !ext->auth_login) {
+		snprintf(why, whylen, "%s offers no AUTH PLAIN or LOGIN",
+		    c->name);
+		return -1;
+	}
+	if (ul + pl + 2 > sizeof(plain)) {
+		snprintf(why, whylen, "smtp_sasl_password_map: credentials too "
+		    "long");
+		return -1;
+	}
+	if (ext->auth_plain) {
+		plain[0] = '\0';
+		memcpy(plain + 1, sj->sasl_user, ul);
+		plain[ul + 1] = '\0';
+		memcpy(plain + ul + 2, sj->sasl_pass, pl);
+		if (base64_encode(plain, ul + pl + 2, b64, sizeof(b64)) == 0 &&
+		    conn_printf(c, "AUTH PLAIN %s\r\n", b64) == 0 &&
+		    conn_reply(c, &r) == 0)
+			rc = r.code == 235 ? 0 : 1;
+	} else {
+		if (base64_encode((unsigned char *)sj->sasl_user, ul, b64,
+		    sizeof(b64)) == 0 && conn_printf(c, "AUTH LOGIN %s\r\n",
+		    b64) == 0 && conn_reply(c, &r) == 0 && r.code == 334 &&
+		    base64_encode((unsigned char *)sj->sasl_pass, pl, b64,
+		    sizeof(b64)) == 0 && conn_printf(c, "%s\r\n", b64) == 0 &&
+		    conn_reply(c, &r) == 0)
+			rc = r.code == 235 ? 0 : 1;
+	}
+	explicit_bzero(plain, sizeof(plain));
+	explicit_bzero(b64, sizeof(b64));
+	if (rc == -1)
+		snprintf(why, whylen, "lost connection with %s during AUTH",
+		    c->name);
+	else if (rc == 1)
+		snprintf(why, whylen, "SASL authentication failed; server %s "
+		    "said: %s", c->name, r.text);
+	return rc == 0 ? 0 : -1;
 }
 
 /* A server's reply as a recipient's result. */

@@ -66,6 +66,7 @@ conn_open(struct smtp_conn *c, const struct sockaddr_storage *ss,
 		    &((const struct sockaddr_in6 *)ss)->sin6_addr, ip,
 		    sizeof(ip));
 	snprintf(c->name, sizeof(c->name), "%s[%s]:%d", name, ip, port);
+	strlcpy(c->host, name, sizeof(c->host));
 	len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
 	    sizeof(struct sockaddr_in6);
 	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC |
@@ -130,17 +131,37 @@ conn_open_unix(struct smtp_conn *c, const char *path, long timeout,
 	return 0;
 }
 
+/*
+ * TLS on the connection; with verify, the server's certificate must
+ * chain to a trusted CA (smtp_tls_CAfile, or the system's) and name the
+ * host we asked for (RFC 6125; an address literal must match an IP SAN).
+ */
 int
-conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, char *why,
-    size_t whylen)
+conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, int verify,
+    char *why, size_t whylen)
 {
+	X509_VERIFY_PARAM *vp;
+	unsigned char	 a[16];
+	long		 vr = X509_V_OK;
+	int		 ip;
+
 	ERR_clear_error();
 	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
 		snprintf(why, whylen, "TLS: %s", tls_error());
 		return -1;
 	}
-	if (sni && *sni && strchr(sni, '.'))
+	ip = inet_pton(AF_INET, c->host, a) == 1 ||
+	    inet_pton(AF_INET6, c->host, a) == 1;
+	if (sni && *sni && !ip && strchr(sni, '.'))
 		(void)SSL_set_tlsext_host_name(c->ssl, sni);
+	if (verify) {
+		vp = SSL_get0_param(c->ssl);
+		if ((ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, c->host) :
+		    X509_VERIFY_PARAM_set1_host(vp, c->host, 0)) != 1) {
+			snprintf(why, whylen, "TLS: %s", tls_error());
+			return -1;
+		}
+	}
 	conn_timeouts(c);
 	if (SSL_connect(c->ssl) != 1) {
 		snprintf(why, whylen, "TLS handshake with %s failed: %s",
@@ -148,6 +169,13 @@ conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, char *why,
 		    "connection lost");
 		SSL_free(c->ssl);
 		c->ssl = NULL;
+		return -1;
+	}
+	if (verify && (SSL_get0_peer_certificate(c->ssl) == NULL ||
+	    (vr = SSL_get_verify_result(c->ssl)) != X509_V_OK)) {
+		snprintf(why, whylen, "server certificate of %s not verified: "
+		    "%s", c->name, SSL_get0_peer_certificate(c->ssl) ?
+		    X509_verify_cert_error_string(vr) : "no certificate");
 		return -1;
 	}
 	return 0;

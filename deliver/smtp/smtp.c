@@ -26,6 +26,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "map.h"
 #include "queuefile.h"
 #include "service.h"
 #include "smtp.h"
@@ -35,7 +36,10 @@
 
 static volatile sig_atomic_t smtp_stop;
 
+static struct map *tls_policy, *sasl_passwords;
+
 static void	 smtp_on_term(int);
+static void	 smtp_policy(struct smtp_job *, const char *nexthop);
 static void	 smtp_serve(struct service *, SSL_CTX *, int);
 static void	 smtp_run(struct smtp_job *, char *, size_t, char *);
 static long	 smtp_size(int, off_t);
@@ -62,7 +66,20 @@ main(int argc, char **argv)
 	if ((tls = SSL_CTX_new(TLS_client_method())) == NULL ||
 	    SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION) != 1)
 		log_fatalx("TLS: %s", tls_error());
+	/* Verification is judged after the handshake (io.c), per policy. */
 	SSL_CTX_set_verify(tls, SSL_VERIFY_NONE, NULL);
+	if ((svc.conf.smtp_tls_CAfile[0] ? SSL_CTX_load_verify_locations(tls,
+	    svc.conf.smtp_tls_CAfile, NULL) : SSL_CTX_set_default_verify_paths(
+	    tls)) != 1)
+		log_warnx("TLS: no trusted CA certificates (%s): %s",
+		    svc.conf.smtp_tls_CAfile[0] ? svc.conf.smtp_tls_CAfile :
+		    "system default", tls_error());
+	if (svc.conf.smtp_tls_policy_map[0] && (tls_policy = map_open(
+	    svc.conf.smtp_tls_policy_map, err, sizeof(err))) == NULL)
+		log_fatalx("smtp_tls_policy_map: %s", err);
+	if (svc.conf.smtp_sasl_password_map[0] && (sasl_passwords = map_open(
+	    svc.conf.smtp_sasl_password_map, err, sizeof(err))) == NULL)
+		log_fatalx("smtp_sasl_password_map: %s", err);
 	SSL_CTX_set_mode(tls, SSL_MODE_AUTO_RETRY);
 	service_drop(&svc);
 
@@ -155,7 +172,44 @@ smtp_serve(struct service *svc, SSL_CTX *tls, int fd)
 	if (agent_done(fd) == -1)
 		log_warn("%s: write done", a.id);
 	free(sj.res);
+	if (sj.sasl_pass)
+		explicit_bzero(sj.sasl_pass, strlen(sj.sasl_pass));
+	free(sj.sasl_user);
+	free(sj.sasl_pass);
 	agent_free_job(&a);
+}
+
+/*
+ * This next hop's TLS level (smtp_tls_policy_map, else
+ * smtp_tls_security_level) and AUTH credentials (smtp_sasl_password_map:
+ * "user:password"), both looked up by the next hop as written.
+ */
+static void
+smtp_policy(struct smtp_job *sj, const char *nexthop)
+{
+	const char	*val;
+	char		 err[512], *colon;
+	int		 lvl;
+
+	sj->tls_level = conf_tls_level(sj->conf->smtp_tls_security_level);
+	if (tls_policy) {
+		(void)map_refresh(tls_policy, err, sizeof(err));
+		if (map_get(tls_policy, nexthop, &val, err, sizeof(err)) == 1) {
+			if ((lvl = conf_tls_level(val)) == -1)
+				log_warnx("smtp_tls_policy_map: '%s' for %s is "
+				    "not none, may, encrypt or verify; using "
+				    "encrypt", val, nexthop);
+			sj->tls_level = lvl == -1 ? TLS_LEVEL_ENCRYPT : lvl;
+		}
+	}
+	if (sasl_passwords) {
+		(void)map_refresh(sasl_passwords, err, sizeof(err));
+		if (map_get(sasl_passwords, nexthop, &val, err, sizeof(err)) ==
+		    1 && (colon = strchr(val, ':')) != NULL) {
+			sj->sasl_user = strndup(val, (size_t)(colon - val));
+			sj->sasl_pass = strdup(colon + 1);
+		}
+	}
 }
 
 /* Every server in turn until one has the last word on every recipient. */
@@ -179,6 +233,7 @@ smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
 		strlcpy(domain, at ? at + 1 : "", sizeof(domain));
 		nexthop = domain;
 	}
+	smtp_policy(sj, nexthop);
 	rc = dns_dest(sj->conf, sj->a->transport, nexthop, d, why, whylen,
 	    dsn);
 	if (rc < 0) {
@@ -217,8 +272,7 @@ smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
 				}
 				/* Opportunistic TLS that fails: once more, in the
 				 * clear, as a server without STARTTLS would be. */
-				if (!sj->tls_failed || strcmp(sj->conf->
-				    smtp_tls_security_level, "may") != 0)
+				if (!sj->tls_failed)
 					break;
 				log_info("%s: %s; trying %s again without TLS",
 				    sj->a->id, why, c.name);

@@ -43,6 +43,7 @@ struct smtp_conn {
 	SSL		*ssl;
 	struct buf	 in;
 	char		 name[300];	/* host[addr]:port, for logs */
+	char		 host[256];	/* the name we asked for (TLS checks) */
 	long		 timeout;	/* seconds, for the next read */
 };
 
@@ -56,6 +57,7 @@ struct smtp_reply {
 struct smtp_ext {
 	int	 esmtp, pipelining, eightbit, smtputf8, dsn, chunking;
 	int	 binarymime, starttls, enhanced, has_size;
+	int	 auth_plain, auth_login;
 	long	 size;		/* 0: no limit */
 };
 
@@ -72,7 +74,7 @@ int	 conn_open(struct smtp_conn *, const struct sockaddr_storage *,
 int	 conn_open_unix(struct smtp_conn *, const char *path, long timeout,
 	    char *why, size_t);
 int	 conn_starttls(struct smtp_conn *, SSL_CTX *, const char *sni,
-	    char *why, size_t);
+	    int verify, char *why, size_t);
 int	 conn_write(struct smtp_conn *, const void *, size_t);
 int	 conn_printf(struct smtp_conn *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
@@ -90,6 +92,9 @@ struct smtp_job {
 	int		 no_tls;	/* STARTTLS failed here once: not again */
 	int		 tls_failed;
 	int		 dsn;		/* the server offers DSN */
+	int		 tls_level;	/* TLS_LEVEL_* for this destination */
+	char		*sasl_user;	/* client AUTH, when the map says so */
+	char		*sasl_pass;
 };
 /* 0: every recipient has a final word from this server; -1: try next. */
 int	 client_deliver(struct smtp_job *, struct smtp_conn *, char *why,
