@@ -470,3 +470,47 @@ PY
 	wait_log "to=<alice@remote.test>, relay=none, .*dsn=4.7.0, status=deferred \(SASL authentication failed; server 127.0.0.1\[127.0.0.1\]:${bports[1]} said: 535 5.7.8" 10
 	[ "$(b_mail alice)" -eq 0 ]
 }
+
+@test "BDAT when offered: binary content (BINARYMIME) relayed byte for byte; to a server without CHUNKING it bounces 5.6.3" {
+	start_b
+	sport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/sink.log" --port "$sport"
+	transport "remote.test smtp:[127.0.0.1]:${bports[0]}" \
+	    "sink.test smtp:[127.0.0.1]:$sport"
+	ph_start
+	python3 - "$PH_PORT" "$PH_DIR/sent.bin" <<'PY'
+import socket, sys
+body = b"Subject: bin\r\nContent-Type: application/octet-stream\r\n\r\n" + \
+    bytes(range(256)) + b"\r\n.\r\nbare\rcr and bare\nlf\r\n"
+open(sys.argv[2], "wb").write(body)
+for rcpt in (b"alice@remote.test", b"x@sink.test"):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    f = s.makefile("rb")
+    def reply():
+        while True:
+            l = f.readline()
+            if l[3:4] != b"-":
+                return l
+    reply()
+    s.sendall(b"EHLO x\r\n"); reply()
+    s.sendall(b"MAIL FROM:<alice@localhost> BODY=BINARYMIME\r\n"); assert reply().startswith(b"250")
+    s.sendall(b"RCPT TO:<" + rcpt + b">\r\n"); assert reply().startswith(b"250")
+    s.sendall(b"BDAT %d LAST\r\n" % len(body) + body)
+    r = reply()
+    assert r.startswith(b"250"), r
+    s.sendall(b"QUIT\r\n"); reply()
+PY
+	for i in $(seq 1 100); do [ "$(b_mail alice)" -eq 1 ] && break; sleep 0.05; done
+	[ "$(b_mail alice)" -eq 1 ]
+	f=$(find "$PH_DIR/b/mail/alice" -path '*/new/*' -type f)
+	# The body after the trace headers is exactly what was sent.
+	python3 - "$f" "$PH_DIR/sent.bin" <<'PY'
+import sys
+got = open(sys.argv[1], "rb").read()
+sent = open(sys.argv[2], "rb").read()
+assert got.endswith(sent.split(b"\r\n\r\n", 1)[1]), got[-80:]
+PY
+	# B saw BDAT commands, not DATA.
+	grep -q "disconnect from .* bdat=[0-9]" "$PH_DIR/b.log"
+	wait_log "to=<x@sink.test>, .*dsn=5.6.3, status=bounced"
+}

@@ -32,6 +32,8 @@ static void	 client_set(struct smtp_job *, size_t, const struct smtp_reply *,
 static void	 client_all(struct smtp_job *, const int *, char, const char *,
 		    const char *, const struct smtp_conn *);
 static int	 client_content(struct smtp_job *, struct smtp_conn *);
+static int	 client_bdat(struct smtp_job *, struct smtp_conn *, const int *,
+		    int);
 static int	 client_auth(struct smtp_job *, struct smtp_conn *,
 		    const struct smtp_ext *, char *, size_t);
 
@@ -51,7 +53,8 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 	struct smtp_ext	 ext;
 	struct buf	 cmd;
 	char		 val[128], body[32];
-	int		*ok = NULL, naccepted = 0, pipelined, mail_ok;
+	int		*ok = NULL, naccepted = 0, pipelined, mail_ok, bdat;
+	int		 binary;
 	size_t		 i;
 
 	c->timeout = cf->smtp_command_timeout;
@@ -124,12 +127,16 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 		    "was not offered by the host", c);
 		goto quit;
 	}
+	body[0] = '\0';
 	qf_param(a->params, "BODY", body, sizeof(body));
-	if (strcasecmp(body, "BINARYMIME") == 0) {
+	binary = strcasecmp(body, "BINARYMIME") == 0;
+	if (binary && !(ext.chunking && ext.binarymime)) {
 		client_all(sj, NULL, 'P', "5.6.3", "BINARYMIME content, and "
 		    "the host does not take binary content by BDAT", c);
 		goto quit;
 	}
+	/* RFC 3030: BDAT whenever it is offered (no dot-stuffing, no scan). */
+	bdat = ext.chunking;
 
 	buf_init(&cmd, 0);
 	buf_printf(&cmd, "MAIL FROM:<%s>", a->sender);
@@ -137,6 +144,8 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 		buf_printf(&cmd, " SIZE=%ld", sj->size);
 	if (strcasecmp(body, "8BITMIME") == 0 && ext.eightbit)
 		buf_printf(&cmd, " BODY=8BITMIME");
+	else if (binary)
+		buf_printf(&cmd, " BODY=BINARYMIME");
 	if (qf_param(a->params, "SMTPUTF8", NULL, 0))
 		buf_printf(&cmd, " SMTPUTF8");
 	if (ext.dsn) {
@@ -162,7 +171,8 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 		}
 		buf_appends(&cmd, "\r\n");
 	}
-	buf_appends(&cmd, "DATA\r\n");
+	if (!bdat)
+		buf_appends(&cmd, "DATA\r\n");
 	if (pipelined && conn_write(c, cmd.data, cmd.len) == -1)
 		goto lost;
 
@@ -174,7 +184,7 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 		for (i = 0; i < a->n; i++)
 			client_set(sj, i, &r, c, "MAIL FROM");
 		if (pipelined)	/* the RCPT and DATA replies still come */
-			for (i = 0; i <= a->n; i++)
+			for (i = 0; i < a->n + (bdat ? 0 : 1); i++)
 				if (conn_reply(c, &r) == -1)
 					break;
 		buf_free(&cmd);
@@ -199,13 +209,22 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 			} else
 				client_set(sj, i, &r, c, "RCPT TO");
 		}
-		if (!pipelined && naccepted > 0 &&
+		if (!pipelined && naccepted > 0 && !bdat &&
 		    conn_write(c, "DATA\r\n", 6) == -1)
 			goto lost_cmd;
 	}
 	buf_free(&cmd);
-	if (naccepted == 0 && !pipelined)
+	if (naccepted == 0 && (!pipelined || bdat))
 		goto quit;
+	if (bdat) {
+		if (client_bdat(sj, c, ok, binary) == -1) {
+			snprintf(val, sizeof(val), "lost connection with %.40s "
+			    "while sending message body", c->name);
+			client_all(sj, ok, 'T', "4.4.2", val, c);
+			goto out;
+		}
+		goto quit;
+	}
 	/* DATA */
 	c->timeout = cf->smtp_data_timeout;
 	if (conn_reply(c, &r) == -1)
@@ -435,6 +454,63 @@ client_all(struct smtp_job *sj, const int *only, char code, const char *dsn,
 			    sizeof(sj->res[i].text));
 		strlcpy(sj->res[i].relay, c->name, sizeof(sj->res[i].relay));
 	}
+}
+
+/*
+ * The message in BDAT chunks (RFC 3030): as stored, LF made CRLF (binary
+ * content is stored with its CRLF already), then "BDAT 0 LAST".  Each
+ * chunk's reply is awaited; a refusal is every recipient's answer.
+ */
+static int
+client_bdat(struct smtp_job *sj, struct smtp_conn *c, const int *ok,
+    int binary)
+{
+	char		 chunk[QF_CHUNK];
+	struct buf	 out;
+	struct smtp_reply r;
+	off_t		 off = sj->a->content_off;
+	ssize_t		 n, k;
+	size_t		 i;
+	int		 rc = 0;
+
+	buf_init(&out, 0);
+	c->timeout = sj->conf->smtp_data_timeout;
+	while ((n = qf_read_content(sj->a->qfd, &off, chunk, sizeof(chunk))) >
+	    0) {
+		buf_reset(&out);
+		for (k = 0; k < n; k++) {
+			if (!binary && chunk[k] == '\n')
+				buf_appendc(&out, '\r');
+			buf_appendc(&out, chunk[k]);
+		}
+		if (conn_printf(c, "BDAT %zu\r\n", out.len) == -1 ||
+		    conn_write(c, out.data, out.len) == -1 ||
+		    conn_reply(c, &r) == -1) {
+			rc = -1;
+			break;
+		}
+		if (r.code / 100 != 2) {
+			for (i = 0; i < sj->a->n; i++)
+				if (ok[i])
+					client_set(sj, i, &r, c, "BDAT");
+			buf_free(&out);
+			return 0;
+		}
+	}
+	buf_free(&out);
+	if (rc == -1 || n < 0 || conn_printf(c, "BDAT 0 LAST\r\n") == -1)
+		return -1;
+	c->timeout = sj->conf->smtp_data_done_timeout;
+	/* SMTP: one reply for all; LMTP: one per accepted recipient. */
+	r.code = 0;
+	for (i = 0; i < sj->a->n; i++) {
+		if (!ok[i])
+			continue;
+		if ((sj->lmtp || r.code == 0) && conn_reply(c, &r) == -1)
+			return -1;
+		client_set(sj, i, &r, c, "BDAT LAST");
+	}
+	return 0;
 }
 
 /*

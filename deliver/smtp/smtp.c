@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -42,7 +43,7 @@ static void	 smtp_on_term(int);
 static void	 smtp_policy(struct smtp_job *, const char *nexthop);
 static void	 smtp_serve(struct service *, SSL_CTX *, int);
 static void	 smtp_run(struct smtp_job *, char *, size_t, char *);
-static long	 smtp_size(int, off_t);
+static long	 smtp_size(int, off_t, int);
 
 int
 main(int argc, char **argv)
@@ -130,7 +131,7 @@ smtp_serve(struct service *svc, SSL_CTX *tls, int fd)
 	struct agent_job a;
 	struct smtp_job	 sj;
 	struct timeval	 tv = { 60, 0 };
-	char		 why[1024], dsn[8];
+	char		 why[1024], dsn[8], body[32];
 	size_t		 i;
 
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -143,7 +144,10 @@ smtp_serve(struct service *svc, SSL_CTX *tls, int fd)
 	sj.conf = &svc->conf;
 	sj.tls = tls;
 	sj.lmtp = strcmp(a.transport, "lmtp") == 0;
-	sj.size = smtp_size(a.qfd, a.content_off);
+	body[0] = '\0';
+	(void)qf_param(a.params, "BODY", body, sizeof(body));
+	sj.size = smtp_size(a.qfd, a.content_off,
+	    strcasecmp(body, "BINARYMIME") == 0);
 	if ((sj.res = calloc(a.n + 1, sizeof(*sj.res))) == NULL) {
 		log_warn("%s: out of memory", a.id);
 		agent_free_job(&a);
@@ -283,9 +287,9 @@ smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
 	free(d);
 }
 
-/* The message as sent: every LF becomes CRLF. */
+/* The message as sent: every LF becomes CRLF (binary is sent as is). */
 static long
-smtp_size(int qfd, off_t off)
+smtp_size(int qfd, off_t off, int binary)
 {
 	char	 chunk[QF_CHUNK];
 	ssize_t	 n, k;
@@ -293,7 +297,7 @@ smtp_size(int qfd, off_t off)
 
 	while ((n = qf_read_content(qfd, &off, chunk, sizeof(chunk))) > 0) {
 		size += n;
-		for (k = 0; k < n; k++)
+		for (k = 0; k < n && !binary; k++)
 			if (chunk[k] == '\n')
 				size++;
 	}
