@@ -108,6 +108,7 @@ void	 rewrite_free(struct rewrite_list *);
 #define ROUTE_ERROR	1	/* bounce with the given reason */
 #define ROUTE_DEFER	2	/* keep it, try later */
 #define ROUTE_RELAY	3	/* the smtp agent: transport, nexthop set */
+#define ROUTE_HOLD	4	/* keep the message in hold/ */
 struct route {
 	char	 transport[8];	/* "local", "smtp", "lmtp" */
 	char	 nexthop[256];	/* "" = the recipient's domain */

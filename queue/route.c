@@ -10,6 +10,7 @@
  *	smtp:host	MX lookup of host
  *	smtp:[host]:port	that host (A/AAAA), no MX lookup; port 25 default
  *	lmtp:unix:/path, lmtp:[host]:port	LMTP (RFC 2033)
+ *	hold		put the message on hold (hold/) until released
  *
  * Without an entry, local and virtual mailbox domains go to local; other
  * domains to relayhost when it is set, else to smtp (MX lookup).
@@ -86,6 +87,11 @@ route_recipient(struct qmgr *q, const char *addr, struct route *rt)
 			snprintf(rt->why, sizeof(rt->why), "delivery deferred "
 			    "by transport_map");
 		return ROUTE_DEFER;
+	}
+	if (strcasecmp(val, "hold") == 0 || strncasecmp(val, "hold:", 5) == 0) {
+		strlcpy(rt->dsn, "4.3.2", sizeof(rt->dsn));
+		snprintf(rt->why, sizeof(rt->why), "on hold (transport_map)");
+		return ROUTE_HOLD;
 	}
 	n = (colon = strchr(val, ':')) ? (size_t)(colon - val) : strlen(val);
 	if ((n == 4 && strncasecmp(val, "smtp", 4) == 0) ||

@@ -45,6 +45,7 @@ struct job {
 	char		**relay;	/* who took it or said no */
 	struct conn	**owner;	/* the agent asked about it */
 	struct conn	*conns;		/* agents still working on it */
+	int		 hold;		/* a recipient routed to hold */
 	struct job	*next;
 };
 
@@ -321,6 +322,11 @@ sched_start(struct qmgr *q, const char *id)
 		case ROUTE_DEFER:
 			job_result(j, i, RESULT_TEMPFAIL, rt.dsn, rt.why,
 			    "none");
+			continue;
+		case ROUTE_HOLD:
+			job_result(j, i, RESULT_TEMPFAIL, rt.dsn, rt.why,
+			    "none");
+			j->hold = 1;
 			continue;
 		case ROUTE_LOCAL:
 			strlcpy(rt.transport, "local", sizeof(rt.transport));
@@ -911,7 +917,17 @@ job_finish(struct job *j)
 	} else {
 		if (changed && fdatasync(j->qfd) == -1)
 			log_warn("%s: fdatasync", j->id);
-		sched_defer(j, now);
+		if (j->hold) {
+			char to[64];
+
+			snprintf(to, sizeof(to), "%s/%s", Q_HOLD, j->id);
+			if (rename(j->path, to) == -1)
+				log_warn("%s: rename %s %s", j->id, j->path, to);
+			else
+				log_info("%s: held (transport_map hold); it "
+				    "waits in %s until released", j->id, to);
+		} else
+			sched_defer(j, now);
 	}
 	for (pp = &q->jobs; *pp; pp = &(*pp)->next)
 		if (*pp == j) {

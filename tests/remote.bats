@@ -514,3 +514,14 @@ PY
 	grep -q "disconnect from .* bdat=[0-9]" "$PH_DIR/b.log"
 	wait_log "to=<x@sink.test>, .*dsn=5.6.3, status=bounced"
 }
+
+@test "transport hold: the message goes to hold/ after the other recipients are delivered" {
+	transport "held.test hold"
+	ph_start
+	send alice@localhost x@held.test bob@localhost
+	wait_log "held \(transport_map hold\); it waits in hold/"
+	ph_wait_mail bob 1
+	[ "$(find "$PH_DIR/queue/hold" -type f | wc -l)" -eq 1 ]
+	[ "$(ph_queue_files)" -eq 0 ]
+	grep -q "to=<x@held.test>, relay=none, .*status=deferred (on hold" "$PH_LOG"
+}
