@@ -1,5 +1,6 @@
 /* queuefile: read and write queue files; every length is checked. */
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include <errno.h>
@@ -10,10 +11,12 @@
 #include <unistd.h>
 
 #include <bsd/stdlib.h>
+#include <bsd/string.h>
 
 #include "queuefile.h"
 #include "record.h"
 
+static int	 qf_read_defer(struct qf_env *, const char *, size_t);
 static int	 qf_pread_all(int, void *, size_t, off_t);
 static char	*qf_field_dup(const char *, size_t, size_t *);
 
@@ -71,14 +74,18 @@ qf_read_env(int fd, struct qf_env *env, char *err, size_t errlen)
 
 	memset(env, 0, sizeof(*env));
 	env->content_off = -1;
-	while (!seen_e) {
+	for (;;) {
 		if (qf_pread_all(fd, h, sizeof(h), off) == -1) {
+			if (seen_e)
+				break;	/* the end, or a torn X record */
 			snprintf(err, errlen, "truncated at offset %lld "
 			    "(no end record)", (long long)off);
 			goto bad;
 		}
 		type = h[0];
 		len = record_len(h);
+		if (seen_e && (type != 'X' || len > RECORD_MAX))
+			break;		/* after E only X; anything else: torn */
 		if (len > RECORD_MAX) {
 			snprintf(err, errlen, "record too long at offset %lld",
 			    (long long)off);
@@ -100,6 +107,8 @@ qf_read_env(int fd, struct qf_env *env, char *err, size_t errlen)
 			goto bad;
 		}
 		if (qf_pread_all(fd, p, len, off + RECORD_HDR) == -1) {
+			if (seen_e)
+				break;
 			snprintf(err, errlen, "truncated record at offset %lld",
 			    (long long)off);
 			goto bad;
@@ -169,7 +178,13 @@ qf_read_env(int fd, struct qf_env *env, char *err, size_t errlen)
 			}
 			env->nrcpt++;
 			break;
+		case 'X':
+			if (!seen_e || qf_read_defer(env, p, len) == -1)
+				goto torn;
+			break;
 		case 'E':
+			if (seen_e)
+				goto torn;
 			env->content_size = (off_t)strtoll(p, &end, 10);
 			if (*end || env->content_size < 0) {
 				snprintf(err, errlen, "bad end record");
@@ -186,6 +201,7 @@ qf_read_env(int fd, struct qf_env *env, char *err, size_t errlen)
 		}
 		off += RECORD_HDR + len;
 	}
+torn:
 	if (env->sender == NULL || env->nrcpt == 0) {
 		snprintf(err, errlen, "no sender or no recipients");
 		goto bad;
@@ -206,12 +222,67 @@ qf_env_free(struct qf_env *env)
 	for (i = 0; i < env->nrcpt; i++) {
 		free(env->rcpt[i].addr);
 		free(env->rcpt[i].params);
+		free(env->rcpt[i].defer_text);
 	}
 	free(env->rcpt);
 	free(env->sender);
 	free(env->sender_params);
 	free(env->client);
 	memset(env, 0, sizeof(*env));
+}
+
+/* "index\0dsn\0text\0time\0" onto its recipient; -1 if malformed. */
+static int
+qf_read_defer(struct qf_env *env, const char *p, size_t len)
+{
+	const char	*f[4], *q = p, *end = p + len;
+	char		*e;
+	unsigned long	 i;
+	int		 k;
+	struct qf_rcpt	*r;
+
+	for (k = 0; k < 4; k++) {
+		const char *z = memchr(q, '\0', (size_t)(end - q));
+
+		if (z == NULL)
+			return -1;
+		f[k] = q;
+		q = z + 1;
+	}
+	i = strtoul(f[0], &e, 10);
+	if (*e || e == f[0] || i >= env->nrcpt || strlen(f[1]) >= 8)
+		return -1;
+	r = &env->rcpt[i];
+	free(r->defer_text);
+	if ((r->defer_text = strdup(f[2])) == NULL)
+		return -1;
+	strlcpy(r->defer_dsn, f[1], sizeof(r->defer_dsn));
+	r->defer_time = (time_t)strtoll(f[3], NULL, 10);
+	return 0;
+}
+
+int
+qf_add_defer(int fd, size_t index, const char *dsn, const char *text,
+    time_t when)
+{
+	struct buf	 b;
+	char		 idx[32], t[32];
+	struct stat	 st;
+	ssize_t		 n;
+	int		 rc = -1;
+
+	snprintf(idx, sizeof(idx), "%zu", index);
+	snprintf(t, sizeof(t), "%lld", (long long)when);
+	buf_init(&b, 0);
+	if (record_putf(&b, 'X', idx, dsn, text, t, NULL) == 0 &&
+	    fstat(fd, &st) == 0) {
+		do
+			n = pwrite(fd, b.data, b.len, st.st_size);
+		while (n == -1 && errno == EINTR);
+		rc = n == (ssize_t)b.len ? 0 : -1;
+	}
+	buf_free(&b);
+	return rc;
 }
 
 int

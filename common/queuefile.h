@@ -10,7 +10,11 @@
  *	R  state octet, recipient address NUL, parameters NUL:
  *	   "[NOTIFY=..] [ORCPT=type;xtext]"
  *	D  a chunk of message content (LF line endings)
- *	E  total content size, decimal: the commit mark, last record
+ *	E  total content size, decimal: the commit mark
+ *	X  after E, appended by qmgr when a recipient is deferred for a new
+ *	   reason: index NUL, DSN status NUL, text NUL, attempt time NUL;
+ *	   the last X of a recipient is its current reason.  A torn X at
+ *	   the end (a crash while appending) is ignored.
  *
  * A file without E was never committed.  The state octet of an R record
  * is rewritten in place (pwrite) as deliveries finish: 'P' pending,
@@ -40,6 +44,9 @@ struct qf_rcpt {
 	char	*params;
 	off_t	 state_off;
 	char	 state;
+	char	 defer_dsn[8];		/* the last deferral: "" if none */
+	char	*defer_text;
+	time_t	 defer_time;
 };
 
 struct qf_env {
@@ -59,6 +66,9 @@ int	 qf_write(int fd, int type, const void *, size_t);
 int	 qf_read_env(int fd, struct qf_env *, char *err, size_t errlen);
 void	 qf_env_free(struct qf_env *);
 int	 qf_set_state(int fd, const struct qf_rcpt *, char state);
+/* Append an X record for recipient index (not durable until fdatasync). */
+int	 qf_add_defer(int fd, size_t index, const char *dsn, const char *text,
+	    time_t when);
 /*
  * Read content: call with *off = env.content_off; each call fills up to
  * QF_CHUNK bytes into out and returns the count, 0 at the end, -1 on a

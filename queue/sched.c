@@ -830,6 +830,15 @@ job_finish(struct job *j)
 			    j->env.rcpt[i].addr, j->relay[i], delay,
 			    j->status[i], j->text[i]);
 			remaining++;
+			/* The reason is kept with the recipient when it changes. */
+			if (strcmp(j->env.rcpt[i].defer_dsn, j->status[i]) != 0 ||
+			    j->env.rcpt[i].defer_text == NULL ||
+			    strcmp(j->env.rcpt[i].defer_text, j->text[i]) != 0) {
+				if (qf_add_defer(j->qfd, i, j->status[i],
+				    j->text[i], now) == -1)
+					log_warn("%s: record the deferral", j->id);
+				changed = 1;
+			}
 			/*
 			 * One delay notice per recipient: at the first
 			 * deferral with NOTIFY=DELAY; without NOTIFY, once the

@@ -373,6 +373,8 @@ PY
 	grep -q "^Action: delayed" "$f"
 	grep -q "^Will-Retry-Until: " "$f"
 	grep -q "^Diagnostic-Code: smtp; 450 4.2.1 not now" "$f"
+	# The reason is kept in the queue file with the recipient.
+	grep -rqa "said: 450 4.2.1 not now" "$PH_DIR/queue/deferred" "$PH_DIR/queue/active"
 	# Another retry (back-off doubles), no second notice.
 	n=$(grep -c "to=<slow@sink.test>, .*status=deferred" "$PH_LOG")
 	for i in $(seq 1 200); do

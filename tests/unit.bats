@@ -20,3 +20,9 @@ load lib
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
+
+@test "unit: queue files keep the last deferral reason per recipient; a torn one is ignored" {
+	run "$PH_BUILD/tests/test_queuefile"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
