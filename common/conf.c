@@ -16,6 +16,7 @@
 
 #include "cidr.h"
 #include "conf.h"
+#include "sock.h"
 
 #ifndef DAEMON_DIR
 #define DAEMON_DIR	"/usr/local/libexec/posthorn"
@@ -121,7 +122,7 @@ static const struct conf_key conf_keys[] = {
 	S(smtp_sasl_password_map, ""),
 	N(smtp_destination_concurrency_limit, "20", 1),
 	N(smtp_initial_destination_concurrency, "5", 1),
-	N(smtp_concurrency_limit, "100", 1),
+	N(smtp_concurrency_limit, "20", 1),
 	S(smtp_destination_rate_limit, ""),
 	S(smtp_destination_rate_map, ""),
 	N(qmgr_message_active_limit, "500", 1),
@@ -533,6 +534,20 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "smtp_destination_rate_limit: expected "
 		    "N/time, e.g. 100/1h");
 		return -1;
+	}
+	if (c->dns_resolver[0]) {
+		struct sockaddr_storage ss;
+		socklen_t	 sl;
+		char		 spec[300], e[256];
+
+		snprintf(spec, sizeof(spec), "%s%s", c->dns_resolver,
+		    strchr(c->dns_resolver, ':') ? "" : ":53");
+		if (sock_inet_parse(spec, &ss, &sl, e, sizeof(e)) == -1 ||
+		    ss.ss_family != AF_INET) {
+			snprintf(err, errlen, "dns_resolver: expected an IPv4 "
+			    "address[:port]");
+			return -1;
+		}
 	}
 	if (c->smtp_port > 65535) {
 		snprintf(err, errlen, "smtp_port: expected 1 to 65535");

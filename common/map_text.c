@@ -57,6 +57,9 @@ map_text_read(const char *path, struct map_entry **out, size_t *nout,
 		k = line;
 		/* "[host]:port value": a next hop as key keeps its port. */
 		klen = k[0] == '[' ? strcspn(k, " \t") : strcspn(k, ": \t");
+		/* "[host]:port: value": the colon after the key is aliases'. */
+		if (k[0] == '[' && klen > 1 && k[klen - 1] == ':')
+			klen--;
 		if (klen == 0) {
 			snprintf(err, errlen, "%s:%d: missing key", path,
 			    lineno);

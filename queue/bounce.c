@@ -59,9 +59,9 @@ bounce_create(struct qmgr *q, const char *id, int qfd,
 	buf_append(&rcpt, "", 1);
 	if (qf_write(fd, 'V', QF_VERSION, strlen(QF_VERSION)) == -1 ||
 	    qf_write(fd, 'T', now, strlen(now)) == -1 ||
-	    qf_write(fd, 'S', kind == BOUNCE_DOUBLE ? "\0" BOUNCE_DOUBLE_PARAM :
-	    "", kind == BOUNCE_DOUBLE ? strlen(BOUNCE_DOUBLE_PARAM) + 2 : 1) ==
-	    -1 ||
+	    qf_write(fd, 'S', kind == BOUNCE_DOUBLE ? "\0BODY=8BITMIME "
+	    BOUNCE_DOUBLE_PARAM : "\0BODY=8BITMIME", kind == BOUNCE_DOUBLE ?
+	    strlen(BOUNCE_DOUBLE_PARAM) + 16 : 15) == -1 ||
 	    qf_write(fd, 'R', rcpt.data, rcpt.len) == -1)
 		goto fail;
 	for (off = 0; off < text.len; off += QF_CHUNK)

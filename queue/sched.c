@@ -705,7 +705,8 @@ conn_done(struct conn *c)
 				if (j->result[c->idx[i]] && r &&
 				    strcmp(r, "none") != 0)
 					answered = 1;
-				else if (j->result[c->idx[i]] && reason == NULL)
+				else if (j->result[c->idx[i]] == RESULT_TEMPFAIL &&
+				    reason == NULL)
 					reason = j->text[c->idx[i]];
 			}
 			if (answered || reason)

@@ -527,3 +527,21 @@ PY
 	[ "$(ph_queue_files)" -eq 0 ]
 	grep -q "to=<x@held.test>, relay=none, .*status=deferred (on hold" "$PH_LOG"
 }
+
+@test "a bad dns_resolver is a configuration error, not an agent in a restart loop" {
+	ph_conf dns_resolver "not-an-address"
+	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"dns_resolver: expected an IPv4 address[:port]"* ]]
+}
+
+@test "a domain that does not exist bounces every time; it does not mark its destination dead" {
+	dns
+	ph_conf smtp_initial_destination_concurrency 1
+	ph_start
+	send alice@localhost a@gone.test
+	wait_log "to=<a@gone.test>, .*dsn=5.1.2, status=bounced"
+	send alice@localhost b@gone.test
+	wait_log "to=<b@gone.test>, .*dsn=5.1.2, status=bounced"
+	! grep -q "marked dead" "$PH_LOG"
+}

@@ -52,7 +52,7 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 	struct smtp_reply r;
 	struct smtp_ext	 ext;
 	struct buf	 cmd;
-	char		 val[128], body[32];
+	char		 val[256], body[32];
 	int		*ok = NULL, naccepted = 0, pipelined, mail_ok, bdat;
 	int		 binary;
 	size_t		 i;
@@ -67,7 +67,7 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 	if (r.code != 220) {
 		snprintf(why, whylen, "host %s refused to talk to me: %s",
 		    c->name, r.text);
-		strlcpy(dsn, r.code / 100 == 5 ? "4.4.0" : "4.4.0", 8);
+		strlcpy(dsn, "4.4.0", 8);	/* another MX may take it */
 		return -1;
 	}
 	if (client_hello(sj, c, &ext, why, whylen) == -1) {
@@ -219,7 +219,8 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 	if (bdat) {
 		if (client_bdat(sj, c, ok, binary) == -1) {
 			snprintf(val, sizeof(val), "lost connection with %.40s "
-			    "while sending message body", c->name);
+			    "while sending the message by BDAT -- message may "
+			    "be sent more than once", c->name);
 			client_all(sj, ok, 'T', "4.4.2", val, c);
 			goto out;
 		}

@@ -154,8 +154,16 @@ dns_dest(const struct conf *c, const char *transport, const char *nexthop,
 		return -1;
 	}
 	if (n >= 0 && ns_initparse(ans, n, &msg) == 0) {
+		struct smtp_host *all;
+		size_t		 nall = 0;
+
 		count = ns_msg_count(msg, ns_s_an);
-		for (i = 0; i < count && d->nhost < SMTP_MAX_HOSTS; i++) {
+		if ((all = calloc((size_t)count + 1, sizeof(*all))) == NULL) {
+			snprintf(why, whylen, "out of memory");
+			strlcpy(dsn, "4.3.0", 8);
+			return -1;
+		}
+		for (i = 0; i < count; i++) {
 			if (ns_parserr(&msg, ns_s_an, i, &rr) != 0 ||
 			    ns_rr_type(rr) != ns_t_mx || ns_rr_rdlen(rr) < 3)
 				continue;
@@ -163,11 +171,15 @@ dns_dest(const struct conf *c, const char *transport, const char *nexthop,
 			    ns_msg_end(msg), ns_rr_rdata(rr) + 2, name,
 			    sizeof(name)) < 0)
 				continue;
-			d->host[d->nhost].pref = ns_get16(ns_rr_rdata(rr));
-			strlcpy(d->host[d->nhost].name, name,
-			    sizeof(d->host[d->nhost].name));
-			d->nhost++;
+			all[nall].pref = ns_get16(ns_rr_rdata(rr));
+			strlcpy(all[nall].name, name, sizeof(all[nall].name));
+			nall++;
 		}
+		/* The best SMTP_MAX_HOSTS, whatever the answer's order. */
+		qsort(all, nall, sizeof(*all), dns_cmp);
+		for (k = 0; k < nall && d->nhost < SMTP_MAX_HOSTS; k++)
+			d->host[d->nhost++] = all[k];
+		free(all);
 	}
 	/* RFC 7505: one MX, preference 0, "." - this domain takes no mail. */
 	for (k = 0; k < d->nhost; k++)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -40,7 +41,8 @@ static volatile sig_atomic_t smtp_stop;
 static struct map *tls_policy, *sasl_passwords;
 
 static void	 smtp_on_term(int);
-static void	 smtp_policy(struct smtp_job *, const char *nexthop);
+static int	 smtp_policy(struct smtp_job *, const char *nexthop, char *,
+		    size_t);
 static void	 smtp_serve(struct service *, SSL_CTX *, int);
 static void	 smtp_run(struct smtp_job *, char *, size_t, char *);
 static long	 smtp_size(int, off_t, int);
@@ -188,17 +190,27 @@ smtp_serve(struct service *svc, SSL_CTX *tls, int fd)
  * smtp_tls_security_level) and AUTH credentials (smtp_sasl_password_map:
  * "user:password"), both looked up by the next hop as written.
  */
-static void
-smtp_policy(struct smtp_job *sj, const char *nexthop)
+static int
+smtp_policy(struct smtp_job *sj, const char *nexthop, char *why,
+    size_t whylen)
 {
 	const char	*val;
 	char		 err[512], *colon;
-	int		 lvl;
+	int		 lvl, r;
 
 	sj->tls_level = conf_tls_level(sj->conf->smtp_tls_security_level);
+	/* A map that cannot be read defers: never a silent "may". */
 	if (tls_policy) {
-		(void)map_refresh(tls_policy, err, sizeof(err));
-		if (map_get(tls_policy, nexthop, &val, err, sizeof(err)) == 1) {
+		if (map_refresh(tls_policy, err, sizeof(err)) == -1)
+			log_warnx("%s (keeping the old contents)", err);
+		if ((r = map_get(tls_policy, nexthop, &val, err,
+		    sizeof(err))) == -1) {
+			log_warnx("%s", err);
+			snprintf(why, whylen, "smtp_tls_policy_map lookup "
+			    "failed");
+			return -1;
+		}
+		if (r == 1) {
 			if ((lvl = conf_tls_level(val)) == -1)
 				log_warnx("smtp_tls_policy_map: '%s' for %s is "
 				    "not none, may, encrypt or verify; using "
@@ -207,13 +219,23 @@ smtp_policy(struct smtp_job *sj, const char *nexthop)
 		}
 	}
 	if (sasl_passwords) {
-		(void)map_refresh(sasl_passwords, err, sizeof(err));
-		if (map_get(sasl_passwords, nexthop, &val, err, sizeof(err)) ==
-		    1 && (colon = strchr(val, ':')) != NULL) {
+		if (map_refresh(sasl_passwords, err, sizeof(err)) == -1)
+			log_warnx("%s (keeping the old contents)", err);
+		if ((r = map_get(sasl_passwords, nexthop, &val, err,
+		    sizeof(err))) == -1) {
+			log_warnx("%s", err);
+			snprintf(why, whylen, "smtp_sasl_password_map lookup "
+			    "failed");
+			return -1;
+		}
+		if (r == 1 && (colon = strchr(val, ':')) != NULL) {
 			sj->sasl_user = strndup(val, (size_t)(colon - val));
 			sj->sasl_pass = strdup(colon + 1);
-		}
+		} else if (r == 1)
+			log_warnx("smtp_sasl_password_map: the entry for %s is "
+			    "not user:password; ignored", nexthop);
 	}
+	return 0;
 }
 
 /* Every server in turn until one has the last word on every recipient. */
@@ -227,6 +249,7 @@ smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
 	const char	*at;
 	size_t		 h, k;
 	int		 rc, port, tries;
+	time_t		 start = time(NULL);
 
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		snprintf(why, whylen, "out of memory");
@@ -237,7 +260,11 @@ smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
 		strlcpy(domain, at ? at + 1 : "", sizeof(domain));
 		nexthop = domain;
 	}
-	smtp_policy(sj, nexthop);
+	if (smtp_policy(sj, nexthop, why, whylen) == -1) {
+		strlcpy(dsn, "4.3.0", 8);
+		free(d);
+		return;
+	}
 	rc = dns_dest(sj->conf, sj->a->transport, nexthop, d, why, whylen,
 	    dsn);
 	if (rc < 0) {
@@ -245,6 +272,8 @@ smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
 		return;
 	}
 	if (d->unix_path) {
+		/* A local socket: TLS levels do not apply. */
+		sj->tls_level = TLS_LEVEL_NONE;
 		if (conn_open_unix(&c, d->path, sj->conf->smtp_connect_timeout,
 		    why, whylen) == 0) {
 			(void)client_deliver(sj, &c, why, whylen, dsn);
@@ -261,12 +290,27 @@ smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
 			    sin_port : ((struct sockaddr_in6 *)
 			    &d->host[h].addr[k])->sin6_port);
 			sj->no_tls = 0;
+			/*
+			 * qmgr gives up on a job after local_timeout and would
+			 * retry it: no new attempt that could outlast that.
+			 */
+			if (time(NULL) - start > sj->conf->local_timeout -
+			    sj->conf->smtp_data_done_timeout -
+			    sj->conf->smtp_connect_timeout) {
+				snprintf(why, whylen, "no time left for more "
+				    "servers in this attempt (local_timeout)");
+				strlcpy(dsn, "4.4.1", 8);
+				free(d);
+				return;
+			}
 			for (tries = 0; tries < 2; tries++) {
 				if (conn_open(&c, &d->host[h].addr[k],
 				    d->host[h].name, port,
 				    sj->conf->smtp_connect_timeout, why,
-				    whylen) == -1)
+				    whylen) == -1) {
+					strlcpy(dsn, "4.4.1", 8);
 					break;
+				}
 				sj->tls_failed = 0;
 				rc = client_deliver(sj, &c, why, whylen, dsn);
 				conn_close(&c);
