@@ -549,6 +549,13 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (c->local_timeout <= c->smtp_data_done_timeout +
+	    c->smtp_connect_timeout) {
+		snprintf(err, errlen, "local_timeout must be longer than "
+		    "smtp_data_done_timeout + smtp_connect_timeout (a relay "
+		    "attempt runs within it)");
+		return -1;
+	}
 	if (c->smtp_port > 65535) {
 		snprintf(err, errlen, "smtp_port: expected 1 to 65535");
 		return -1;

@@ -545,3 +545,11 @@ PY
 	wait_log "to=<b@gone.test>, .*dsn=5.1.2, status=bounced"
 	! grep -q "marked dead" "$PH_LOG"
 }
+
+@test "local_timeout must leave room for a relay attempt" {
+	ph_conf local_timeout 500s
+	ph_conf command_time_limit 100s
+	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"local_timeout must be longer than smtp_data_done_timeout + smtp_connect_timeout"* ]]
+}
