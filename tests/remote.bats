@@ -553,3 +553,20 @@ PY
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"local_timeout must be longer than smtp_data_done_timeout + smtp_connect_timeout"* ]]
 }
+
+@test "MX loops: as the best MX of a domain we bounce 5.4.6; as a backup MX we relay to the better one" {
+	sport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/sink.log" --port "$sport"
+	dns --mx-host=loop.test,mx.me.test,10 \
+	    --mx-host=backup.test,primary.test,10 \
+	    --mx-host=backup.test,mx.me.test,20 \
+	    --host-record=primary.test,127.0.0.1 \
+	    --host-record=mx.me.test,127.0.0.1
+	ph_conf myhostname mx.me.test
+	ph_conf smtp_port "$sport"
+	ph_start
+	send alice@localhost a@loop.test b@backup.test
+	wait_log "to=<a@loop.test>, relay=none, .*dsn=5.4.6, status=bounced \(mail for loop.test loops back to myself"
+	wait_log "to=<b@backup.test>, relay=primary.test\[127.0.0.1\]:$sport, .*status=sent"
+	[ "$(wc -l < "$PH_DIR/sink.log")" -eq 1 ]
+}

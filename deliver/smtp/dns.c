@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <bsd/stdlib.h>
 #include <bsd/string.h>
@@ -29,6 +30,7 @@
 
 static int	 dns_addrs(const struct conf *, const char *, int,
 		    struct smtp_host *, char *, size_t);
+static int	 dns_is_me(const struct conf *, const char *);
 static int	 dns_query(const char *, int, unsigned char *, size_t, int *);
 
 int
@@ -69,6 +71,19 @@ dns_query(const char *name, int type, unsigned char *ans, size_t len,
 	n = res_query(name, ns_c_in, type, ans, (int)len);
 	*herr = h_errno;
 	return n;
+}
+
+/* Is an MX name this host (myhostname; a trailing dot and case aside)? */
+static int
+dns_is_me(const struct conf *c, const char *name)
+{
+	size_t	 n = strlen(name), m = strlen(c->myhostname);
+
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	if (m > 0 && c->myhostname[m - 1] == '.')
+		m--;
+	return n == m && n > 0 && strncasecmp(name, c->myhostname, n) == 0;
 }
 
 static int
@@ -196,6 +211,28 @@ dns_dest(const struct conf *c, const char *transport, const char *nexthop,
 		d->nhost = 1;
 	} else {
 		qsort(d->host, d->nhost, sizeof(d->host[0]), dns_cmp);
+		/*
+		 * RFC 5321 5.1: when we are one of the MX hosts (by
+		 * myhostname), only the more preferred ones are candidates;
+		 * none left means the mail would come back to us.
+		 */
+		for (k = 0; k < d->nhost; k++)
+			if (dns_is_me(c, d->host[k].name))
+				break;
+		if (k < d->nhost) {
+			int mine = d->host[k].pref;
+
+			for (j = 0; j < d->nhost && d->host[j].pref < mine; j++)
+				;
+			d->nhost = j;
+			if (d->nhost == 0) {
+				snprintf(why, whylen, "mail for %s loops back to "
+				    "myself (%s is its best MX host)", host,
+				    c->myhostname);
+				strlcpy(dsn, "5.4.6", 8);
+				return -2;
+			}
+		}
 		/* Spread the load over MX hosts of equal preference. */
 		for (k = 0; k < d->nhost; k = j) {
 			for (j = k + 1; j < d->nhost &&
