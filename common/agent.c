@@ -200,6 +200,19 @@ agent_status(int fd, const char *index, char code, const char *status,
 }
 
 int
+agent_forward(int fd, const char *index, const char *addr)
+{
+	struct buf	 out;
+	int		 rc;
+
+	buf_init(&out, 0);
+	record_putf(&out, PROTO_FORWARD, index, addr, NULL);
+	rc = io_write_all(fd, out.data, out.len);
+	buf_free(&out);
+	return rc;
+}
+
+int
 agent_done(int fd)
 {
 	unsigned char	 hdr[RECORD_HDR];

@@ -35,5 +35,7 @@ int	 agent_peer_alive(int fd, const char *id);
 int	 agent_status(int fd, const char *index, char code, const char *status,
 	    const char *text, const char *relay);
 int	 agent_done(int fd);
+/* local: a copy of the message is due to addr (another domain). */
+int	 agent_forward(int fd, const char *index, const char *addr);
 
 #endif

@@ -18,6 +18,8 @@
  *	PROTO_RCPT	index, address, RCPT parameters
  *	PROTO_GO	-
  * agent -> qmgr:
+ *	PROTO_FORWARD	index, address	(local: a copy is due to another
+ *			domain; sent before that recipient's STATUS)
  *	PROTO_STATUS	index, result (D|R|A|T|P), DSN status, text, relay
  *	PROTO_DONE	-
  *
@@ -53,6 +55,7 @@
 #define PROTO_DONE	'Z'
 #define PROTO_KEYOP	'O'
 #define PROTO_AUTH	'U'
+#define PROTO_FORWARD	'W'
 
 #define KEYOP_RSA_ENC	'e'
 #define KEYOP_ECDSA	's'

@@ -34,10 +34,12 @@ static void	 deliver_merge(struct local_result *, const struct local_result *);
 
 void
 local_deliver_rcpt(const struct conf *conf, struct local_maps *maps,
-    const struct local_msg *msg, const char *rcpt, struct local_result *res)
+    const struct local_msg *msg, const char *rcpt, struct local_result *res,
+    struct dest_list *fwd)
 {
 	struct dest_list dl;
 	struct local_result one, plan;
+	struct dest	*f;
 	size_t		 i;
 
 	memset(&dl, 0, sizeof(dl));
@@ -49,6 +51,28 @@ local_deliver_rcpt(const struct conf *conf, struct local_maps *maps,
 	}
 	memset(res, 0, sizeof(*res));
 	for (i = 0; i < dl.n; i++) {
+		if (dl.d[i].kind == DEST_FORWARD) {
+			/* Not delivered here: handed back to qmgr. */
+			if ((f = reallocarray(fwd->d, fwd->n + 1,
+			    sizeof(*f))) == NULL) {
+				one.code = 'T';
+				strlcpy(one.status, "4.3.0", sizeof(one.status));
+				strlcpy(one.text, "out of memory",
+				    sizeof(one.text));
+				deliver_merge(res, &one);
+				continue;
+			}
+			fwd->d = f;
+			fwd->d[fwd->n++] = dl.d[i];
+			one.code = 'D';
+			strlcpy(one.status, "2.0.0", sizeof(one.status));
+			snprintf(one.text, sizeof(one.text), "forwarded to %.300s",
+			    dl.d[i].target);
+			log_info("%s: to=<%s>, forwarded-to=<%s>", msg->id,
+			    rcpt, dl.d[i].target);
+			deliver_merge(res, &one);
+			continue;
+		}
 		deliver_dest(conf, msg, &dl.d[i], &one);
 		log_info("%s: to=<%s>, delivered-to=<%s>, %s=%s, status=%s "
 		    "(%s)", msg->id, rcpt, dl.d[i].delivered_to,

@@ -175,11 +175,19 @@ local_deliver_all(struct service *svc, struct local_maps *maps, int fd,
     struct local_job *job)
 {
 	struct local_result res;
-	size_t		 i;
+	struct dest_list fwd;
+	size_t		 i, k;
 
 	for (i = 0; i < job->a.n; i++) {
+		memset(&fwd, 0, sizeof(fwd));
 		local_deliver_rcpt(&svc->conf, maps, &job->msg, job->a.rcpt[i],
-		    &res);
+		    &res, &fwd);
+		/* The copies for other domains go first: qmgr queues them. */
+		for (k = 0; k < fwd.n && res.code == 'D'; k++)
+			if (agent_forward(fd, job->a.index[i],
+			    fwd.d[k].target) == -1)
+				break;
+		free(fwd.d);
 		if (agent_status(fd, job->a.index[i], res.code, res.status,
 		    res.text, "local") == -1) {
 			log_warn("%s: write result", job->msg.id);

@@ -33,7 +33,7 @@ struct local_maps {
 	struct map	*mailboxes;
 };
 
-enum dest_kind { DEST_MAILDIR, DEST_MBOX, DEST_FILE, DEST_PIPE };
+enum dest_kind { DEST_MAILDIR, DEST_MBOX, DEST_FILE, DEST_PIPE, DEST_FORWARD };
 
 /* Where one copy goes, and with whose rights. */
 struct dest {
@@ -66,8 +66,10 @@ void	 resolve_rcpt(const struct conf *, struct local_maps *,
 /* deliver.c: one destination, in a child with its rights. */
 void	 deliver_dest(const struct conf *, const struct local_msg *,
 	    const struct dest *, struct local_result *);
+/* Addresses in other domains (aliases, .forward) go to fwd, for qmgr. */
 void	 local_deliver_rcpt(const struct conf *, struct local_maps *,
-	    const struct local_msg *, const char *rcpt, struct local_result *);
+	    const struct local_msg *, const char *rcpt, struct local_result *,
+	    struct dest_list *fwd);
 
 /* maildir.c, mbox.c, pipe.c: run with the destination's rights already. */
 int	 maildir_deliver(const char *dir, const struct local_msg *,

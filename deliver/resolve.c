@@ -261,9 +261,9 @@ resolve_targets(struct resolve *r, const char *name, const char *val,
 				continue;
 			}
 			if (!conf_list_has(r->conf->local_domains, at + 1)) {
-				resolve_fail(r, 0, "5.4.4", "%s: forwarding to "
-				    "%s is not available in this version", name,
-				    t);
+				/* Another domain: qmgr queues a copy for it. */
+				(void)resolve_add(r, DEST_FORWARD, t, 0, 0, NULL,
+				    p->sender);
 				continue;
 			}
 			*at = '\0';

@@ -168,6 +168,10 @@ int	 bounce_create(struct qmgr *, const char *id, int qfd,
 	    const struct qf_env *, const struct bounce_item *, size_t n,
 	    int kind, char *newid);
 
+/* forward.c: a copy for addresses in other domains (aliases, .forward). */
+int	 forward_create(struct qmgr *, const char *id, int qfd,
+	    const struct qf_env *, char *const *addrs, size_t n, char *newid);
+
 /* qmgr.c */
 void	 qmgr_maybe_exit(struct qmgr *);
 

@@ -26,6 +26,7 @@
 #include <bsd/stdlib.h>
 #include <bsd/string.h>
 
+#include "addr.h"
 #include "log.h"
 #include "proto.h"
 #include "qmgr.h"
@@ -46,6 +47,9 @@ struct job {
 	struct conn	**owner;	/* the agent asked about it */
 	struct conn	*conns;		/* agents still working on it */
 	int		 hold;		/* a recipient routed to hold */
+	char		**fwd;		/* copies due to other domains ... */
+	size_t		*fwd_idx;	/* ... for these recipients */
+	size_t		 nfwd;
 	struct job	*next;
 };
 
@@ -86,8 +90,10 @@ static void	 job_finish(struct job *);
 static void	 job_free(struct job *);
 static void	 sched_kick(struct qmgr *, long);
 static int	 sched_status(struct conn *, const struct record *);
+static int	 sched_forward(struct conn *, const struct record *);
 static void	 sched_corrupt(const char *, const char *, const char *);
 static void	 sched_defer(struct job *, time_t);
+static void	 sched_forwards(struct job *);
 
 void
 sched_init(struct qmgr *q)
@@ -609,6 +615,16 @@ conn_io(int fd, int events, void *arg)
 			conn_done(c);
 			return;
 		}
+		if (r.type == PROTO_FORWARD && strcmp(c->agent, "local") == 0) {
+			if (sched_forward(c, &r) == -1) {
+				log_warnx("%s: bad forward record from %s",
+				    c->j->id, c->agent);
+				conn_done(c);
+				return;
+			}
+			buf_consume(&c->in, total);
+			continue;
+		}
 		if (r.type != PROTO_STATUS || sched_status(c, &r) == -1) {
 			log_warnx("%s: bad record from %s", c->j->id, c->agent);
 			conn_done(c);
@@ -620,6 +636,34 @@ conn_io(int fd, int events, void *arg)
 		log_warnx("%s: malformed record from %s", c->j->id, c->agent);
 		conn_done(c);
 	}
+}
+
+/* index, address: a copy of the message is due to address. */
+static int
+sched_forward(struct conn *c, const struct record *r)
+{
+	struct job	*j = c->j;
+	const char	*f[2];
+	char		*end, **a;
+	size_t		*x;
+	unsigned long	 i;
+
+	if (record_fields(r, f, 2) == -1)
+		return -1;
+	i = strtoul(f[0], &end, 10);
+	if (*end || end == f[0] || i >= j->env.nrcpt || j->owner[i] != c ||
+	    j->result[i] || strlen(f[1]) > ADDR_MAX || f[1][0] == '\0' ||
+	    j->nfwd >= 10000)
+		return -1;
+	if ((a = reallocarray(j->fwd, j->nfwd + 1, sizeof(*a))) == NULL ||
+	    (j->fwd = a, x = reallocarray(j->fwd_idx, j->nfwd + 1,
+	    sizeof(*x))) == NULL)
+		log_fatal("sched_forward");
+	j->fwd_idx = x;
+	if ((j->fwd[j->nfwd] = strdup(f[1])) == NULL)
+		log_fatal("sched_forward");
+	j->fwd_idx[j->nfwd++] = i;
+	return 0;
 }
 
 /* index, result (D|T|P), DSN status, text, relay */
@@ -765,6 +809,7 @@ job_finish(struct job *j)
 	dix = calloc(j->env.nrcpt + 1, sizeof(*dix));
 	if (items == NULL || sitems == NULL || ditems == NULL || dix == NULL)
 		log_fatal("job_finish");
+	sched_forwards(j);
 	for (i = 0; i < j->env.nrcpt; i++) {
 		if (!QF_IS_PENDING(j->env.rcpt[i].state))
 			continue;
@@ -950,6 +995,43 @@ job_finish(struct job *j)
 	qmgr_maybe_exit(q);
 }
 
+/*
+ * The copies for other domains of the recipients local delivered: one
+ * new queue file, committed before those recipients count as delivered;
+ * if it cannot be written, they are deferred instead (and their local
+ * copies may then be delivered again: at least once, never lost).
+ */
+static void
+sched_forwards(struct job *j)
+{
+	char	 newid[QUEUEID_LEN + 1], **addrs;
+	size_t	 i, k, n = 0;
+
+	if (j->nfwd == 0)
+		return;
+	if ((addrs = calloc(j->nfwd, sizeof(*addrs))) == NULL)
+		log_fatal("sched_forwards");
+	for (i = 0; i < j->nfwd; i++) {
+		if (j->result[j->fwd_idx[i]] != RESULT_DELIVERED)
+			continue;
+		for (k = 0; k < n && strcasecmp(addrs[k], j->fwd[i]) != 0; k++)
+			;
+		if (k == n)
+			addrs[n++] = j->fwd[i];
+	}
+	if (n > 0 && forward_create(j->q, j->id, j->qfd, &j->env, addrs, n,
+	    newid) == 0)
+		log_info("%s: forwarded to %zu address%s in other domains: %s",
+		    j->id, n, n == 1 ? "" : "es", newid);
+	else if (n > 0)
+		for (i = 0; i < j->nfwd; i++)
+			if (j->result[j->fwd_idx[i]] == RESULT_DELIVERED)
+				job_result(j, j->fwd_idx[i], RESULT_TEMPFAIL,
+				    "4.3.0", "could not queue the forwarded "
+				    "copy", "local");
+	free(addrs);
+}
+
 /* Back-off grows with the message's age, as in Postfix. */
 static void
 sched_defer(struct job *j, time_t now)
@@ -990,6 +1072,10 @@ job_free(struct job *j)
 	free(j->relay);
 	free(j->owner);
 	free(j->result);
+	for (i = 0; i < j->nfwd; i++)
+		free(j->fwd[i]);
+	free(j->fwd);
+	free(j->fwd_idx);
 	qf_env_free(&j->env);
 	free(j);
 }

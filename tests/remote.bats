@@ -570,3 +570,27 @@ PY
 	wait_log "to=<b@backup.test>, relay=primary.test\[127.0.0.1\]:$sport, .*status=sent"
 	[ "$(wc -l < "$PH_DIR/sink.log")" -eq 1 ]
 }
+
+@test "an alias to another domain: a copy is queued and relayed with the original sender" {
+	sport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/sink.log" --port "$sport"
+	transport "remote.test smtp:[127.0.0.1]:$sport"
+	echo "team: alice, friend@remote.test, other@remote.test" >> "$PH_CONF/aliases"
+	ph_maps
+	ph_start
+	send bob@localhost team@localhost
+	ph_wait_mail alice 1
+	wait_log "to=<friend@remote.test>, relay=127.0.0.1\[127.0.0.1\]:$sport, .*status=sent"
+	wait_log "forwarded to 2 addresses in other domains"
+	python3 - "$PH_DIR/sink.log" <<'PY'
+import json, sys
+tx = [json.loads(l) for l in open(sys.argv[1])]
+assert len(tx) == 1, tx
+assert tx[0]["mail"].startswith("FROM:<bob@localhost>"), tx[0]
+assert sorted(r.split(">")[0] for r in tx[0]["rcpt"]) == \
+    ["<friend@remote.test", "<other@remote.test"], tx[0]
+assert "Subject: relayed" in tx[0]["data"]
+PY
+	sleep 0.5
+	[ "$(ph_queue_files)" -eq 0 ]
+}
