@@ -259,7 +259,7 @@ cmd_starttls(struct session *s, char *arg)
 		return;
 	}
 	if (!tls_available() && !s->sd->tls_broken) {
-		session_reply(s, "502 5.5.1 Error: command not implemented "
+		session_reply(s, "502 5.5.1 Error: STARTTLS is not offered "
 		    "(no TLS certificate configured)");
 		return;
 	}

@@ -101,7 +101,8 @@ void
 cmd_not_yet(struct session *s, char *arg)
 {
 	(void)arg;
-	session_reply(s, "502 5.5.1 Error: command not implemented");
+	session_reply(s, "502 5.5.1 Error: %s is not offered by this version",
+	    s->cmd->verb);
 }
 
 /* qmgr's answer to VRFY/EXPN: reply lines separated by LF. */
