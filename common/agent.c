@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,59 @@
 #include "log.h"
 #include "proto.h"
 #include "record.h"
+#include "service.h"
 #include "sock.h"
+
+static volatile sig_atomic_t agent_stop;
+
+static void
+agent_on_term(int signo)
+{
+	(void)signo;
+	agent_stop = 1;
+}
+
+void
+agent_loop(struct service *svc, uid_t queue_uid,
+    void (*serve)(int, void *), void *arg)
+{
+	struct sigaction sa;
+	struct pollfd	 pfd[2];
+	char		 c;
+	int		 fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = agent_on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);	/* no SA_RESTART: poll returns */
+	while (!agent_stop) {
+		pfd[0].fd = svc->listen_fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = svc->master_fd;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, svc->master_fd == -1 ? 1 : 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_fatal("poll");
+		}
+		if (svc->master_fd != -1 &&
+		    (pfd[1].revents & (POLLIN | POLLHUP)) &&
+		    read(svc->master_fd, &c, 1) <= 0)
+			break;
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		if ((fd = accept4(svc->listen_fd, NULL, NULL, SOCK_CLOEXEC)) ==
+		    -1) {
+			if (errno != EINTR && errno != EAGAIN &&
+			    errno != ECONNABORTED)
+				log_warn("accept");
+			continue;
+		}
+		if (agent_peer_trusted(fd, queue_uid))
+			serve(fd, arg);
+		close(fd);
+	}
+}
 
 static int
 agent_add_rcpt(struct agent_job *job, const char *idx, const char *addr,

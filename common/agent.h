@@ -24,6 +24,15 @@ struct agent_job {
 	char	**rparams;	/* RCPT parameters as queued */
 };
 
+struct service;
+/*
+ * The agents' main loop: one connection at a time from svc's listening
+ * socket, taken only from the queue's owner (queue_uid) or root, handed to
+ * serve(fd, arg), closed after; returns on SIGTERM or when master is gone.
+ */
+void	 agent_loop(struct service *, uid_t queue_uid,
+	    void (*serve)(int fd, void *), void *arg);
+
 /* 0 with job filled (qfd attached), -1 on a bad or lost job. */
 int	 agent_read_job(int fd, struct agent_job *);
 void	 agent_free_job(struct agent_job *);

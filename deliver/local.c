@@ -10,8 +10,6 @@
 #include <sys/wait.h>
 
 #include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +36,12 @@ struct local_job {
 	struct agent_job a;
 };
 
-static volatile sig_atomic_t local_stop;
+struct local_ctx {
+	struct service	*svc;
+	struct local_maps *maps;
+};
 
-static void	 local_on_term(int);
+static void	 local_conn(int, void *);
 static void	 local_serve(struct service *, struct local_maps *, int);
 static void	 local_run_job(struct service *, struct local_maps *, int,
 		    struct local_job *);
@@ -53,10 +54,8 @@ main(int argc, char **argv)
 {
 	struct service	 svc;
 	struct local_maps maps;
-	struct sigaction sa;
-	struct pollfd	 pfd[2];
-	char		 err[512], c;
-	int		 fd;
+	struct local_ctx lctx;
+	char		 err[512];
 	struct stat	 st;
 	uid_t		 queue_uid;
 
@@ -74,49 +73,20 @@ main(int argc, char **argv)
 	queue_uid = st.st_uid;
 	service_drop(&svc);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = local_on_term;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);	/* no SA_RESTART: poll returns */
-
-	while (!local_stop) {
-		pfd[0].fd = svc.listen_fd;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = svc.master_fd;
-		pfd[1].events = POLLIN;
-		if (poll(pfd, svc.master_fd == -1 ? 1 : 2, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			log_fatal("poll");
-		}
-		if (svc.master_fd != -1 && (pfd[1].revents & (POLLIN | POLLHUP))
-		    && read(svc.master_fd, &c, 1) <= 0)
-			break;
-		if (!(pfd[0].revents & POLLIN))
-			continue;
-		if ((fd = accept4(svc.listen_fd, NULL, NULL, SOCK_CLOEXEC)) ==
-		    -1) {
-			if (errno != EINTR && errno != EAGAIN &&
-			    errno != ECONNABORTED)
-				log_warn("accept");
-			continue;
-		}
-		if (!agent_peer_trusted(fd, queue_uid)) {
-			close(fd);
-			continue;
-		}
-		local_refresh(&svc, &maps);
-		local_serve(&svc, &maps, fd);
-		close(fd);
-	}
+	lctx.svc = &svc;
+	lctx.maps = &maps;
+	agent_loop(&svc, queue_uid, local_conn, &lctx);
 	return 0;
 }
 
+/* One job from qmgr (agent_loop). */
 static void
-local_on_term(int signo)
+local_conn(int fd, void *arg)
 {
-	(void)signo;
-	local_stop = 1;
+	struct local_ctx *l = arg;
+
+	local_refresh(l->svc, l->maps);
+	local_serve(l->svc, l->maps, fd);
 }
 
 static void

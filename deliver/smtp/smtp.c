@@ -13,8 +13,6 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +34,14 @@
 
 #define Q_OWNER_DIR	"active"	/* owned by the qmgr user */
 
-static volatile sig_atomic_t smtp_stop;
+struct smtp_ctx {
+	struct service	*svc;
+	SSL_CTX		*tls;
+};
 
 static struct map *tls_policy, *sasl_passwords;
 
-static void	 smtp_on_term(int);
+static void	 smtp_conn(int, void *);
 static int	 smtp_policy(struct smtp_job *, const char *nexthop, char *,
 		    size_t);
 static void	 smtp_serve(struct service *, SSL_CTX *, int);
@@ -51,13 +52,11 @@ int
 main(int argc, char **argv)
 {
 	struct service	 svc;
-	struct sigaction sa;
-	struct pollfd	 pfd[2];
+	struct smtp_ctx	 sctx;
 	struct stat	 st;
 	SSL_CTX		*tls;
 	uid_t		 queue_uid;
-	char		 err[512], c;
-	int		 fd;
+	char		 err[512];
 
 	service_init(&svc, argc, argv, "smtp");
 	if (dns_init(&svc.conf, err, sizeof(err)) == -1)
@@ -86,45 +85,19 @@ main(int argc, char **argv)
 	SSL_CTX_set_mode(tls, SSL_MODE_AUTO_RETRY);
 	service_drop(&svc);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = smtp_on_term;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-
-	while (!smtp_stop) {
-		pfd[0].fd = svc.listen_fd;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = svc.master_fd;
-		pfd[1].events = POLLIN;
-		if (poll(pfd, svc.master_fd == -1 ? 1 : 2, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			log_fatal("poll");
-		}
-		if (svc.master_fd != -1 && (pfd[1].revents & (POLLIN | POLLHUP))
-		    && read(svc.master_fd, &c, 1) <= 0)
-			break;
-		if (!(pfd[0].revents & POLLIN))
-			continue;
-		if ((fd = accept4(svc.listen_fd, NULL, NULL, SOCK_CLOEXEC)) ==
-		    -1) {
-			if (errno != EINTR && errno != EAGAIN &&
-			    errno != ECONNABORTED)
-				log_warn("accept");
-			continue;
-		}
-		if (agent_peer_trusted(fd, queue_uid))
-			smtp_serve(&svc, tls, fd);
-		close(fd);
-	}
+	sctx.svc = &svc;
+	sctx.tls = tls;
+	agent_loop(&svc, queue_uid, smtp_conn, &sctx);
 	return 0;
 }
 
+/* One job from qmgr (agent_loop). */
 static void
-smtp_on_term(int signo)
+smtp_conn(int fd, void *arg)
 {
-	(void)signo;
-	smtp_stop = 1;
+	struct smtp_ctx	*x = arg;
+
+	smtp_serve(x->svc, x->tls, fd);
 }
 
 static void
