@@ -266,10 +266,11 @@ agent_forward(int fd, const char *index, const char *addr)
 }
 
 int
-agent_done(int fd)
+agent_done(int fd, int reuse)
 {
-	unsigned char	 hdr[RECORD_HDR];
+	unsigned char	 hdr[RECORD_HDR + 1];
 
-	record_hdr(hdr, PROTO_DONE, 0);
-	return io_write_all(fd, hdr, sizeof(hdr));
+	record_hdr(hdr, PROTO_DONE, reuse ? 1 : 0);
+	hdr[RECORD_HDR] = '1';
+	return io_write_all(fd, hdr, RECORD_HDR + (reuse ? 1 : 0));
 }

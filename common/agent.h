@@ -43,7 +43,8 @@ int	 agent_peer_alive(int fd, const char *id);
 /* One recipient's result: code D, T or P; relay names who took it. */
 int	 agent_status(int fd, const char *index, char code, const char *status,
 	    const char *text, const char *relay);
-int	 agent_done(int fd);
+/* reuse: the agent would take another job to the same place on fd. */
+int	 agent_done(int fd, int reuse);
 /* local: a copy of the message is due to addr (another domain). */
 int	 agent_forward(int fd, const char *index, const char *addr);
 

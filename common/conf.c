@@ -130,6 +130,9 @@ static const struct conf_key conf_keys[] = {
 	T(smtp_command_timeout, "300s", 1),
 	T(smtp_data_timeout, "180s", 1),
 	T(smtp_data_done_timeout, "600s", 1),
+	T(smtp_connection_cache_time_limit, "2s", 0),
+	T(smtp_connection_reuse_time_limit, "300s", 1),
+	N(smtp_connection_reuse_count_limit, "0", 0),
 };
 #define NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
 

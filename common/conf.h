@@ -103,6 +103,9 @@ struct conf {
 	long	 smtp_command_timeout;
 	long	 smtp_data_timeout;
 	long	 smtp_data_done_timeout;
+	long	 smtp_connection_cache_time_limit;
+	long	 smtp_connection_reuse_time_limit;
+	long	 smtp_connection_reuse_count_limit;
 };
 
 /* Load CONFDIR/posthorn.conf; on error write "file:line: why" into err. */

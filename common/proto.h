@@ -21,7 +21,10 @@
  *	PROTO_FORWARD	index, address	(local: a copy is due to another
  *			domain; sent before that recipient's STATUS)
  *	PROTO_STATUS	index, result (D|R|A|T|P), DSN status, text, relay
- *	PROTO_DONE	-
+ *	PROTO_DONE	- | "1": the agent keeps its server connection
+ *			open and waits on this channel for another job
+ *			to the same destination (qmgr sends one, or
+ *			closes the channel)
  *
  * smtpd -> keyd (private/keyd), one connection per smtpd process; smtpd
  * waits for each answer (the TLS handshake needs it to go on):

@@ -31,6 +31,16 @@ sock_nonblock(int fd)
 }
 
 int
+sock_blocking(int fd)
+{
+	int	 fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1)
+		return -1;
+	return fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+int
 sock_cloexec(int fd, int on)
 {
 	int	 fl;

@@ -9,6 +9,7 @@
 #include "buf.h"
 
 int	 sock_nonblock(int fd);
+int	 sock_blocking(int fd);
 int	 sock_cloexec(int fd, int on);
 int	 sock_unix_listen(const char *path, int backlog);
 int	 sock_unix_connect(const char *path);

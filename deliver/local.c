@@ -136,7 +136,7 @@ local_run_job(struct service *svc, struct local_maps *maps, int fd,
     struct local_job *job)
 {
 	local_deliver_all(svc, maps, fd, job);
-	if (agent_done(fd) == -1)
+	if (agent_done(fd, 0) == -1)
 		log_warn("%s: write done", job->msg.id);
 }
 

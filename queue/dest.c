@@ -143,7 +143,8 @@ dest_expire(struct qmgr *q)
 	time_t		 now = time(NULL);
 
 	for (pp = &q->dests; (d = *pp) != NULL;) {
-		if (d->active == 0 && d->wait == NULL && now - d->used > 3600 &&
+		if (d->active == 0 && d->wait == NULL && d->idle == NULL &&
+		    now - d->used > 3600 &&
 		    !dest_dead(q, d) && (d->rate_interval == 0 ||
 		    now - d->rate_start >= d->rate_interval)) {
 			*pp = d->next;

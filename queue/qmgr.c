@@ -176,5 +176,6 @@ qmgr_stop(struct qmgr *q)
 		q->scan_timer = NULL;
 	}
 	intake_stop(q);
+	idle_close_all(q);
 	qmgr_maybe_exit(q);
 }

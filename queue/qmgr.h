@@ -24,6 +24,7 @@ struct intake;
 struct job;
 struct conn;
 struct dest;
+struct idle;
 
 /* A committed message waiting for a delivery attempt. */
 struct qmsg {
@@ -56,6 +57,7 @@ struct qmgr {
 	int		 njobs;
 	/* Agent connections: running, and waiting for a free slot. */
 	int		 nlocal, nrelay;
+	int		 nidle;		/* relay channels parked (idle.c) */
 	struct conn	*local_wait, *local_wait_tail;
 	struct dest	*dests;
 	struct event_timer *rate_timer;
@@ -131,6 +133,7 @@ struct dest {
 	time_t		 dead_until;	/* no attempts before this */
 	char		 reason[512];	/* why it is dead */
 	struct conn	*wait, *wait_tail;
+	struct idle	*idle;		/* agent channels with a session open */
 	time_t		 used;		/* last activity, for clean-up */
 	long		 rate_n;	/* at most rate_n starts ... */
 	long		 rate_interval;	/* ... per this many seconds; 0: any */
@@ -148,6 +151,12 @@ void		 dest_rate_count(struct dest *);
 void		 dest_feedback(struct qmgr *, struct dest *, int ok,
 		    const char *reason);
 void		 dest_expire(struct qmgr *);
+
+/* idle.c: relay agent channels kept for the next job (connection reuse). */
+void	 idle_park(struct qmgr *, struct dest *, int fd);
+int	 idle_take(struct qmgr *, struct dest *);
+void	 idle_close_oldest(struct qmgr *);
+void	 idle_close_all(struct qmgr *);
 
 /* bounce.c */
 struct bounce_item {

@@ -67,6 +67,7 @@ struct conn {
 	size_t		 nidx;
 	struct buf	 in, out;
 	struct event_timer *timer;
+	int		 reuse;		/* the agent would take another job */
 	struct conn	*next;		/* in the job */
 	struct conn	*wnext;		/* in a wait queue */
 };
@@ -534,9 +535,15 @@ conn_start(struct conn *c)
 	const char	*sock = c->dest ? RELAY_SOCKET : LOCAL_SOCKET;
 	char		 idx[32], off[32];
 	size_t		 i;
-	int		 fd, rofd;
+	int		 fd = -1, rofd;
 
-	if ((fd = sock_unix_connect(sock)) == -1) {
+	/* A relay agent still connected to this destination's server first. */
+	if (c->dest && (fd = idle_take(q, c->dest)) != -1)
+		sock_blocking(fd);
+	else if (c->dest && q->nrelay + q->nidle >=
+	    q->conf->smtp_concurrency_limit)
+		idle_close_oldest(q);
+	if (fd == -1 && (fd = sock_unix_connect(sock)) == -1) {
 		log_warn("%s: connect to %s", j->id, sock);
 		conn_fail(c, "4.3.0", "delivery agent unavailable");
 		return -1;
@@ -612,6 +619,7 @@ conn_io(int fd, int events, void *arg)
 	}
 	while ((rc = record_peek(&c->in, &r, &total)) == 1) {
 		if (r.type == PROTO_DONE) {
+			c->reuse = c->dest && r.len == 1 && r.data[0] == '1';
 			conn_done(c);
 			return;
 		}
@@ -756,6 +764,11 @@ conn_done(struct conn *c)
 			if (answered || reason)
 				dest_feedback(q, c->dest, answered,
 				    reason ? reason : "");
+			if (c->reuse) {
+				event_del(q->loop, c->fd);
+				idle_park(q, c->dest, c->fd);
+				c->fd = -1;
+			}
 		} else
 			q->nlocal--;
 	}

@@ -42,6 +42,11 @@ teardown() {
 	f=$(ls "$PF_DIR"/mail/alice/Maildir/new/*)
 	grep -q "^to postfix" "$f"
 	grep -q "by vm\|by .*(posthorn)" "$f"
+	# Postfix logs the TLS use with the disconnect (after the idle session).
+	for i in $(seq 1 100); do
+		grep -q "starttls=1" "$PF_DIR/log/maillog" && break
+		sleep 0.1
+	done
 	grep -q "starttls=1" "$PF_DIR/log/maillog"
 	for i in $(seq 1 100); do
 		grep -q "to=<carol@localhost>, .*status=bounced" "$PH_LOG" && break

@@ -246,6 +246,8 @@ dns() {
 	dns --mx-host=eq.test,a.test,10 --mx-host=eq.test,b.test,10 \
 	    --host-record=a.test,127.0.0.1 --host-record=b.test,127.0.0.1
 	ph_conf smtp_port "$sport"
+	# Every message on a new connection (reuse would keep one host).
+	ph_conf smtp_connection_cache_time_limit 0
 	ph_start
 	for i in $(seq 1 16); do send s@localhost "u$i@eq.test"; done
 	for i in $(seq 1 200); do
@@ -512,7 +514,11 @@ got = open(sys.argv[1], "rb").read()
 sent = open(sys.argv[2], "rb").read()
 assert got.endswith(sent.split(b"\r\n\r\n", 1)[1]), got[-80:]
 PY
-	# B saw BDAT commands, not DATA.
+	# B saw BDAT commands, not DATA (logged once the session ends).
+	for i in $(seq 1 100); do
+		grep -q "disconnect from .* bdat=[0-9]" "$PH_DIR/b.log" && break
+		sleep 0.1
+	done
 	grep -q "disconnect from .* bdat=[0-9]" "$PH_DIR/b.log"
 	wait_log "to=<x@sink.test>, .*dsn=5.6.3, status=bounced"
 }
@@ -593,4 +599,95 @@ assert "Subject: relayed" in tx[0]["data"]
 PY
 	sleep 0.5
 	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+# conns LOG: the connection number of each transaction the sink took.
+conns() {
+	python3 -c 'import json,sys
+print(" ".join(str(json.loads(l)["conn"]) for l in open(sys.argv[1])))' "$1"
+}
+
+# reuse_setup [SINK OPTIONS]: a sink for reuse.test, one connection at a time.
+reuse_setup() {
+	rport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/reuse.log" --port "$rport" "$@"
+	transport "reuse.test smtp:[127.0.0.1]:$rport"
+	ph_conf smtp_destination_concurrency_limit 1
+	ph_conf smtp_initial_destination_concurrency 1
+}
+
+wait_sent() {
+	for i in $(seq 1 200); do
+		[ "$(grep -c "$1>, .*status=sent" "$PH_LOG")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+@test "connection reuse: the next messages to a destination go over the open session, after RSET" {
+	reuse_setup
+	ph_start
+	for i in 1 2 3; do send s@localhost "u$i@reuse.test"; done
+	wait_sent reuse.test 3
+	[ "$(conns "$PH_DIR/reuse.log")" = "1 1 1" ]
+	# Each message after the first was preceded by an RSET.
+	python3 - "$PH_DIR/reuse.log" <<'PY'
+import json, sys
+assert [json.loads(l)["rset"] for l in open(sys.argv[1])] == [0, 1, 2]
+PY
+	grep -q "reusing the connection to 127.0.0.1\[127.0.0.1\]:$rport (message 3 on it)" "$PH_LOG"
+	# Idle past smtp_connection_cache_time_limit (2s): closed with QUIT.
+	[ "$(cat "$PH_DIR/reuse.log.max")" = 1 ]
+	for i in $(seq 1 100); do
+		[ "$(cat "$PH_DIR/reuse.log.now")" = 0 ] && break
+		sleep 0.1
+	done
+	[ "$(cat "$PH_DIR/reuse.log.now")" = 0 ]
+}
+
+@test "connection reuse: a session the server dropped is noticed at RSET and the message takes a new one" {
+	reuse_setup --drop-after 1
+	ph_start
+	for i in 1 2; do send s@localhost "u$i@reuse.test"; done
+	wait_sent reuse.test 2
+	[ "$(conns "$PH_DIR/reuse.log")" = "1 2" ]
+	grep -q "cached connection to 127.0.0.1\[127.0.0.1\]:$rport is gone; connecting again" "$PH_LOG"
+	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+@test "connection reuse limits: smtp_connection_reuse_count_limit, and a cache time of 0 turns reuse off" {
+	reuse_setup
+	ph_conf smtp_connection_reuse_count_limit 2
+	ph_start
+	for i in 1 2 3; do send s@localhost "u$i@reuse.test"; done
+	wait_sent reuse.test 3
+	[ "$(conns "$PH_DIR/reuse.log")" = "1 1 2" ]
+	ph_stop
+	: > "$PH_DIR/reuse.log"
+	ph_conf smtp_connection_cache_time_limit 0
+	ph_start
+	for i in 4 5 6; do send s@localhost "u$i@reuse.test"; done
+	wait_sent reuse.test 6
+	[ "$(conns "$PH_DIR/reuse.log")" = "3 4 5" ]
+	[ "$(grep -c "reusing the connection" "$PH_LOG")" -eq 1 ]
+}
+
+@test "connection reuse: an idle session gives way when another destination needs the agent" {
+	aport=$(ph_free_ports 1)
+	bport=$(ph_free_ports 1)
+	ph_sink "$PH_DIR/a.log" --port "$aport"
+	ph_sink "$PH_DIR/b.log" --port "$bport"
+	transport "a.test smtp:[127.0.0.1]:$aport" "b.test smtp:[127.0.0.1]:$bport"
+	# One relay agent, kept by a.test's session for up to a minute.
+	sed -i 's/^relay \(.*\) smtp  *20 /relay \1 smtp 1 /' "$PH_CONF/master.conf"
+	grep -q '^relay .* smtp 1 ' "$PH_CONF/master.conf"
+	ph_conf smtp_concurrency_limit 1
+	ph_conf smtp_connection_cache_time_limit 60s
+	ph_start
+	send s@localhost u@a.test
+	wait_sent a.test 1
+	[ "$(cat "$PH_DIR/a.log.now")" = 1 ]
+	send s@localhost u@b.test
+	wait_sent b.test 1
+	[ "$(cat "$PH_DIR/a.log.now")" = 0 ]
 }

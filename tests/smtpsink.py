@@ -14,11 +14,14 @@ Usage: smtpsink.py [options] LOG
   --data ADDR=REPLY   LMTP: the reply after DATA for ADDR
   --greeting REPLY    the greeting (default "220 sink ESMTP")
   --slow SECONDS      wait this long before answering the end of DATA
-Sessions open at once, at most, are kept in LOG.max
+  --drop-after N      close a connection without a word once it carried
+                      N transactions (a server that drops idle sessions)
+Sessions open at once, at most, are kept in LOG.max; open now in LOG.now
 
 Every transaction is appended to LOG as one JSON line:
   {"helo": ..., "mail": ..., "rcpt": [accepted...], "data": "...",
-   "raw": "... as sent, dot-stuffed"}
+   "raw": "... as sent, dot-stuffed", "conn": N (the connection's
+   number, from 1), "rset": RSETs seen on it before}
 """
 import argparse
 import json
@@ -32,6 +35,7 @@ import time
 lock = threading.Lock()
 seen = set()
 active = [0, 0]	# now, most
+conns = [0]
 
 
 def parse_map(items):
@@ -55,19 +59,30 @@ class Handler(socketserver.StreamRequestHandler):
                 active[1] = active[0]
                 with open(a.log + ".max", "w") as f:
                     f.write("%d\n" % active[1])
+            with open(a.log + ".now", "w") as f:
+                f.write("%d\n" % active[0])
         try:
             self.session()
         finally:
             with lock:
                 active[0] -= 1
+                with open(a.log + ".now", "w") as f:
+                    f.write("%d\n" % active[0])
 
     def session(self):
         a = self.server.args
+        with lock:
+            conns[0] += 1
+            conn = conns[0]
         self.reply(a.greeting)
-        tx = {"helo": None, "mail": None, "rcpt": [], "data": None}
+        tx = {"helo": None, "mail": None, "rcpt": [], "data": None,
+              "conn": conn, "rset": 0}
+        ntx = 0
         while True:
             line = self.rfile.readline()
             if not line:
+                return
+            if a.drop_after and ntx >= a.drop_after:
                 return
             cmd = line.decode("utf-8", "replace").rstrip("\r\n")
             verb = cmd.split(" ", 1)[0].upper()
@@ -122,6 +137,7 @@ class Handler(socketserver.StreamRequestHandler):
                     time.sleep(a.slow)
                 with lock, open(a.log, "a") as f:
                     f.write(json.dumps(tx) + "\n")
+                ntx += 1
                 if a.lmtp:
                     for r in tx["rcpt"]:
                         addr = r.split(">")[0].lstrip("<").lower()
@@ -130,6 +146,7 @@ class Handler(socketserver.StreamRequestHandler):
                     self.reply("250 2.0.0 queued")
             elif verb == "RSET":
                 tx["rcpt"] = []
+                tx["rset"] += 1
                 self.reply("250 2.0.0 ok")
             elif verb == "QUIT":
                 self.reply("221 2.0.0 bye")
@@ -163,6 +180,7 @@ def main():
     p.add_argument("--data", action="append")
     p.add_argument("--greeting", default="220 sink ESMTP")
     p.add_argument("--slow", type=float, default=0)
+    p.add_argument("--drop-after", type=int, default=0)
     p.add_argument("log")
     a = p.parse_args()
     if a.unix:

@@ -45,18 +45,25 @@ client_helo_name(const struct conf *c)
 }
 
 int
-client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
-    size_t whylen, char *dsn)
+client_deliver(struct smtp_job *sj, struct smtp_conn *c,
+    struct smtp_ext *ext, char *why, size_t whylen, char *dsn)
+{
+	if (client_open(sj, c, ext, why, whylen, dsn) == -1)
+		return -1;
+	return client_send(sj, c, ext);
+}
+
+/*
+ * A session ready for MAIL: the greeting, EHLO, STARTTLS and AUTH as the
+ * destination's policy asks.  -1 (why, dsn set): try the next server.
+ */
+int
+client_open(struct smtp_job *sj, struct smtp_conn *c, struct smtp_ext *extp,
+    char *why, size_t whylen, char *dsn)
 {
 	const struct conf *cf = sj->conf;
-	struct agent_job *a = sj->a;
 	struct smtp_reply r;
 	struct smtp_ext	 ext;
-	struct buf	 cmd;
-	char		 val[256], body[32];
-	int		*ok = NULL, naccepted = 0, pipelined, mail_ok, bdat;
-	int		 binary;
-	size_t		 i;
 
 	c->timeout = cf->smtp_command_timeout;
 	if (conn_reply(c, &r) == -1) {
@@ -110,11 +117,35 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 		strlcpy(dsn, "4.7.0", 8);
 		return -1;
 	}
+	*extp = ext;
+	return 0;
+}
 
+/*
+ * One transaction on an open session: a final word for every recipient
+ * of the job.  1: the session is still in step (it may carry the next
+ * message, after RSET); 0: it is lost or the server is closing it.
+ */
+int
+client_send(struct smtp_job *sj, struct smtp_conn *c,
+    const struct smtp_ext *extp)
+{
+	const struct conf *cf = sj->conf;
+	struct agent_job *a = sj->a;
+	struct smtp_ext	 ext = *extp;
+	struct smtp_reply r;
+	struct buf	 cmd;
+	char		 val[256], body[32];
+	int		*ok = NULL, naccepted = 0, pipelined, mail_ok, bdat;
+	int		 binary;
+	size_t		 i;
+
+	sj->dsn = ext.dsn;
+	c->timeout = cf->smtp_command_timeout;
+	c->closing = 0;
 	if ((ok = calloc(a->n + 1, sizeof(int))) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		strlcpy(dsn, "4.3.0", 8);
-		return -1;
+		client_all(sj, NULL, 'T', "4.3.0", "out of memory", c);
+		return 0;
 	}
 	/* What this server cannot take at all. */
 	if (ext.size > 0 && sj->size > ext.size) {
@@ -265,9 +296,8 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c, char *why,
 		client_set(sj, i, &r, c, "end of DATA");
 	}
 quit:
-	c->timeout = 10;
-	if (conn_printf(c, "QUIT\r\n") == 0)
-		(void)conn_reply(c, &r);
+	free(ok);
+	return !c->closing;
 out:
 	free(ok);
 	return 0;
@@ -279,6 +309,28 @@ lost:
 	client_all(sj, NULL, 'T', "4.4.2", val, c);
 	free(ok);
 	return 0;
+}
+
+/* Before a session carries another message: is it there, and clean? */
+int
+client_reset(struct smtp_conn *c, long timeout)
+{
+	struct smtp_reply r;
+
+	c->timeout = timeout;
+	if (conn_printf(c, "RSET\r\n") == -1 || conn_reply(c, &r) == -1)
+		return -1;
+	return r.code == 250 ? 0 : -1;
+}
+
+void
+client_quit(struct smtp_conn *c)
+{
+	struct smtp_reply r;
+
+	c->timeout = 10;
+	if (!c->closing && conn_printf(c, "QUIT\r\n") == 0)
+		(void)conn_reply(c, &r);
 }
 
 /* EHLO (LHLO), or HELO when EHLO is refused; the extensions offered. */

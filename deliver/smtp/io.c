@@ -296,6 +296,8 @@ conn_reply(struct smtp_conn *c, struct smtp_reply *r)
 	}
 	if (r->dsn[0] == '\0')
 		snprintf(r->dsn, sizeof(r->dsn), "%c.0.0", '0' + r->code / 100);
+	if (r->code == 421)
+		c->closing = 1;	/* RFC 5321 3.8: the server is going away */
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include "tlscert.h"
 
 #define Q_OWNER_DIR	"active"	/* owned by the qmgr user */
+#define SMTP_RSET_TIMEOUT 20	/* seconds for a kept session's RSET */
 
 struct smtp_ctx {
 	struct service	*svc;
@@ -44,8 +46,21 @@ static struct map *tls_policy, *sasl_passwords;
 static void	 smtp_conn(int, void *);
 static int	 smtp_policy(struct smtp_job *, const char *nexthop, char *,
 		    size_t);
-static void	 smtp_serve(struct service *, SSL_CTX *, int);
-static void	 smtp_run(struct smtp_job *, char *, size_t, char *);
+static int	 smtp_serve(struct service *, SSL_CTX *, int,
+		    struct smtp_session *);
+static void	 smtp_run(struct smtp_job *, struct smtp_session *, char *,
+		    size_t, char *);
+static int	 smtp_session_usable(const struct smtp_session *,
+		    const struct conf *);
+static void	 smtp_session_end(struct smtp_session *);
+static void	 smtp_session_drop(struct smtp_session *);
+static void	 smtp_session_keep(struct smtp_session *, struct smtp_job *,
+		    struct smtp_conn *, const struct smtp_ext *, const char *);
+static int	 smtp_session_use(struct smtp_session *, struct smtp_job *,
+		    const char *);
+static void	 smtp_finish(struct smtp_session *, struct smtp_job *,
+		    struct smtp_conn *, const struct smtp_ext *, const char *,
+		    int);
 static long	 smtp_size(int, off_t, int);
 
 int
@@ -91,17 +106,33 @@ main(int argc, char **argv)
 	return 0;
 }
 
-/* One job from qmgr (agent_loop). */
+/*
+ * A channel from qmgr (agent_loop): a job, and while the server session
+ * stays open, the next jobs qmgr sends for the same destination.
+ */
 static void
 smtp_conn(int fd, void *arg)
 {
 	struct smtp_ctx	*x = arg;
+	struct smtp_session sess;
+	struct pollfd	 pfd;
+	long		 wait = x->svc->conf.smtp_connection_cache_time_limit;
 
-	smtp_serve(x->svc, x->tls, fd);
+	memset(&sess, 0, sizeof(sess));
+	while (smtp_serve(x->svc, x->tls, fd, &sess) == 0 && sess.open) {
+		/* qmgr closes an idle channel first; this is a safety net. */
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)(wait + 5) * 1000) <= 0)
+			break;
+	}
+	smtp_session_end(&sess);
 }
 
-static void
-smtp_serve(struct service *svc, SSL_CTX *tls, int fd)
+/* One job: -1 when there was none to read. */
+static int
+smtp_serve(struct service *svc, SSL_CTX *tls, int fd,
+    struct smtp_session *sess)
 {
 	struct agent_job a;
 	struct smtp_job	 sj;
@@ -112,7 +143,7 @@ smtp_serve(struct service *svc, SSL_CTX *tls, int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (agent_read_job(fd, &a) == -1 || !agent_peer_alive(fd, a.id)) {
 		agent_free_job(&a);
-		return;
+		return -1;
 	}
 	memset(&sj, 0, sizeof(sj));
 	sj.a = &a;
@@ -126,11 +157,11 @@ smtp_serve(struct service *svc, SSL_CTX *tls, int fd)
 	if ((sj.res = calloc(a.n + 1, sizeof(*sj.res))) == NULL) {
 		log_warn("%s: out of memory", a.id);
 		agent_free_job(&a);
-		return;
+		return -1;
 	}
 	why[0] = '\0';
 	strlcpy(dsn, "4.4.1", sizeof(dsn));
-	smtp_run(&sj, why, sizeof(why), dsn);
+	smtp_run(&sj, sess, why, sizeof(why), dsn);
 	for (i = 0; i < a.n; i++) {
 		struct smtp_result *r = &sj.res[i];
 
@@ -148,14 +179,104 @@ smtp_serve(struct service *svc, SSL_CTX *tls, int fd)
 			break;
 		}
 	}
-	if (agent_done(fd) == -1)
+	if (sess->open && !smtp_session_usable(sess, &svc->conf))
+		smtp_session_end(sess);
+	if (agent_done(fd, sess->open) == -1) {
 		log_warn("%s: write done", a.id);
+		smtp_session_end(sess);
+	}
 	free(sj.res);
 	if (sj.sasl_pass)
 		explicit_bzero(sj.sasl_pass, strlen(sj.sasl_pass));
 	free(sj.sasl_user);
 	free(sj.sasl_pass);
 	agent_free_job(&a);
+	return 0;
+}
+
+/* May the session carry one more message (the reuse limits)? */
+static int
+smtp_session_usable(const struct smtp_session *s, const struct conf *cf)
+{
+	return s->open && !s->c.closing &&
+	    cf->smtp_connection_cache_time_limit > 0 &&
+	    time(NULL) - s->since < cf->smtp_connection_reuse_time_limit &&
+	    (cf->smtp_connection_reuse_count_limit == 0 ||
+	    s->uses < cf->smtp_connection_reuse_count_limit);
+}
+
+static void
+smtp_session_end(struct smtp_session *s)
+{
+	if (!s->open)
+		return;
+	client_quit(&s->c);
+	smtp_session_drop(s);
+}
+
+/* Close without a word (the session is lost). */
+static void
+smtp_session_drop(struct smtp_session *s)
+{
+	conn_close(&s->c);
+	explicit_bzero(s->password, sizeof(s->password));
+	s->open = 0;
+}
+
+/* Keep a session that just carried its first message. */
+static void
+smtp_session_keep(struct smtp_session *s, struct smtp_job *sj,
+    struct smtp_conn *c, const struct smtp_ext *ext, const char *nexthop)
+{
+	s->c = *c;
+	s->ext = *ext;
+	strlcpy(s->transport, sj->a->transport, sizeof(s->transport));
+	strlcpy(s->nexthop, nexthop, sizeof(s->nexthop));
+	s->tls_level = sj->tls_level;
+	strlcpy(s->login, sj->sasl_user ? sj->sasl_user : "",
+	    sizeof(s->login));
+	strlcpy(s->password, sj->sasl_pass ? sj->sasl_pass : "",
+	    sizeof(s->password));
+	s->since = time(NULL);
+	s->uses = 1;
+	s->open = 1;
+}
+
+/*
+ * The kept session, when it goes where this job goes under the same
+ * policy and answers RSET: 0 with every recipient's result, else -1
+ * (the session is gone; the job takes the usual way).
+ */
+static int
+smtp_session_use(struct smtp_session *s, struct smtp_job *sj,
+    const char *nexthop)
+{
+	const char	*login = sj->sasl_user ? sj->sasl_user : "";
+	const char	*password = sj->sasl_pass ? sj->sasl_pass : "";
+	long		 t = sj->conf->smtp_command_timeout;
+
+	if (!s->open)
+		return -1;
+	if (strcmp(s->transport, sj->a->transport) != 0 ||
+	    strcasecmp(s->nexthop, nexthop) != 0 ||
+	    s->tls_level != sj->tls_level || strcmp(s->login, login) != 0 ||
+	    strcmp(s->password, password) != 0) {
+		smtp_session_end(s);
+		return -1;
+	}
+	if (client_reset(&s->c, t < SMTP_RSET_TIMEOUT ? t :
+	    SMTP_RSET_TIMEOUT) == -1) {
+		log_info("%s: cached connection to %s is gone; connecting "
+		    "again", sj->a->id, s->c.name);
+		smtp_session_drop(s);
+		return -1;
+	}
+	s->uses++;
+	log_info("%s: reusing the connection to %s (message %ld on it)",
+	    sj->a->id, s->c.name, s->uses);
+	if (client_send(sj, &s->c, &s->ext) == 0)
+		smtp_session_drop(s);
+	return 0;
 }
 
 /*
@@ -213,10 +334,12 @@ smtp_policy(struct smtp_job *sj, const char *nexthop, char *why,
 
 /* Every server in turn until one has the last word on every recipient. */
 static void
-smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
+smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
+    size_t whylen, char *dsn)
 {
 	struct smtp_dest *d;
 	struct smtp_conn c;
+	struct smtp_ext	 ext;
 	const char	*nexthop = sj->a->nexthop;
 	char		 domain[256];
 	const char	*at;
@@ -236,6 +359,11 @@ smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
 	if (smtp_policy(sj, nexthop, why, whylen) == -1) {
 		strlcpy(dsn, "4.3.0", 8);
 		free(d);
+		smtp_session_end(sess);
+		return;
+	}
+	if (smtp_session_use(sess, sj, nexthop) == 0) {
+		free(d);
 		return;
 	}
 	rc = dns_dest(sj->conf, sj->a->transport, nexthop, d, why, whylen,
@@ -248,10 +376,9 @@ smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
 		/* A local socket: TLS levels do not apply. */
 		sj->tls_level = TLS_LEVEL_NONE;
 		if (conn_open_unix(&c, d->path, sj->conf->smtp_connect_timeout,
-		    why, whylen) == 0) {
-			(void)client_deliver(sj, &c, why, whylen, dsn);
-			conn_close(&c);
-		}
+		    why, whylen) == 0)
+			smtp_finish(sess, sj, &c, &ext, nexthop,
+			    client_deliver(sj, &c, &ext, why, whylen, dsn));
 		free(d);
 		return;
 	}
@@ -285,9 +412,10 @@ smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
 					break;
 				}
 				sj->tls_failed = 0;
-				rc = client_deliver(sj, &c, why, whylen, dsn);
-				conn_close(&c);
-				if (rc == 0) {
+				rc = client_deliver(sj, &c, &ext, why, whylen,
+				    dsn);
+				smtp_finish(sess, sj, &c, &ext, nexthop, rc);
+				if (rc >= 0) {
 					free(d);
 					return;
 				}
@@ -302,6 +430,21 @@ smtp_run(struct smtp_job *sj, char *why, size_t whylen, char *dsn)
 		}
 	}
 	free(d);
+}
+
+/* After a fresh session's job: keep it for the next job, or close it. */
+static void
+smtp_finish(struct smtp_session *sess, struct smtp_job *sj,
+    struct smtp_conn *c, const struct smtp_ext *ext, const char *nexthop,
+    int rc)
+{
+	if (rc == 1 && sj->conf->smtp_connection_cache_time_limit > 0) {
+		smtp_session_keep(sess, sj, c, ext, nexthop);
+		return;
+	}
+	if (rc >= 0)
+		client_quit(c);
+	conn_close(c);
 }
 
 /* The message as sent: every LF becomes CRLF (binary is sent as is). */

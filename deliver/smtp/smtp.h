@@ -4,6 +4,8 @@
 
 #include <sys/socket.h>
 
+#include <time.h>
+
 #include <openssl/ssl.h>
 
 #include "agent.h"
@@ -45,6 +47,7 @@ struct smtp_conn {
 	char		 name[300];	/* host[addr]:port, for logs */
 	char		 host[256];	/* the name we asked for (TLS checks) */
 	long		 timeout;	/* seconds, for the next read */
+	int		 closing;	/* the server said 421 */
 };
 
 struct smtp_reply {
@@ -96,8 +99,35 @@ struct smtp_job {
 	char		*sasl_user;	/* client AUTH, when the map says so */
 	char		*sasl_pass;
 };
-/* 0: every recipient has a final word from this server; -1: try next. */
-int	 client_deliver(struct smtp_job *, struct smtp_conn *, char *why,
-	    size_t, char *dsn);
+/*
+ * -1: no final word here, try the next server (why, dsn set); else every
+ * recipient has one, and 1 says the session may carry another message.
+ */
+int	 client_deliver(struct smtp_job *, struct smtp_conn *,
+	    struct smtp_ext *, char *why, size_t, char *dsn);
+int	 client_open(struct smtp_job *, struct smtp_conn *, struct smtp_ext *,
+	    char *why, size_t, char *dsn);
+int	 client_send(struct smtp_job *, struct smtp_conn *,
+	    const struct smtp_ext *);
+int	 client_reset(struct smtp_conn *, long timeout);
+void	 client_quit(struct smtp_conn *);
+
+/*
+ * A session kept open after a job, for the next job qmgr sends on the
+ * same channel to the same transport and next hop (with the same TLS
+ * level and login), within smtp_connection_reuse_time_limit.
+ */
+struct smtp_session {
+	int		 open;
+	struct smtp_conn c;
+	struct smtp_ext	 ext;
+	char		 transport[8];
+	char		 nexthop[256];
+	int		 tls_level;
+	char		 login[256];
+	char		 password[256];	/* a new password: a new session */
+	time_t		 since;
+	long		 uses;		/* messages it carried */
+};
 
 #endif
