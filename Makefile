@@ -37,7 +37,8 @@ COMMON_SRC	= $(wildcard common/*.c)
 MASTER_SRC	= master/master.c master/mconf.c master/qdirs.c master/spawn.c
 MAPTOOL_SRC	= master/posthorn-map.c
 SMTPD_SRC	= $(wildcard smtpd/*.c)
-QMGR_SRC	= $(wildcard queue/*.c)
+QUEUETOOL_SRC	= queue/posthorn-queue.c
+QMGR_SRC	= $(filter-out $(QUEUETOOL_SRC),$(wildcard queue/*.c))
 LOCAL_SRC	= $(wildcard deliver/*.c)
 SMTP_SRC	= $(wildcard deliver/smtp/*.c)
 KEYD_SRC	= $(wildcard keyd/*.c)
@@ -45,7 +46,7 @@ AUTH_SRC	= $(wildcard auth/*.c)
 
 obj		= $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local smtp keyd auth)
-TOOLS		= $(BUILD)/bin/posthorn-map
+TOOLS		= $(BUILD)/bin/posthorn-map $(BUILD)/bin/posthorn-queue
 UNIT_SRC	= $(wildcard tests/unit/*.c)
 UNITS		= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -60,6 +61,10 @@ DEB_TEST	= bats swaks libnet-ssleay-perl libio-socket-ssl-perl python3 \
 all: $(PROGRAMS) $(TOOLS) $(BUILD)/bin/newaliases $(UNITS)
 
 $(BUILD)/bin/posthorn-map: $(call obj,$(MAPTOOL_SRC)) $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/posthorn-queue: $(call obj,$(QUEUETOOL_SRC)) $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

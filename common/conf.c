@@ -3,6 +3,8 @@
  * its type and default; an unknown key or a bad value is an error that
  * names file and line, so a typo never silently falls back to a default.
  */
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -114,6 +116,7 @@ static const struct conf_key conf_keys[] = {
 	T(auth_failure_window, "600s", 1),
 	S(relayhost, ""),
 	S(dns_resolver, ""),
+	S(proxy_interfaces, ""),
 	S(smtp_helo_name, ""),
 	S(smtp_tls_security_level, "may"),
 	N(smtp_port, "25", 1),
@@ -551,6 +554,20 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 			    "address[:port]");
 			return -1;
 		}
+	}
+	if (c->proxy_interfaces[0]) {
+		char		 list[1024], *p, *save;
+		unsigned char	 a[16];
+
+		strlcpy(list, c->proxy_interfaces, sizeof(list));
+		for (p = strtok_r(list, ", \t", &save); p;
+		    p = strtok_r(NULL, ", \t", &save))
+			if (inet_pton(AF_INET, p, a) != 1 &&
+			    inet_pton(AF_INET6, p, a) != 1) {
+				snprintf(err, errlen, "proxy_interfaces: '%s' "
+				    "is not an IP address", p);
+				return -1;
+			}
 	}
 	if (c->local_timeout <= c->smtp_data_done_timeout +
 	    c->smtp_connect_timeout) {

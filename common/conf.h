@@ -87,6 +87,7 @@ struct conf {
 	/* Relay (the smtp agent). */
 	char	*relayhost;
 	char	*dns_resolver;
+	char	*proxy_interfaces;
 	char	*smtp_helo_name;
 	char	*smtp_tls_security_level;
 	long	 smtp_port;

@@ -9,6 +9,9 @@
  *	PROTO_ABORT	-				no reply; file discarded
  *	PROTO_VRFY	address				reply OK(SMTP reply text)
  *	PROTO_EXPN	name				reply OK(SMTP reply lines)
+ *	PROTO_FLUSH	domain ("" = all), "1" = with subdomains | ""
+ *			reply OK(messages started, decimal) | FAIL
+ *			(also from the operator's posthorn-queue flush)
  * FAIL carries a complete SMTP reply line, e.g. "550 5.1.1 ...".
  *
  * qmgr -> local or relay (the smtp agent), one connection per job:
@@ -59,6 +62,7 @@
 #define PROTO_KEYOP	'O'
 #define PROTO_AUTH	'U'
 #define PROTO_FORWARD	'W'
+#define PROTO_FLUSH	'Q'
 
 #define KEYOP_RSA_ENC	'e'
 #define KEYOP_ECDSA	's'

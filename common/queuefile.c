@@ -286,7 +286,7 @@ qf_add_defer(int fd, size_t index, const char *dsn, const char *text,
 }
 
 int
-qf_set_state(int fd, const struct qf_rcpt *r, char state)
+qf_set_state(int fd, struct qf_rcpt *r, char state)
 {
 	ssize_t	 n;
 
@@ -298,6 +298,7 @@ qf_set_state(int fd, const struct qf_rcpt *r, char state)
 			errno = EIO;
 		return -1;
 	}
+	r->state = state;
 	return 0;
 }
 

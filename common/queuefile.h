@@ -65,7 +65,8 @@ int	 qf_write(int fd, int type, const void *, size_t);
 /* Read and check the envelope; content is skipped, E must be there. */
 int	 qf_read_env(int fd, struct qf_env *, char *err, size_t errlen);
 void	 qf_env_free(struct qf_env *);
-int	 qf_set_state(int fd, const struct qf_rcpt *, char state);
+/* Write a recipient's new state in place (and into r). */
+int	 qf_set_state(int fd, struct qf_rcpt *, char state);
 /* Append an X record for recipient index (not durable until fdatasync). */
 int	 qf_add_defer(int fd, size_t index, const char *dsn, const char *text,
 	    time_t when);

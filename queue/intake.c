@@ -48,6 +48,7 @@ static int	 intake_mail(struct intake *, const struct record *);
 static int	 intake_rcpt(struct intake *, const struct record *);
 static void	 intake_end(struct intake *);
 static int	 intake_query(struct intake *, const struct record *);
+static int	 intake_flush_queue(struct intake *, const struct record *);
 static int	 intake_space(struct qmgr *, const char *);
 static int	 intake_queue_rcpt(struct intake *, const char *, const char *);
 static void	 intake_orcpt(struct buf *, const char *);
@@ -243,6 +244,8 @@ intake_record(struct intake *it, const struct record *r)
 	case PROTO_VRFY:
 	case PROTO_EXPN:
 		return intake_query(it, r);
+	case PROTO_FLUSH:
+		return intake_flush_queue(it, r);
 	default:
 		log_warnx("intake: unknown record type 0x%02x", r->type);
 		return -1;
@@ -495,6 +498,35 @@ intake_query(struct intake *it, const struct record *r)
 		buf_appends(&reply, "451 4.3.0 Error: reply too long");
 	record_put(&it->out, PROTO_OK, reply.data, reply.len + 1);
 	buf_free(&reply);
+	return 0;
+}
+
+/* domain ("" = all), "1" = with its subdomains: deferred mail now. */
+static int
+intake_flush_queue(struct intake *it, const struct record *r)
+{
+	const char	*f[2];
+	char		 n[32];
+	struct ucred	 cr;
+	socklen_t	 len = sizeof(cr);
+	long		 started;
+
+	if (record_fields(r, f, 2) == -1 || strlen(f[0]) > 255 ||
+	    strspn(f[0], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-_") != strlen(f[0])) {
+		log_warnx("intake: bad FLUSH record");
+		return -1;
+	}
+	if (getsockopt(it->fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1)
+		cr.uid = (uid_t)-1;
+	started = flush_queue(it->q, f[0][0] ? f[0] : NULL,
+	    strcmp(f[1], "1") == 0);
+	log_info("flush of %s%s requested (uid %ld): %ld message%s started",
+	    f[0][0] ? f[0] : "the whole deferred queue",
+	    f[0][0] && strcmp(f[1], "1") == 0 ? " and its subdomains" : "",
+	    (long)cr.uid, started, started == 1 ? "" : "s");
+	snprintf(n, sizeof(n), "%ld", started);
+	record_put(&it->out, PROTO_OK, n, strlen(n) + 1);
 	return 0;
 }
 

@@ -25,10 +25,20 @@ struct job;
 struct conn;
 struct dest;
 struct idle;
+struct dindex;
+
+struct qid {
+	char		 id[QUEUEID_LEN + 1];
+};
 
 /* A committed message waiting for a delivery attempt. */
 struct qmsg {
 	char		 id[QUEUEID_LEN + 1];
+	/* A flush of one domain: only its recipients are tried now. */
+	char		 only[256];
+	int		 only_sub;	/* ... and its subdomains' */
+	int		 flush;		/* a flush: dead markers are reset */
+	time_t		 next_try;	/* the file's retry time before it */
 	struct qmsg	*next;
 };
 
@@ -60,6 +70,7 @@ struct qmgr {
 	int		 nidle;		/* relay channels parked (idle.c) */
 	struct conn	*local_wait, *local_wait_tail;
 	struct dest	*dests;
+	struct dindex	*dindex;	/* deferred/ by domain */
 	struct event_timer *rate_timer;
 	struct event_timer *dispatch_timer;
 	struct event_timer *scan_timer;
@@ -122,8 +133,24 @@ int	 route_recipient(struct qmgr *, const char *, struct route *);
 /* sched.c */
 void	 sched_init(struct qmgr *);
 void	 sched_enqueue(struct qmgr *, const char *id);
+void	 sched_enqueue_msg(struct qmgr *, struct qmsg *);
 void	 sched_recover(struct qmgr *);
 int	 sched_busy(struct qmgr *);
+
+/* dindex.c: the per-domain index of deferred/. */
+void	 dindex_init(struct qmgr *);
+void	 dindex_build(struct qmgr *);
+/* dom is want, or (sub) one of its subdomains; case-insensitive. */
+int	 dindex_match(const char *dom, const char *want);
+void	 dindex_add(struct qmgr *, const char *id, const struct qf_env *);
+void	 dindex_remove(struct qmgr *, const char *id);
+struct qid *dindex_find(struct qmgr *, const char *domain, int sub,
+	    size_t *n);
+size_t	 dindex_count(struct qmgr *);
+
+/* flush.c: deferred mail tried now (operator, ETRN, ATRN). */
+/* domain NULL: all of deferred/; returns the messages started. */
+long	 flush_queue(struct qmgr *, const char *domain, int sub);
 
 /* dest.c: relay destinations, their concurrency window and dead marker. */
 struct dest {

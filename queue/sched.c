@@ -50,8 +50,13 @@ struct job {
 	char		**fwd;		/* copies due to other domains ... */
 	size_t		*fwd_idx;	/* ... for these recipients */
 	size_t		 nfwd;
+	int		 flush;		/* started by a flush */
+	time_t		 next_try;	/* keep this retry time (flush.c) */
 	struct job	*next;
 };
+
+/* A pending recipient left out of this attempt (a flush of another domain). */
+#define RESULT_SKIPPED	's'
 
 /* One delivery agent's share of a job: waiting for a slot, or running. */
 #define SCHED_RATE_HOLD	10	/* seconds a share may wait for its rate */
@@ -75,7 +80,7 @@ struct conn {
 static void	 sched_dispatch(void *);
 static void	 sched_scan(void *);
 static void	 sched_scan_timer(void *);
-static void	 sched_start(struct qmgr *, const char *);
+static void	 sched_start(struct qmgr *, const struct qmsg *);
 static void	 conn_io(int, int, void *);
 static void	 conn_timeout(void *);
 static void	 conn_done(struct conn *);
@@ -100,6 +105,7 @@ void
 sched_init(struct qmgr *q)
 {
 	q->scan_timer = NULL;	/* sched_recover's first scan arms it */
+	dindex_init(q);
 }
 
 void
@@ -110,6 +116,12 @@ sched_enqueue(struct qmgr *q, const char *id)
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		log_fatal("sched_enqueue");
 	strlcpy(m->id, id, sizeof(m->id));
+	sched_enqueue_msg(q, m);
+}
+
+void
+sched_enqueue_msg(struct qmgr *q, struct qmsg *m)
+{
 	if (q->ready_tail)
 		q->ready_tail->next = m;
 	else
@@ -180,6 +192,7 @@ sched_recover(struct qmgr *q)
 			closedir(d);
 		}
 	}
+	dindex_build(q);
 	sched_scan(q);
 }
 
@@ -212,7 +225,7 @@ sched_dispatch(void *arg)
 		if (q->ready_head == NULL)
 			q->ready_tail = NULL;
 		q->nready--;
-		sched_start(q, m->id);
+		sched_start(q, m);
 		free(m);
 		if (q->dispatch_timer)
 			break;	/* sched_start asked for a pause */
@@ -254,6 +267,7 @@ sched_scan(void *arg)
 				    to);
 				continue;
 			}
+			dindex_remove(q, de->d_name);
 			sched_enqueue(q, de->d_name);
 		}
 		closedir(d);
@@ -281,17 +295,20 @@ sched_scan_timer(void *arg)
  * local, the destination's window and smtp_concurrency_limit for relay.
  */
 static void
-sched_start(struct qmgr *q, const char *id)
+sched_start(struct qmgr *q, const struct qmsg *m)
 {
 	struct job	*j;
 	struct conn	*c, **groups = NULL;
 	struct route	 rt;
 	char		 err[256], why[600];
+	const char	*id = m->id, *rd;
 	size_t		 i, k, ngroups = 0;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		log_fatal("sched_start");
 	j->q = q;
+	j->flush = m->flush;
+	j->next_try = m->next_try;
 	strlcpy(j->id, id, sizeof(j->id));
 	qf_path(j->path, sizeof(j->path), Q_ACTIVE, id);
 	if ((j->qfd = open(j->path, O_RDWR | O_CLOEXEC)) == -1) {
@@ -321,6 +338,16 @@ sched_start(struct qmgr *q, const char *id)
 	for (i = 0; i < j->env.nrcpt; i++) {
 		if (!QF_IS_PENDING(j->env.rcpt[i].state))
 			continue;
+		/* A flush of one domain leaves the others for their time. */
+		if (m->only[0]) {
+			rd = strrchr(j->env.rcpt[i].addr, '@');
+			rd = rd ? rd + 1 : "";
+			if (m->only_sub ? !dindex_match(rd, m->only) :
+			    strcasecmp(rd, m->only) != 0) {
+				j->result[i] = RESULT_SKIPPED;
+				continue;
+			}
+		}
 		switch (route_recipient(q, j->env.rcpt[i].addr, &rt)) {
 		case ROUTE_ERROR:
 			job_result(j, i, RESULT_PERMFAIL, rt.dsn, rt.why,
@@ -360,6 +387,11 @@ sched_start(struct qmgr *q, const char *id)
 	/* A dead destination's share is deferred without an attempt. */
 	for (k = 0; k < ngroups; k++) {
 		c = groups[k];
+		if (c->dest && j->flush && dest_dead(q, c->dest)) {
+			log_info("%s: flush: destination %s tried again before "
+			    "its time", j->id, c->dest->key);
+			c->dest->dead_until = 0;
+		}
 		if (c->dest && dest_dead(q, c->dest)) {
 			struct conn **pp;
 
@@ -826,6 +858,10 @@ job_finish(struct job *j)
 	for (i = 0; i < j->env.nrcpt; i++) {
 		if (!QF_IS_PENDING(j->env.rcpt[i].state))
 			continue;
+		if (j->result[i] == RESULT_SKIPPED) {
+			remaining++;
+			continue;
+		}
 		if (j->result[i] == 0)
 			job_result(j, i, RESULT_TEMPFAIL, "4.3.0",
 			    "delivery agent gave no result",
@@ -949,7 +985,8 @@ job_finish(struct job *j)
 		for (i = 0; i < j->env.nrcpt && nfail > 0; i++)
 			if (QF_IS_PENDING(j->env.rcpt[i].state) &&
 			    (j->result[i] == RESULT_PERMFAIL ||
-			    (expired && !RESULT_IS_SENT(j->result[i])))) {
+			    (expired && !RESULT_IS_SENT(j->result[i]) &&
+			    j->result[i] != RESULT_SKIPPED))) {
 				if (qf_set_state(j->qfd, &j->env.rcpt[i],
 				    QF_FAILED) == -1)
 					log_warn("%s: mark failed", j->id);
@@ -1059,13 +1096,17 @@ sched_defer(struct job *j, time_t now)
 		delay = c->minimal_backoff_time;
 	if (delay > c->maximal_backoff_time)
 		delay = c->maximal_backoff_time;
-	ts[0].tv_sec = ts[1].tv_sec = now + delay;
+	/* After a flush of one domain: the time the message had. */
+	ts[0].tv_sec = ts[1].tv_sec = j->next_try > now ? j->next_try :
+	    now + delay;
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
 	if (futimens(j->qfd, ts) == -1)
 		log_warn("%s: futimens", j->id);
 	qf_path(to, sizeof(to), Q_DEFERRED, j->id);
 	if (rename(j->path, to) == -1)
 		log_warn("%s: rename %s %s", j->id, j->path, to);
+	else
+		dindex_add(j->q, j->id, &j->env);
 }
 
 static void

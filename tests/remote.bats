@@ -691,3 +691,123 @@ PY
 	wait_sent b.test 1
 	[ "$(cat "$PH_DIR/a.log.now")" = 0 ]
 }
+
+# pq ARGS...: the queue tool against this instance.
+pq() {
+	"$PH_BUILD/bin/posthorn-queue" -c "$PH_CONF" "$@"
+}
+
+# deferred_file ADDR: the deferred queue file holding recipient ADDR.
+deferred_file() {
+	grep -rla "$1" "$PH_DIR/queue/deferred" | head -1
+}
+
+@test "flush of one domain: only its messages and its recipients are tried; the rest keep their retry time" {
+	aport=$(ph_free_ports 1)
+	bport=$(ph_free_ports 1)
+	transport "a.test smtp:[127.0.0.1]:$aport" "b.test smtp:[127.0.0.1]:$bport"
+	ph_conf minimal_backoff_time 1h
+	ph_conf maximal_backoff_time 2h
+	# One failed connection marks a destination dead (for an hour).
+	ph_conf smtp_initial_destination_concurrency 1
+	ph_start
+	send s@localhost u@a.test
+	wait_log "destination smtp:\[127.0.0.1\]:$aport marked dead for 3600s"
+	send s@localhost u@b.test
+	send s@localhost x@a.test y@b.test
+	for i in $(seq 1 200); do
+		[ "$(grep -c 'status=deferred' "$PH_LOG")" -ge 4 ] && break
+		sleep 0.05
+	done
+	[ "$(ph_queue_files)" -eq 3 ]
+	mixed=$(deferred_file "y@b.test")
+	[ -n "$mixed" ]
+	before=$(stat -c %Y "$mixed")
+	ph_sink "$PH_DIR/a.log" --port "$aport"
+	run pq flush a.test
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "2 messages of a.test queued for delivery" ]
+	wait_sent "u@a.test" 1
+	wait_sent "x@a.test" 1
+	grep -q "flush of a.test requested (uid $(id -u)): 2 messages started" "$PH_LOG"
+	grep -q "flush: destination smtp:\[127.0.0.1\]:$aport tried again before its time" "$PH_LOG"
+	# b.test was not tried again: one deferral each, as before.
+	[ "$(grep -c 'to=<u@b.test>, .*status=deferred' "$PH_LOG")" -eq 1 ]
+	[ "$(grep -c 'to=<y@b.test>, .*status=deferred' "$PH_LOG")" -eq 1 ]
+	# The mixed message waits again, with the retry time it had.
+	for i in $(seq 1 100); do [ -n "$(deferred_file "y@b.test")" ] && break; sleep 0.05; done
+	[ "$(stat -c %Y "$(deferred_file "y@b.test")")" -eq "$before" ]
+	[ "$(ph_queue_files)" -eq 2 ]
+	# Nothing left for a.test.
+	run pq flush a.test
+	[ "$output" = "0 messages of a.test queued for delivery" ]
+}
+
+@test "flush @domain takes the subdomains; the index survives a restart; flush without a domain takes all" {
+	port=$(ph_free_ports 1)
+	ph_conf relayhost "[127.0.0.1]:$port"
+	ph_conf minimal_backoff_time 1h
+	ph_conf maximal_backoff_time 2h
+	ph_start
+	send s@localhost u@x.sub.test
+	send s@localhost v@sub.test
+	send s@localhost w@other.test
+	for i in $(seq 1 200); do
+		[ "$(grep -c 'status=deferred' "$PH_LOG")" -ge 3 ] && break
+		sleep 0.05
+	done
+	ph_stop
+	ph_start
+	grep -q "deferred queue: 3 messages indexed by domain" "$PH_LOG"
+	ph_sink "$PH_DIR/sink.log" --port "$port"
+	run pq flush sub.test
+	[ "$output" = "1 message of sub.test queued for delivery" ]
+	wait_sent "v@sub.test" 1
+	run pq flush @sub.test
+	[ "$output" = "1 message of sub.test and its subdomains queued for delivery" ]
+	wait_sent "u@x.sub.test" 1
+	! grep -q "to=<w@other.test>, .*status=sent" "$PH_LOG"
+	run pq flush
+	[ "$output" = "1 message of the deferred queue queued for delivery" ]
+	wait_sent "w@other.test" 1
+	[ "$(ph_queue_files)" -eq 0 ]
+	run pq flush "bad domain"
+	[ "$status" -eq 64 ]
+}
+
+@test "MX loops by address: an MX at our own address and port is this host, whatever its name" {
+	# The instance listens on 127.0.0.1:PH_PORT; a sink on 127.0.0.2 at
+	# the same port is another host.
+	ph_sink "$PH_DIR/sink.log" --addr 127.0.0.2 --port "$PH_PORT"
+	dns --mx-host=loop.test,other-name.test,10 \
+	    --mx-host=backup.test,primary.test,10 \
+	    --mx-host=backup.test,other-name.test,20 \
+	    --host-record=primary.test,127.0.0.2 \
+	    --host-record=other-name.test,127.0.0.1 \
+	    --host-record=nomx.test,127.0.0.1
+	ph_conf smtp_port "$PH_PORT"
+	transport "literal.test smtp:[127.0.0.1]:$PH_PORT"
+	ph_start
+	send alice@localhost a@loop.test b@backup.test c@nomx.test d@literal.test
+	wait_log "to=<a@loop.test>, relay=none, .*dsn=5.4.6, status=bounced \(mail for loop.test loops back to myself \(other-name.test is its best MX host\)"
+	wait_log "to=<b@backup.test>, relay=primary.test\[127.0.0.2\]:$PH_PORT, .*status=sent"
+	wait_log "to=<c@nomx.test>, relay=none, .*dsn=5.4.6, status=bounced \(mail for nomx.test loops back to myself"
+	wait_log "to=<d@literal.test>, relay=none, .*dsn=5.4.6, status=bounced \(mail for \[127.0.0.1\]:$PH_PORT loops back to myself \(the next hop is this host's own SMTP service\)"
+	[ "$(wc -l < "$PH_DIR/sink.log")" -eq 1 ]
+}
+
+@test "proxy_interfaces: an MX at a listed address is this host; a bad address is a configuration error" {
+	sport=$(ph_free_ports 1)
+	dns --mx-host=nat.test,gw.test,10 --host-record=gw.test,127.0.0.9
+	ph_conf smtp_port "$sport"
+	ph_conf proxy_interfaces "192.0.2.1, 127.0.0.9"
+	ph_start
+	send alice@localhost a@nat.test
+	wait_log "to=<a@nat.test>, relay=none, .*dsn=5.4.6, status=bounced \(mail for nat.test loops back to myself \(gw.test is its best MX host\)"
+	ph_stop
+	ph_conf proxy_interfaces "gateway"
+	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"proxy_interfaces: 'gateway' is not an IP address"* ]]
+}

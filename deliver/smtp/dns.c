@@ -31,6 +31,7 @@
 static int	 dns_addrs(const struct conf *, const char *, int,
 		    struct smtp_host *, char *, size_t);
 static int	 dns_is_me(const struct conf *, const char *);
+static int	 dns_host_is_me(const struct conf *, const struct smtp_host *);
 static int	 dns_query(const char *, int, unsigned char *, size_t, int *);
 
 int
@@ -84,6 +85,20 @@ dns_is_me(const struct conf *c, const char *name)
 	if (m > 0 && c->myhostname[m - 1] == '.')
 		m--;
 	return n == m && n > 0 && strncasecmp(name, c->myhostname, n) == 0;
+}
+
+/* By name (myhostname), or by an address of our own SMTP service. */
+static int
+dns_host_is_me(const struct conf *c, const struct smtp_host *h)
+{
+	size_t	 i;
+
+	if (dns_is_me(c, h->name))
+		return 1;
+	for (i = 0; i < h->naddr; i++)
+		if (self_is_me(&h->addr[i]))
+			return 1;
+	return 0;
 }
 
 static int
@@ -151,6 +166,13 @@ dns_dest(const struct conf *c, const char *transport, const char *nexthop,
 			strlcpy(dsn, "4.4.3", 8);
 			return -1;
 		}
+		if (!d->lmtp && dns_host_is_me(c, &d->host[0])) {
+			snprintf(why, whylen, "mail for %s loops back to "
+			    "myself (the next hop is this host's own SMTP "
+			    "service)", nexthop);
+			strlcpy(dsn, "5.4.6", 8);
+			return -2;
+		}
 		d->nhost = 1;
 		return 0;
 	}
@@ -209,49 +231,49 @@ dns_dest(const struct conf *c, const char *transport, const char *nexthop,
 		/* No MX: the domain itself (RFC 5321 5.1). */
 		strlcpy(d->host[0].name, host, sizeof(d->host[0].name));
 		d->nhost = 1;
-	} else {
+	} else
 		qsort(d->host, d->nhost, sizeof(d->host[0]), dns_cmp);
-		/*
-		 * RFC 5321 5.1: when we are one of the MX hosts (by
-		 * myhostname), only the more preferred ones are candidates;
-		 * none left means the mail would come back to us.
-		 */
-		for (k = 0; k < d->nhost; k++)
-			if (dns_is_me(c, d->host[k].name))
-				break;
-		if (k < d->nhost) {
-			int mine = d->host[k].pref;
+	for (k = 0; k < d->nhost; k++)
+		(void)dns_addrs(c, d->host[k].name, port, &d->host[k], why,
+		    whylen);
+	/*
+	 * RFC 5321 5.1: when we are one of the MX hosts (by name or by
+	 * address), only the more preferred ones are candidates; none left
+	 * means the mail would come back to us.
+	 */
+	for (k = 0; k < d->nhost; k++)
+		if (dns_host_is_me(c, &d->host[k]))
+			break;
+	if (k < d->nhost) {
+		int mine = d->host[k].pref;
 
-			for (j = 0; j < d->nhost && d->host[j].pref < mine; j++)
-				;
-			d->nhost = j;
-			if (d->nhost == 0) {
-				snprintf(why, whylen, "mail for %s loops back to "
-				    "myself (%s is its best MX host)", host,
-				    c->myhostname);
-				strlcpy(dsn, "5.4.6", 8);
-				return -2;
-			}
+		for (j = 0; j < d->nhost && d->host[j].pref < mine; j++)
+			;
+		d->nhost = j;
+		if (d->nhost == 0) {
+			snprintf(why, whylen, "mail for %s loops back to "
+			    "myself (%s is its best MX host)", host,
+			    d->host[k].name);
+			strlcpy(dsn, "5.4.6", 8);
+			return -2;
 		}
-		/* Spread the load over MX hosts of equal preference. */
-		for (k = 0; k < d->nhost; k = j) {
-			for (j = k + 1; j < d->nhost &&
-			    d->host[j].pref == d->host[k].pref; j++)
-				;
-			for (i = (int)(j - k) - 1; i > 0; i--) {
-				size_t r = k + arc4random_uniform(
-				    (uint32_t)i + 1);
+	}
+	/* Spread the load over MX hosts of equal preference. */
+	for (k = 0; k < d->nhost; k = j) {
+		for (j = k + 1; j < d->nhost &&
+		    d->host[j].pref == d->host[k].pref; j++)
+			;
+		for (i = (int)(j - k) - 1; i > 0; i--) {
+			size_t r = k + arc4random_uniform((uint32_t)i + 1);
 
-				tmp = d->host[k + (size_t)i];
-				d->host[k + (size_t)i] = d->host[r];
-				d->host[r] = tmp;
-			}
+			tmp = d->host[k + (size_t)i];
+			d->host[k + (size_t)i] = d->host[r];
+			d->host[r] = tmp;
 		}
 	}
 	found = 0;
 	for (k = 0; k < d->nhost; k++)
-		if (dns_addrs(c, d->host[k].name, port, &d->host[k], why,
-		    whylen) == 0)
+		if (d->host[k].naddr > 0)
 			found = 1;
 	if (!found) {
 		strlcpy(dsn, "4.4.3", 8);

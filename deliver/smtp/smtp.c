@@ -74,7 +74,8 @@ main(int argc, char **argv)
 	char		 err[512];
 
 	service_init(&svc, argc, argv, "smtp");
-	if (dns_init(&svc.conf, err, sizeof(err)) == -1)
+	if (dns_init(&svc.conf, err, sizeof(err)) == -1 ||
+	    self_init(&svc.conf, err, sizeof(err)) == -1)
 		log_fatalx("%s", err);
 	if (stat(Q_OWNER_DIR, &st) == -1)
 		log_fatal("stat %s", Q_OWNER_DIR);

@@ -71,6 +71,10 @@ int	 dns_dest(const struct conf *, const char *transport,
 	    const char *nexthop, struct smtp_dest *, char *why, size_t,
 	    char *dsn);
 
+/* self.c: our own SMTP service's addresses (MX loop detection). */
+int	 self_init(const struct conf *, char *, size_t);
+int	 self_is_me(const struct sockaddr_storage *);
+
 /* io.c */
 int	 conn_open(struct smtp_conn *, const struct sockaddr_storage *,
 	    const char *name, int port, long timeout, char *why, size_t);

@@ -1,0 +1,91 @@
+/*
+ * flush: deferred mail tried now, at the operator's word or a client's
+ * ETRN.  A flush of everything moves all of deferred/ to active/ and
+ * forgets every dead destination.  A flush of one domain (and, asked,
+ * its subdomains) opens only the messages the domain index names, tries
+ * only that domain's recipients, and puts each message back with the
+ * retry time it had: the back-off of the other recipients is untouched.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bsd/string.h>
+
+#include "log.h"
+#include "qmgr.h"
+
+static int	 flush_one(struct qmgr *, const char *, const char *, int);
+
+long
+flush_queue(struct qmgr *q, const char *domain, int sub)
+{
+	const char	*hex = "0123456789ABCDEF";
+	char		 dir[32];
+	struct qid	*ids;
+	struct dirent	*de;
+	struct dest	*d;
+	DIR		*dp;
+	size_t		 i, n;
+	long		 started = 0;
+	int		 k;
+
+	if (q->stopping)
+		return 0;
+	if (domain) {
+		ids = dindex_find(q, domain, sub, &n);
+		for (i = 0; i < n; i++)
+			started += flush_one(q, ids[i].id, domain, sub);
+		free(ids);
+		return started;
+	}
+	for (d = q->dests; d; d = d->next)
+		d->dead_until = 0;
+	for (k = 0; k < 16; k++) {
+		snprintf(dir, sizeof(dir), "%s/%c", Q_DEFERRED, hex[k]);
+		if ((dp = opendir(dir)) == NULL) {
+			log_warn("opendir %s", dir);
+			continue;
+		}
+		while ((de = readdir(dp)) != NULL)
+			if (queueid_valid(de->d_name))
+				started += flush_one(q, de->d_name, NULL, 0);
+		closedir(dp);
+	}
+	return started;
+}
+
+/* One message from deferred/ to active/ and the ready queue: 1, else 0. */
+static int
+flush_one(struct qmgr *q, const char *id, const char *only, int sub)
+{
+	char		 from[64], to[64];
+	struct stat	 st;
+	struct qmsg	*m;
+
+	qf_path(from, sizeof(from), Q_DEFERRED, id);
+	qf_path(to, sizeof(to), Q_ACTIVE, id);
+	if (stat(from, &st) == -1 || rename(from, to) == -1) {
+		if (errno != ENOENT)
+			log_warn("%s: flush: rename %s %s", id, from, to);
+		else
+			dindex_remove(q, id);
+		return 0;
+	}
+	dindex_remove(q, id);
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		log_fatal("flush_one");
+	strlcpy(m->id, id, sizeof(m->id));
+	if (only) {
+		strlcpy(m->only, only, sizeof(m->only));
+		m->only_sub = sub;
+		m->next_try = st.st_mtime;
+	}
+	m->flush = 1;
+	sched_enqueue_msg(q, m);
+	return 1;
+}
