@@ -70,6 +70,9 @@ static const struct conf_key conf_keys[] = {
 	S(smtpd_banner, "ESMTP posthorn"),
 	S(mynetworks, "127.0.0.0/8, [::1]/128"),
 	S(relay_domains, ""),
+	S(smtpd_etrn_clients, "mynetworks, authenticated"),
+	S(etrn_domains, ""),
+	S(smtpd_etrn_rate_limit, "10/1m"),
 	B(smtpd_enable_vrfy, "no"),
 	B(smtpd_enable_expn, "no"),
 	B(smtpd_add_missing_headers, "no"),
@@ -554,6 +557,27 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 			    "address[:port]");
 			return -1;
 		}
+	}
+	if (c->smtpd_etrn_rate_limit[0] &&
+	    conf_parse_rate(c->smtpd_etrn_rate_limit, NULL, NULL) == -1) {
+		snprintf(err, errlen, "smtpd_etrn_rate_limit: expected N/time, "
+		    "e.g. 10/1m");
+		return -1;
+	}
+	{
+		char	 list[512], *p, *save;
+
+		strlcpy(list, c->smtpd_etrn_clients, sizeof(list));
+		for (p = strtok_r(list, ", \t", &save); p;
+		    p = strtok_r(NULL, ", \t", &save))
+			if (strcmp(p, "mynetworks") != 0 &&
+			    strcmp(p, "authenticated") != 0 &&
+			    strcmp(p, "any") != 0 && strcmp(p, "none") != 0) {
+				snprintf(err, errlen, "smtpd_etrn_clients: "
+				    "'%s' is not mynetworks, authenticated, any "
+				    "or none", p);
+				return -1;
+			}
 	}
 	if (c->proxy_interfaces[0]) {
 		char		 list[1024], *p, *save;

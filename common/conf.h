@@ -38,6 +38,9 @@ struct conf {
 	char	*smtpd_banner;
 	char	*mynetworks;
 	char	*relay_domains;
+	char	*smtpd_etrn_clients;
+	char	*etrn_domains;
+	char	*smtpd_etrn_rate_limit;
 	long	 smtpd_enable_vrfy;
 	long	 smtpd_enable_expn;
 	long	 smtpd_add_missing_headers;

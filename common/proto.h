@@ -9,9 +9,10 @@
  *	PROTO_ABORT	-				no reply; file discarded
  *	PROTO_VRFY	address				reply OK(SMTP reply text)
  *	PROTO_EXPN	name				reply OK(SMTP reply lines)
- *	PROTO_FLUSH	domain ("" = all), "1" = with subdomains | ""
+ *	PROTO_FLUSH	domain ("" = all, "#host" = a named queue),
+ *			"1" = with subdomains | "", client address (ETRN)
+ *			or "" (the operator's posthorn-queue flush)
  *			reply OK(messages started, decimal) | FAIL
- *			(also from the operator's posthorn-queue flush)
  * FAIL carries a complete SMTP reply line, e.g. "550 5.1.1 ...".
  *
  * qmgr -> local or relay (the smtp agent), one connection per job:

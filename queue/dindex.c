@@ -1,6 +1,7 @@
 /*
  * dindex: the per-destination index of deferred/: which messages wait
- * with a pending recipient in which domain, so that a flush of one
+ * with a pending recipient in which domain (and under "#host", which
+ * next hop: the named queues of ETRN #host), so that a flush of one
  * domain (flush.c: the operator, ETRN, ATRN) opens only that domain's
  * files.  It lives in memory: built at start from the envelopes in
  * deferred/, kept up to date as messages enter and leave deferred/.
@@ -51,6 +52,7 @@ struct dindex {
 };
 
 static unsigned	 dindex_hash(const char *);
+static void	 dindex_link(struct dindex *, struct dmsg *, const char *);
 static struct ddom *dindex_dom(struct dindex *, const char *, int create);
 static void	 dindex_collect(struct dindex *, struct ddom *, struct qid **,
 		    size_t *, size_t *);
@@ -110,14 +112,14 @@ dindex_add(struct qmgr *q, const char *id, const struct qf_env *env)
 {
 	struct dindex	*x = q->dindex;
 	struct dmsg	*m;
-	struct ddom	*d;
 	const char	*at, *dom;
-	size_t		 i, k;
+	char		 queue[258];
+	size_t		 i;
 	unsigned	 h;
 
 	dindex_remove(q, id);
 	if ((m = calloc(1, sizeof(*m))) == NULL ||
-	    (m->link = calloc(env->nrcpt + 1, sizeof(*m->link))) == NULL)
+	    (m->link = calloc(env->nrcpt * 2 + 1, sizeof(*m->link))) == NULL)
 		log_fatal("dindex_add");
 	strlcpy(m->id, id, sizeof(m->id));
 	for (i = 0; i < env->nrcpt; i++) {
@@ -125,25 +127,39 @@ dindex_add(struct qmgr *q, const char *id, const struct qf_env *env)
 			continue;
 		at = strrchr(env->rcpt[i].addr, '@');
 		dom = at ? at + 1 : "";
-		for (k = 0; k < m->n; k++)
-			if (strcasecmp(m->link[k].d->name, dom) == 0)
-				break;
-		if (k < m->n)
-			continue;
-		d = dindex_dom(x, dom, 1);
-		m->link[m->n].m = m;
-		m->link[m->n].d = d;
-		m->link[m->n].next = d->head;
-		if (d->head)
-			d->head->prev = &m->link[m->n];
-		d->head = &m->link[m->n];
-		d->count++;
-		m->n++;
+		dindex_link(x, m, dom);
+		/* Its named queue too (ETRN #name): "#" and the next hop. */
+		queue[0] = '#';
+		route_queue_name(q, env->rcpt[i].addr, queue + 1,
+		    sizeof(queue) - 1);
+		if (queue[1])
+			dindex_link(x, m, queue);
 	}
 	h = dindex_hash(id);
 	m->hnext = x->msgs[h];
 	x->msgs[h] = m;
 	x->nmsgs++;
+}
+
+/* m is waiting for key (once). */
+static void
+dindex_link(struct dindex *x, struct dmsg *m, const char *key)
+{
+	struct ddom	*d;
+	size_t		 k;
+
+	for (k = 0; k < m->n; k++)
+		if (strcasecmp(m->link[k].d->name, key) == 0)
+			return;
+	d = dindex_dom(x, key, 1);
+	m->link[m->n].m = m;
+	m->link[m->n].d = d;
+	m->link[m->n].next = d->head;
+	if (d->head)
+		d->head->prev = &m->link[m->n];
+	d->head = &m->link[m->n];
+	d->count++;
+	m->n++;
 }
 
 /* id left deferred/ (or never was there). */
@@ -199,7 +215,8 @@ dindex_find(struct qmgr *q, const char *domain, int sub, size_t *n)
 	}
 	for (b = 0; b < DINDEX_BUCKETS; b++)
 		for (d = x->doms[b]; d; d = d->hnext)
-			if (d->count > 0 && dindex_match(d->name, domain))
+			if (d->count > 0 && d->name[0] != '#' &&
+			    dindex_match(d->name, domain))
 				dindex_collect(x, d, &ids, n, &cap);
 	return ids;
 }

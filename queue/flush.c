@@ -5,6 +5,10 @@
  * its subdomains) opens only the messages the domain index names, tries
  * only that domain's recipients, and puts each message back with the
  * retry time it had: the back-off of the other recipients is untouched.
+ * A named queue ("#host", ETRN) is the same for the recipients whose
+ * next hop is that host.  ETRN requests are limited per client address
+ * (smtpd_etrn_rate_limit), counted here where every smtpd's requests
+ * meet.
  */
 #include <sys/stat.h>
 
@@ -13,13 +17,58 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bsd/string.h>
 
 #include "log.h"
 #include "qmgr.h"
 
+#define FLUSH_CLIENTS	256	/* client addresses remembered */
+
+struct flush_client {
+	char	 addr[64];
+	time_t	 start;
+	long	 count;
+};
+
+static struct flush_client flush_clients[FLUSH_CLIENTS];
+
 static int	 flush_one(struct qmgr *, const char *, const char *, int);
+
+int
+flush_rate_check(struct qmgr *q, const char *client)
+{
+	struct flush_client *c, *old = &flush_clients[0];
+	time_t		 now = time(NULL);
+	long		 n, interval;
+	size_t		 i;
+
+	if (conf_parse_rate(q->conf->smtpd_etrn_rate_limit, &n, &interval) ==
+	    -1 || interval == 0)
+		return 0;
+	for (i = 0; i < FLUSH_CLIENTS; i++) {
+		c = &flush_clients[i];
+		if (strcmp(c->addr, client) == 0)
+			break;
+		if (c->start < old->start)
+			old = c;
+	}
+	if (i == FLUSH_CLIENTS) {
+		c = old;
+		strlcpy(c->addr, client, sizeof(c->addr));
+		c->start = now;
+		c->count = 0;
+	}
+	if (now - c->start >= interval) {
+		c->start = now;
+		c->count = 0;
+	}
+	if (c->count >= n)
+		return -1;
+	c->count++;
+	return 0;
+}
 
 long
 flush_queue(struct qmgr *q, const char *domain, int sub)
@@ -37,7 +86,7 @@ flush_queue(struct qmgr *q, const char *domain, int sub)
 	if (q->stopping)
 		return 0;
 	if (domain) {
-		ids = dindex_find(q, domain, sub, &n);
+		ids = dindex_find(q, domain, sub && domain[0] != '#', &n);
 		for (i = 0; i < n; i++)
 			started += flush_one(q, ids[i].id, domain, sub);
 		free(ids);

@@ -505,26 +505,42 @@ intake_query(struct intake *it, const struct record *r)
 static int
 intake_flush_queue(struct intake *it, const struct record *r)
 {
-	const char	*f[2];
-	char		 n[32];
+	const char	*f[3], *dom;
+	char		 n[32], who[96];
 	struct ucred	 cr;
 	socklen_t	 len = sizeof(cr);
 	long		 started;
 
-	if (record_fields(r, f, 2) == -1 || strlen(f[0]) > 255 ||
-	    strspn(f[0], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789.-_") != strlen(f[0])) {
+	if (record_fields(r, f, 3) == -1 || strlen(f[0]) > 255 ||
+	    strlen(f[2]) > 63 || strspn(f[0] + (f[0][0] == '#'),
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-_:") != strlen(f[0] + (f[0][0] == '#'))) {
 		log_warnx("intake: bad FLUSH record");
 		return -1;
 	}
+	dom = f[0];
 	if (getsockopt(it->fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1)
 		cr.uid = (uid_t)-1;
-	started = flush_queue(it->q, f[0][0] ? f[0] : NULL,
+	if (f[2][0])
+		snprintf(who, sizeof(who), "ETRN from [%s]", f[2]);
+	else
+		snprintf(who, sizeof(who), "uid %ld", (long)cr.uid);
+	if (f[2][0] && flush_rate_check(it->q, f[2]) == -1) {
+		log_info("flush of %s refused (%s): smtpd_etrn_rate_limit "
+		    "reached", dom, who);
+		record_putf(&it->out, PROTO_FAIL, "458 4.7.0 Unable to queue "
+		    "messages: too many requests from this client, try again "
+		    "later", NULL);
+		return 0;
+	}
+	started = flush_queue(it->q, dom[0] ? dom : NULL,
 	    strcmp(f[1], "1") == 0);
-	log_info("flush of %s%s requested (uid %ld): %ld message%s started",
-	    f[0][0] ? f[0] : "the whole deferred queue",
-	    f[0][0] && strcmp(f[1], "1") == 0 ? " and its subdomains" : "",
-	    (long)cr.uid, started, started == 1 ? "" : "s");
+	log_info("flush of %s%s%s requested (%s): %ld message%s started",
+	    dom[0] == '#' ? "queue " : "", dom[0] ? dom :
+	    "the whole deferred queue",
+	    dom[0] && dom[0] != '#' && strcmp(f[1], "1") == 0 ?
+	    " and its subdomains" : "", who, started,
+	    started == 1 ? "" : "s");
 	snprintf(n, sizeof(n), "%ld", started);
 	record_put(&it->out, PROTO_OK, n, strlen(n) + 1);
 	return 0;

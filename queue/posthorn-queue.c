@@ -73,7 +73,8 @@ pq_flush(const struct conf *c, const char *arg)
 	}
 	buf_init(&out, 0);
 	buf_init(&in, RECORD_MAX + RECORD_HDR);
-	record_putf(&out, PROTO_FLUSH, arg ? arg : "", sub ? "1" : "", NULL);
+	record_putf(&out, PROTO_FLUSH, arg ? arg : "", sub ? "1" : "", "",
+	    NULL);
 	if (pq_ask(c, &out, &in) == -1)
 		return 75;
 	(void)record_peek(&in, &r, &total);

@@ -129,6 +129,7 @@ struct route {
 	char	 dsn[8];
 };
 int	 route_recipient(struct qmgr *, const char *, struct route *);
+void	 route_queue_name(struct qmgr *, const char *, char *, size_t);
 
 /* sched.c */
 void	 sched_init(struct qmgr *);
@@ -149,8 +150,13 @@ struct qid *dindex_find(struct qmgr *, const char *domain, int sub,
 size_t	 dindex_count(struct qmgr *);
 
 /* flush.c: deferred mail tried now (operator, ETRN, ATRN). */
-/* domain NULL: all of deferred/; returns the messages started. */
+/*
+ * domain NULL: all of deferred/; "#name": the named queue (route_queue_
+ * name); returns the messages started.
+ */
 long	 flush_queue(struct qmgr *, const char *domain, int sub);
+/* ETRN from client: -1 over smtpd_etrn_rate_limit, else 0 (counted). */
+int	 flush_rate_check(struct qmgr *, const char *client);
 
 /* dest.c: relay destinations, their concurrency window and dead marker. */
 struct dest {

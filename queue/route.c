@@ -28,6 +28,33 @@
 static void	 route_reason(const char *, const char *, char *, size_t,
 		    char *);
 
+/*
+ * The named queue of a relay recipient (ETRN #name): the host of its next
+ * hop without brackets or port ("[10.0.0.1]:2525" is 10.0.0.1), or its
+ * domain under plain MX routing; "" for other routes and LMTP sockets.
+ */
+void
+route_queue_name(struct qmgr *q, const char *addr, char *out, size_t len)
+{
+	struct route	 rt;
+	const char	*h, *at;
+
+	out[0] = '\0';
+	if (route_recipient(q, addr, &rt) != ROUTE_RELAY ||
+	    strncmp(rt.nexthop, "unix:", 5) == 0)
+		return;
+	if (rt.nexthop[0] == '\0') {
+		at = strrchr(addr, '@');
+		strlcpy(out, at ? at + 1 : "", len);
+		return;
+	}
+	h = strncmp(rt.nexthop, "inet:", 5) == 0 ? rt.nexthop + 5 : rt.nexthop;
+	if (*h == '[')
+		snprintf(out, len, "%.*s", (int)strcspn(h + 1, "]"), h + 1);
+	else
+		snprintf(out, len, "%.*s", (int)strcspn(h, ":"), h);
+}
+
 int
 route_recipient(struct qmgr *q, const char *addr, struct route *rt)
 {

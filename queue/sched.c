@@ -300,7 +300,7 @@ sched_start(struct qmgr *q, const struct qmsg *m)
 	struct job	*j;
 	struct conn	*c, **groups = NULL;
 	struct route	 rt;
-	char		 err[256], why[600];
+	char		 err[256], why[600], qname[256];
 	const char	*id = m->id, *rd;
 	size_t		 i, k, ngroups = 0;
 
@@ -339,7 +339,14 @@ sched_start(struct qmgr *q, const struct qmsg *m)
 		if (!QF_IS_PENDING(j->env.rcpt[i].state))
 			continue;
 		/* A flush of one domain leaves the others for their time. */
-		if (m->only[0]) {
+		if (m->only[0] == '#') {
+			route_queue_name(q, j->env.rcpt[i].addr, qname,
+			    sizeof(qname));
+			if (strcasecmp(qname, m->only + 1) != 0) {
+				j->result[i] = RESULT_SKIPPED;
+				continue;
+			}
+		} else if (m->only[0]) {
 			rd = strrchr(j->env.rcpt[i].addr, '@');
 			rd = rd ? rd + 1 : "";
 			if (m->only_sub ? !dindex_match(rd, m->only) :

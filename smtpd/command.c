@@ -68,8 +68,8 @@ static const struct command commands[] = {
 	{ "QUEU", cmd_legacy, "QUEU", "not offered" },
 	{ "XEXCH50", cmd_legacy, "XEXCH50 n n", "Exchange-to-Exchange data: "
 	    "not offered" },
-	{ "ETRN", cmd_not_yet, "ETRN domain", "queue run: not in this "
-	    "version" },
+	{ "ETRN", cmd_etrn, "ETRN domain | @domain | #queue", "start the "
+	    "queue run for a domain (RFC 1985)" },
 	{ "ATRN", cmd_not_yet, "ATRN [domain]", "on-demand relay: not in this "
 	    "version" },
 	{ "AUTH", cmd_auth, "AUTH PLAIN|LOGIN [initial-response]",
@@ -151,6 +151,10 @@ command_qmgr_reply(struct session *s, const struct record *r)
 		command_query_reply(s, r);
 		return;
 	}
+	if (w == W_ETRN) {
+		command_etrn_reply(s, r);
+		return;
+	}
 	text = r->len > 0 && r->data[r->len - 1] == '\0' ? r->data : "";
 	if (r->type == PROTO_FAIL) {
 		if (strlen(text) < 4 || (text[0] != '4' && text[0] != '5'))
@@ -184,6 +188,7 @@ command_qmgr_reply(struct session *s, const struct record *r)
 		session_reset_tx(s);
 		break;
 	case W_QUERY:	/* handled above */
+	case W_ETRN:
 	case W_AUTH:	/* not a qmgr answer */
 	case W_NONE:
 		log_warnx("unexpected answer from qmgr");
@@ -244,6 +249,8 @@ command_helo_common(struct session *s, char *arg, int esmtp)
 		session_reply(s, "250-STARTTLS");
 	if (auth_available(s))
 		session_reply(s, "250-AUTH PLAIN LOGIN");
+	if (etrn_offered(c))
+		session_reply(s, "250-ETRN");
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 

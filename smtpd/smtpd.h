@@ -17,7 +17,7 @@
 #define SMTPD_OUT_HIGH	65536		/* replies a client has not read */
 #define SMTPD_AUTH_LINE	12288		/* RFC 4954 4: AUTH lines */
 
-enum smtpd_wait { W_NONE, W_MAIL, W_RCPT, W_END, W_QUERY, W_AUTH };
+enum smtpd_wait { W_NONE, W_MAIL, W_RCPT, W_END, W_QUERY, W_AUTH, W_ETRN };
 enum tls_state { TLS_NONE, TLS_HANDSHAKE, TLS_ON };
 enum auth_state { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
 
@@ -168,6 +168,11 @@ void	 cmd_expn(struct session *, char *);
 void	 cmd_sendmail_noop(struct session *, char *);
 void	 cmd_legacy(struct session *, char *);
 void	 cmd_not_yet(struct session *, char *);
+
+/* command_etrn.c */
+int	 etrn_offered(const struct conf *);
+void	 cmd_etrn(struct session *, char *);
+void	 command_etrn_reply(struct session *, const struct record *);
 void	 command_query_reply(struct session *, const struct record *);
 
 /* params.c */

@@ -3,6 +3,7 @@
 # results and retries, LMTP; all on loopback.
 
 load lib
+load relay_lib
 
 setup() {
 	ph_setup
@@ -17,55 +18,6 @@ teardown() {
 		pkill -KILL -f -- "-c $PH_DIR/b/etc( |\$)" 2>/dev/null || true
 	fi
 	ph_teardown
-}
-
-# start_b: a second instance, B, taking mail for remote.test; its ports
-# are bports (smtp, submission, smtps, odmr).
-start_b() {
-	bports=($(ph_free_ports 4))
-	sh "$PH_SRC/master/mkinstance" "$PH_DIR/b" "$PH_LIBEXEC" "${bports[@]}" >/dev/null
-	sed -i 's/^local_domains = .*/local_domains = localhost, remote.test/' \
-	    "$PH_DIR/b/etc/posthorn.conf"
-	sed -i 's/^drain_timeout = .*/drain_timeout = 5s/' "$PH_DIR/b/etc/posthorn.conf"
-	"$PH_LIBEXEC/master" -f -c "$PH_DIR/b/etc" > "$PH_DIR/b.log" 2>&1 &
-	B_MASTER=$!
-	ph_wait_listen "${bports[0]}"
-	ph_wait_listen "${bports[1]}"
-}
-
-# b_mail USER: messages in B's USER Maildir.
-b_mail() {
-	find "$PH_DIR/b/mail/$1" -path '*/new/*' -type f 2>/dev/null | wc -l
-}
-
-# transport KEY VALUE...: lines of the instance's transport map.
-transport() {
-	printf '%s\n' "$@" > "$PH_CONF/transport"
-	"$PH_BUILD/bin/posthorn-map" "hash:$PH_CONF/transport"
-	ph_conf transport_map "hash:$PH_CONF/transport"
-}
-
-# send FROM TO... (a small message through the instance's port 25)
-send() {
-	local from=$1
-	shift
-	python3 - "$PH_PORT" "$from" "$@" <<'PY'
-import smtplib, sys
-port, sender, rcpts = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-msg = "Subject: relayed\r\nFrom: <%s>\r\n\r\nbody line\r\n.starts with a dot\r\n" % sender
-with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
-    refused = s.sendmail(sender, rcpts, msg)
-PY
-}
-
-wait_log() {
-	local i
-	for i in $(seq 1 $(( ${2:-10} * 20 ))); do
-		grep -qE "$1" "$PH_LOG" && return 0
-		sleep 0.05
-	done
-	echo "# not in the log: $1" >&3
-	return 1
 }
 
 @test "two posthorn instances: relayed through a transport map with STARTTLS, per-recipient results" {
@@ -199,20 +151,6 @@ PY
 	ph_start
 	send s@localhost x@odd.test
 	wait_log "to=<x@odd.test>, relay=none, .*dsn=4.3.5, status=deferred \(transport_map: unknown transport 'frobnicate'"
-}
-
-# dns ARGS...: a dnsmasq on a loopback port answering for *.test only;
-# the instance's resolver and smtp_port point at it and at the sink.
-dns() {
-	command -v dnsmasq >/dev/null || skip "dnsmasq (dnsmasq-base) missing"
-	local dport
-	dport=$(ph_free_ports 1)
-	dnsmasq -k --port="$dport" --listen-address=127.0.0.1 \
-	    --bind-interfaces --no-resolv --no-hosts --local=/test/ \
-	    --user="$(id -un)" --pid-file= "$@" > "$PH_DIR/dns.log" 2>&1 &
-	PH_SINKS+=($!)
-	ph_conf dns_resolver "127.0.0.1:$dport"
-	sleep 0.3
 }
 
 @test "MX routing: preference order, the next MX when one is down, the domain itself without MX" {
@@ -616,14 +554,6 @@ reuse_setup() {
 	ph_conf smtp_initial_destination_concurrency 1
 }
 
-wait_sent() {
-	for i in $(seq 1 200); do
-		[ "$(grep -c "$1>, .*status=sent" "$PH_LOG")" -ge "$2" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 @test "connection reuse: the next messages to a destination go over the open session, after RSET" {
 	reuse_setup
 	ph_start
@@ -690,16 +620,6 @@ PY
 	send s@localhost u@b.test
 	wait_sent b.test 1
 	[ "$(cat "$PH_DIR/a.log.now")" = 0 ]
-}
-
-# pq ARGS...: the queue tool against this instance.
-pq() {
-	"$PH_BUILD/bin/posthorn-queue" -c "$PH_CONF" "$@"
-}
-
-# deferred_file ADDR: the deferred queue file holding recipient ADDR.
-deferred_file() {
-	grep -rla "$1" "$PH_DIR/queue/deferred" | head -1
 }
 
 @test "flush of one domain: only its messages and its recipients are tried; the rest keep their retry time" {
