@@ -266,10 +266,16 @@ EOF2
 @test "a reload whose new address cannot be bound keeps the old sockets working" {
 	ph_start
 	# Take a port, then ask the master to listen on it as well.
-	busy=$(ph_free_ports 1)
-	python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$busy)); s.listen(); time.sleep(30)" &
+	# The holder binds a port of the kernel's choosing: a port picked
+	# first and bound later may meanwhile be taken (or in TIME_WAIT).
+	python3 -c "import socket,time,sys; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(30)" > "$PH_DIR/busy-port" &
 	holder=$!
-	sleep 0.3
+	for i in $(seq 1 100); do
+		[ -s "$PH_DIR/busy-port" ] && break
+		sleep 0.05
+	done
+	busy=$(cat "$PH_DIR/busy-port")
+	[ -n "$busy" ]
 	echo "extra 127.0.0.1:$busy smtpd 1 posthorn y" >> "$PH_CONF/master.conf"
 	kill -HUP "$PH_MASTER"
 	for i in $(seq 1 40); do
