@@ -39,6 +39,7 @@ MAPTOOL_SRC	= master/posthorn-map.c
 SMTPD_SRC	= $(wildcard smtpd/*.c)
 QUEUETOOL_SRC	= queue/posthorn-queue.c
 QMGR_SRC	= $(filter-out $(QUEUETOOL_SRC),$(wildcard queue/*.c))
+ATRNTOOL_SRC	= $(wildcard atrn/*.c)
 LOCAL_SRC	= $(wildcard deliver/*.c)
 SMTP_SRC	= $(wildcard deliver/smtp/*.c)
 KEYD_SRC	= $(wildcard keyd/*.c)
@@ -46,7 +47,8 @@ AUTH_SRC	= $(wildcard auth/*.c)
 
 obj		= $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local smtp keyd auth)
-TOOLS		= $(BUILD)/bin/posthorn-map $(BUILD)/bin/posthorn-queue
+TOOLS		= $(BUILD)/bin/posthorn-map $(BUILD)/bin/posthorn-queue \
+		  $(BUILD)/bin/posthorn-atrn
 UNIT_SRC	= $(wildcard tests/unit/*.c)
 UNITS		= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -65,6 +67,10 @@ $(BUILD)/bin/posthorn-map: $(call obj,$(MAPTOOL_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/posthorn-queue: $(call obj,$(QUEUETOOL_SRC)) $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/posthorn-atrn: $(call obj,$(ATRNTOOL_SRC)) $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -109,10 +109,11 @@ agent_read_job(int fd, struct agent_job *job)
 	char		*end;
 	size_t		 total;
 	ssize_t		 n;
-	int		 rc, passed;
+	int		 rc, passed[SOCK_MAX_FDS], npassed, k;
 
 	memset(job, 0, sizeof(*job));
 	job->qfd = -1;
+	job->conn_fd = -1;
 	buf_init(&in, RECORD_MAX + RECORD_HDR);
 	for (;;) {
 		while ((rc = record_peek(&in, &r, &total)) == 1) {
@@ -149,14 +150,17 @@ agent_read_job(int fd, struct agent_job *job)
 		}
 		if (rc == -1 || buf_reserve(&in, 4096) == -1)
 			goto bad;
-		n = sock_recv_fd(fd, in.data + in.len, in.cap - in.len - 1,
-		    &passed);
-		if (passed != -1) {
+		n = sock_recv_fds(fd, in.data + in.len, in.cap - in.len - 1,
+		    passed, &npassed);
+		if (npassed > 0) {
 			if (job->qfd != -1) {
-				close(passed);
+				for (k = 0; k < npassed; k++)
+					close(passed[k]);
 				goto bad;
 			}
-			job->qfd = passed;
+			job->qfd = passed[0];
+			if (npassed > 1)
+				job->conn_fd = passed[1];
 		}
 		if (n <= 0) {
 			if (n == -1)
@@ -191,8 +195,11 @@ agent_free_job(struct agent_job *job)
 	free(job->nexthop);
 	if (job->qfd != -1)
 		close(job->qfd);
+	if (job->conn_fd != -1)
+		close(job->conn_fd);
 	memset(job, 0, sizeof(*job));
 	job->qfd = -1;
+	job->conn_fd = -1;
 }
 
 /*

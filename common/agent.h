@@ -18,6 +18,7 @@ struct agent_job {
 	char	*nexthop;	/* "" = the recipients' domain */
 	off_t	 content_off;
 	int	 qfd;		/* read-only queue file */
+	int	 conn_fd;	/* odmr: the customer's connection, or -1 */
 	size_t	 n;
 	char	**rcpt;
 	char	**index;	/* qmgr's numbers, sent back as they came */

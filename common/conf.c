@@ -73,6 +73,8 @@ static const struct conf_key conf_keys[] = {
 	S(smtpd_etrn_clients, "mynetworks, authenticated"),
 	S(etrn_domains, ""),
 	S(smtpd_etrn_rate_limit, "10/1m"),
+	B(odmr_service, "no"),
+	S(odmr_domain_map, ""),
 	B(smtpd_enable_vrfy, "no"),
 	B(smtpd_enable_expn, "no"),
 	B(smtpd_add_missing_headers, "no"),

@@ -41,6 +41,8 @@ struct conf {
 	char	*smtpd_etrn_clients;
 	char	*etrn_domains;
 	char	*smtpd_etrn_rate_limit;
+	long	 odmr_service;
+	char	*odmr_domain_map;
 	long	 smtpd_enable_vrfy;
 	long	 smtpd_enable_expn;
 	long	 smtpd_add_missing_headers;

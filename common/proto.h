@@ -13,12 +13,19 @@
  *			"1" = with subdomains | "", client address (ETRN)
  *			or "" (the operator's posthorn-queue flush)
  *			reply OK(messages started, decimal) | FAIL
+ *	PROTO_ATRN	login, domains (comma-separated; "" = all the
+ *			login's), client address; one end of a socket
+ *			pair attached: the customer's reversed connection
+ *			(RFC 2645), which smtpd relays from then on
+ *			reply OK(messages started) | FAIL
  * FAIL carries a complete SMTP reply line, e.g. "550 5.1.1 ...".
  *
  * qmgr -> local or relay (the smtp agent), one connection per job:
  *	PROTO_JOB	queue id, sender, content offset, MAIL parameters,
  *			transport (local|smtp|lmtp), next hop
- *			(a read-only queue file descriptor attached)
+ *			(a read-only queue file descriptor attached; for
+ *			transport odmr, the first job of a session also
+ *			carries the customer's connection)
  *	PROTO_RCPT	index, address, RCPT parameters
  *	PROTO_GO	-
  * agent -> qmgr:
@@ -64,6 +71,7 @@
 #define PROTO_AUTH	'U'
 #define PROTO_FORWARD	'W'
 #define PROTO_FLUSH	'Q'
+#define PROTO_ATRN	'T'
 
 #define KEYOP_RSA_ENC	'e'
 #define KEYOP_ECDSA	's'
@@ -80,6 +88,9 @@
 			    (c) == RESULT_PASSED)
 #define RESULT_TEMPFAIL	'T'
 #define RESULT_PERMFAIL	'P'
+
+/* Seconds an ODMR session may wait for its next job (qmgr, smtp). */
+#define ODMR_IDLE_TIME	30
 
 #define QMGR_SOCKET	"private/qmgr"
 #define LOCAL_SOCKET	"private/local"

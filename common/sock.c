@@ -114,6 +114,31 @@ sock_read_buf(int fd, struct buf *b)
 	return n;
 }
 
+/* sock_read_buf that also takes a passed descriptor (-1: none came). */
+ssize_t
+sock_read_buf_fd(int fd, struct buf *b, int *passed)
+{
+	ssize_t	 n;
+	size_t	 want = 4096;
+
+	*passed = -1;
+	if (b->max && b->len + want > b->max)
+		want = b->max > b->len ? b->max - b->len : 0;
+	if (want == 0 || buf_reserve(b, want) == -1) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	do
+		n = sock_recv_fd(fd, b->data + b->len, b->cap - b->len - 1,
+		    passed);
+	while (n == -1 && errno == EINTR);
+	if (n > 0) {
+		b->len += (size_t)n;
+		b->data[b->len] = '\0';
+	}
+	return n;
+}
+
 /* Write out b: 0 when empty, 1 when the rest must wait, -1 on error. */
 int
 sock_write_buf(int fd, struct buf *b)
@@ -228,28 +253,38 @@ sock_inet_listen(const char *addrport, int backlog, char *err, size_t errlen)
 ssize_t
 sock_send_fd(int sock, const void *p, size_t len, int fd)
 {
+	return sock_send_fds(sock, p, len, &fd, fd >= 0 ? 1 : 0);
+}
+
+ssize_t
+sock_send_fds(int sock, const void *p, size_t len, const int *fds, int nfd)
+{
 	struct msghdr	 msg;
 	struct iovec	 iov;
 	union {
 		struct cmsghdr	 hdr;
-		char		 buf[CMSG_SPACE(sizeof(int))];
+		char		 buf[CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];
 	} cm;
 	struct cmsghdr	*c;
 
+	if (nfd < 0 || nfd > SOCK_MAX_FDS) {
+		errno = EINVAL;
+		return -1;
+	}
 	memset(&msg, 0, sizeof(msg));
 	iov.iov_base = (void *)(uintptr_t)p;
 	iov.iov_len = len;
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
-	if (fd >= 0) {
+	if (nfd > 0) {
 		memset(&cm, 0, sizeof(cm));
 		msg.msg_control = cm.buf;
-		msg.msg_controllen = sizeof(cm.buf);
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfd);
 		c = CMSG_FIRSTHDR(&msg);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfd);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfd);
 	}
 	return sendmsg(sock, &msg, MSG_NOSIGNAL);
 }
@@ -257,16 +292,36 @@ sock_send_fd(int sock, const void *p, size_t len, int fd)
 ssize_t
 sock_recv_fd(int sock, void *p, size_t len, int *fd)
 {
+	int	 fds[SOCK_MAX_FDS], n, i;
+	ssize_t	 r;
+
+	*fd = -1;
+	if ((r = sock_recv_fds(sock, p, len, fds, &n)) == -1)
+		return -1;
+	/* One expected: any more are not ours to keep. */
+	for (i = 0; i < n; i++) {
+		if (i == 0)
+			*fd = fds[0];
+		else
+			close(fds[i]);
+	}
+	return r;
+}
+
+ssize_t
+sock_recv_fds(int sock, void *p, size_t len, int *fds, int *nfd)
+{
 	struct msghdr	 msg;
 	struct iovec	 iov;
 	union {
 		struct cmsghdr	 hdr;
-		char		 buf[CMSG_SPACE(sizeof(int))];
+		char		 buf[CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];
 	} cm;
 	struct cmsghdr	*c;
 	ssize_t		 n;
+	size_t		 k, got;
 
-	*fd = -1;
+	*nfd = 0;
 	memset(&msg, 0, sizeof(msg));
 	iov.iov_base = p;
 	iov.iov_len = len;
@@ -276,10 +331,21 @@ sock_recv_fd(int sock, void *p, size_t len, int *fd)
 	msg.msg_controllen = sizeof(cm.buf);
 	if ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) == -1)
 		return -1;
-	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(fd, CMSG_DATA(c), sizeof(int));
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (k = 0; k < got; k++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+			if (*nfd < SOCK_MAX_FDS)
+				fds[(*nfd)++] = fd;
+			else
+				close(fd);
+		}
+	}
 	return n;
 }
 

@@ -21,8 +21,13 @@ int	 sock_inet_listen(const char *addrport, int backlog, char *err,
 /* Send bytes with one descriptor attached; receive the same. */
 ssize_t	 sock_send_fd(int sock, const void *, size_t, int fd);
 ssize_t	 sock_recv_fd(int sock, void *, size_t, int *fd);
+/* Up to SOCK_MAX_FDS descriptors with one message (the rest are closed). */
+#define SOCK_MAX_FDS	2
+ssize_t	 sock_send_fds(int sock, const void *, size_t, const int *, int);
+ssize_t	 sock_recv_fds(int sock, void *, size_t, int *, int *);
 /* Non-blocking buffered I/O for the event-driven processes. */
 ssize_t	 sock_read_buf(int fd, struct buf *);
+ssize_t	 sock_read_buf_fd(int, struct buf *, int *passed);
 int	 sock_write_buf(int fd, struct buf *);
 /* Blocking helpers for the processes that work one job at a time. */
 int	 io_write_all(int fd, const void *, size_t);

@@ -42,7 +42,11 @@ dest_get(struct qmgr *q, const char *transport, const char *nexthop)
 	if (d->window > q->conf->smtp_destination_concurrency_limit)
 		d->window = q->conf->smtp_destination_concurrency_limit;
 	d->used = time(NULL);
-	dest_rate_set(q, d, nexthop);
+	/* An ODMR session has one connection, the customer's. */
+	if (strcmp(transport, "odmr") == 0)
+		d->window = 1;
+	else
+		dest_rate_set(q, d, nexthop);
 	d->next = q->dests;
 	q->dests = d;
 	return d;
@@ -115,6 +119,8 @@ dest_feedback(struct qmgr *q, struct dest *d, int ok, const char *reason)
 {
 	long	 limit = q->conf->smtp_destination_concurrency_limit;
 
+	if (d->odmr)
+		return;
 	if (ok) {
 		if (d->dead_until)
 			log_info("destination %s is reachable again", d->key);

@@ -34,7 +34,8 @@ struct flush_client {
 
 static struct flush_client flush_clients[FLUSH_CLIENTS];
 
-static int	 flush_one(struct qmgr *, const char *, const char *, int);
+static int	 flush_one(struct qmgr *, const char *, const char *, int,
+		    long);
 
 int
 flush_rate_check(struct qmgr *q, const char *client)
@@ -88,7 +89,7 @@ flush_queue(struct qmgr *q, const char *domain, int sub)
 	if (domain) {
 		ids = dindex_find(q, domain, sub && domain[0] != '#', &n);
 		for (i = 0; i < n; i++)
-			started += flush_one(q, ids[i].id, domain, sub);
+			started += flush_one(q, ids[i].id, domain, sub, 0);
 		free(ids);
 		return started;
 	}
@@ -102,15 +103,24 @@ flush_queue(struct qmgr *q, const char *domain, int sub)
 		}
 		while ((de = readdir(dp)) != NULL)
 			if (queueid_valid(de->d_name))
-				started += flush_one(q, de->d_name, NULL, 0);
+				started += flush_one(q, de->d_name, NULL, 0,
+				    0);
 		closedir(dp);
 	}
 	return started;
 }
 
+/* A message for an ODMR session (odmr.c): 1 if it started, else 0. */
+int
+flush_odmr(struct qmgr *q, const char *id, long session)
+{
+	return flush_one(q, id, NULL, 0, session);
+}
+
 /* One message from deferred/ to active/ and the ready queue: 1, else 0. */
 static int
-flush_one(struct qmgr *q, const char *id, const char *only, int sub)
+flush_one(struct qmgr *q, const char *id, const char *only, int sub,
+    long odmr)
 {
 	char		 from[64], to[64];
 	struct stat	 st;
@@ -134,7 +144,12 @@ flush_one(struct qmgr *q, const char *id, const char *only, int sub)
 		m->only_sub = sub;
 		m->next_try = st.st_mtime;
 	}
-	m->flush = 1;
+	if (odmr) {
+		/* Only the session's recipients; the others keep their time. */
+		m->odmr = odmr;
+		m->next_try = st.st_mtime;
+	} else
+		m->flush = 1;
 	sched_enqueue_msg(q, m);
 	return 1;
 }

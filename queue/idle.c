@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proto.h"
 #include "qmgr.h"
 
 struct idle {
@@ -30,9 +31,11 @@ void
 idle_park(struct qmgr *q, struct dest *d, int fd)
 {
 	struct idle	*i;
+	long		 ms = q->conf->smtp_connection_cache_time_limit * 1000;
 
-	if (q->stopping || q->conf->smtp_connection_cache_time_limit == 0 ||
-	    (i = calloc(1, sizeof(*i))) == NULL) {
+	if (d->odmr)
+		ms = ODMR_IDLE_TIME * 1000;
+	if (q->stopping || ms == 0 || (i = calloc(1, sizeof(*i))) == NULL) {
 		close(fd);
 		return;
 	}
@@ -46,8 +49,7 @@ idle_park(struct qmgr *q, struct dest *d, int fd)
 		free(i);
 		return;
 	}
-	i->timer = event_timer_add(q->loop,
-	    q->conf->smtp_connection_cache_time_limit * 1000, idle_expire, i);
+	i->timer = event_timer_add(q->loop, ms, idle_expire, i);
 	i->next = d->idle;
 	d->idle = i;
 	q->nidle++;
@@ -78,8 +80,9 @@ idle_close_oldest(struct qmgr *q)
 	struct dest	*d;
 	struct idle	*i, *old = NULL;
 
+	/* Not an ODMR session's: there is no other way to its customer. */
 	for (d = q->dests; d; d = d->next)
-		for (i = d->idle; i; i = i->next)
+		for (i = d->idle; i && !d->odmr; i = i->next)
 			if (old == NULL || i->since < old->since)
 				old = i;
 	if (old) {
@@ -98,6 +101,15 @@ idle_close_all(struct qmgr *q)
 			event_timer_cancel(q->loop, d->idle->timer);
 			idle_close(d->idle);
 		}
+}
+
+void
+idle_close_dest(struct qmgr *q, struct dest *d)
+{
+	while (d->idle) {
+		event_timer_cancel(q->loop, d->idle->timer);
+		idle_close(d->idle);
+	}
 }
 
 /* Unlink, close (the agent then ends its session with QUIT), free. */

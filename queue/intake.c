@@ -36,6 +36,7 @@ struct intake {
 	long long	 size;
 	int		 werr;
 	int		 committing;
+	int		 passed;	/* a descriptor smtpd sent (ATRN) */
 	char		**rcpts;	/* queued so far: no duplicates */
 	size_t		 nrcpts;
 	struct intake	*next;
@@ -49,6 +50,7 @@ static int	 intake_rcpt(struct intake *, const struct record *);
 static void	 intake_end(struct intake *);
 static int	 intake_query(struct intake *, const struct record *);
 static int	 intake_flush_queue(struct intake *, const struct record *);
+static int	 intake_atrn(struct intake *, const struct record *);
 static int	 intake_space(struct qmgr *, const char *);
 static int	 intake_queue_rcpt(struct intake *, const char *, const char *);
 static void	 intake_orcpt(struct buf *, const char *);
@@ -81,6 +83,7 @@ intake_accept(int lfd, int events, void *arg)
 	it->q = q;
 	it->fd = fd;
 	it->qfd = -1;
+	it->passed = -1;
 	buf_init(&it->in, RECORD_MAX + RECORD_HDR);
 	buf_init(&it->out, 0);
 	if (event_add(q->loop, fd, EV_READ, intake_io, it) == -1) {
@@ -169,13 +172,18 @@ intake_io(int fd, int events, void *arg)
 	struct record	 r;
 	size_t		 total;
 	ssize_t		 n;
-	int		 rc;
+	int		 rc, passed;
 
 	if ((events & EV_WRITE) && intake_flush(it) == -1)
 		return;
 	if (!(events & EV_READ))
 		return;
-	if ((n = sock_read_buf(fd, &it->in)) <= 0) {
+	if ((n = sock_read_buf_fd(fd, &it->in, &passed)) > 0 && passed != -1) {
+		if (it->passed != -1)
+			close(it->passed);
+		it->passed = passed;
+	}
+	if (n <= 0) {
 		if (n == -1 && errno == EAGAIN)
 			return;
 		if (n == -1)
@@ -246,6 +254,8 @@ intake_record(struct intake *it, const struct record *r)
 		return intake_query(it, r);
 	case PROTO_FLUSH:
 		return intake_flush_queue(it, r);
+	case PROTO_ATRN:
+		return intake_atrn(it, r);
 	default:
 		log_warnx("intake: unknown record type 0x%02x", r->type);
 		return -1;
@@ -546,6 +556,36 @@ intake_flush_queue(struct intake *it, const struct record *r)
 	return 0;
 }
 
+/* ATRN (RFC 2645): the customer's reversed connection came with it. */
+static int
+intake_atrn(struct intake *it, const struct record *r)
+{
+	const char	*f[3];
+	struct buf	 reply;
+	char		 n[32];
+	long		 started;
+
+	if (record_fields(r, f, 3) == -1 || strlen(f[0]) > 255 ||
+	    strlen(f[1]) > 8192 || strlen(f[2]) > 63 || it->passed == -1) {
+		log_warnx("intake: bad ATRN record");
+		return -1;
+	}
+	buf_init(&reply, 1024);
+	if ((started = odmr_request(it->q, f[0], f[1], f[2], it->passed,
+	    &reply)) == -1) {
+		log_info("ATRN refused for %s from [%s] (%s): %s", f[0], f[2],
+		    f[1][0] ? f[1] : "all domains", buf_cstr(&reply));
+		close(it->passed);
+		record_putf(&it->out, PROTO_FAIL, buf_cstr(&reply), NULL);
+	} else {
+		snprintf(n, sizeof(n), "%ld", started);
+		record_put(&it->out, PROTO_OK, n, strlen(n) + 1);
+	}
+	it->passed = -1;
+	buf_free(&reply);
+	return 0;
+}
+
 static void
 intake_end(struct intake *it)
 {
@@ -632,6 +672,8 @@ intake_close(struct intake *it)
 		return;
 	}
 	intake_discard(it);
+	if (it->passed != -1)
+		close(it->passed);
 	for (pp = &q->intakes; *pp; pp = &(*pp)->next)
 		if (*pp == it) {
 			*pp = it->next;

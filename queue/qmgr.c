@@ -108,6 +108,8 @@ qmgr_maps(struct qmgr *q)
 	    "smtp_destination_rate_map", &q->rates);
 	qmgr_map(q->conf->smtpd_recipient_access, "smtpd_recipient_access",
 	    &q->recipient_access);
+	qmgr_map(q->conf->odmr_domain_map, "odmr_domain_map",
+	    &q->odmr_domains);
 }
 
 static void
@@ -177,5 +179,6 @@ qmgr_stop(struct qmgr *q)
 	}
 	intake_stop(q);
 	idle_close_all(q);
+	odmr_stop(q);
 	qmgr_maybe_exit(q);
 }

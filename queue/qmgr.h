@@ -39,6 +39,7 @@ struct qmsg {
 	int		 only_sub;	/* ... and its subdomains' */
 	int		 flush;		/* a flush: dead markers are reset */
 	time_t		 next_try;	/* the file's retry time before it */
+	long		 odmr;		/* for this ODMR session (odmr.c) */
 	struct qmsg	*next;
 };
 
@@ -56,6 +57,7 @@ struct qmgr {
 	struct map	*sender_logins;
 	struct map	*recipient_access;
 	struct map	*rates;
+	struct map	*odmr_domains;
 	/* Intake: connections from smtpd (and later pickup). */
 	struct intake	*intakes;
 	struct intake	*commit_first;	/* waiting for the group commit */
@@ -122,6 +124,7 @@ void	 rewrite_free(struct rewrite_list *);
 #define ROUTE_DEFER	2	/* keep it, try later */
 #define ROUTE_RELAY	3	/* the smtp agent: transport, nexthop set */
 #define ROUTE_HOLD	4	/* keep the message in hold/ */
+#define ROUTE_ODMR	5	/* keep it for the customer's ATRN (odmr.c) */
 struct route {
 	char	 transport[8];	/* "local", "smtp", "lmtp" */
 	char	 nexthop[256];	/* "" = the recipient's domain */
@@ -155,6 +158,7 @@ size_t	 dindex_count(struct qmgr *);
  * name); returns the messages started.
  */
 long	 flush_queue(struct qmgr *, const char *domain, int sub);
+int	 flush_odmr(struct qmgr *, const char *id, long session);
 /* ETRN from client: -1 over smtpd_etrn_rate_limit, else 0 (counted). */
 int	 flush_rate_check(struct qmgr *, const char *client);
 
@@ -168,6 +172,7 @@ struct dest {
 	struct conn	*wait, *wait_tail;
 	struct idle	*idle;		/* agent channels with a session open */
 	time_t		 used;		/* last activity, for clean-up */
+	long		 odmr;		/* an ODMR session's: one connection */
 	long		 rate_n;	/* at most rate_n starts ... */
 	long		 rate_interval;	/* ... per this many seconds; 0: any */
 	time_t		 rate_start;	/* the current interval */
@@ -190,6 +195,20 @@ void	 idle_park(struct qmgr *, struct dest *, int fd);
 int	 idle_take(struct qmgr *, struct dest *);
 void	 idle_close_oldest(struct qmgr *);
 void	 idle_close_all(struct qmgr *);
+void	 idle_close_dest(struct qmgr *, struct dest *);
+
+/* odmr.c: ATRN sessions (RFC 2645). */
+/* Messages started (fd then belongs to the session), or -1 with reply. */
+long	 odmr_request(struct qmgr *, const char *login, const char *domains,
+	    const char *client, int fd, struct buf *reply);
+/* Is rcpt for session id?  Its label (the next hop) in label. */
+int	 odmr_takes(struct qmgr *, long id, const char *rcpt, char *label,
+	    size_t);
+/* The customer's connection, once (the session's first job). */
+int	 odmr_take_conn(struct qmgr *, long id);
+void	 odmr_sent(struct qmgr *, long id, long n);
+void	 odmr_job_gone(struct qmgr *, long id);
+void	 odmr_stop(struct qmgr *);
 
 /* bounce.c */
 struct bounce_item {

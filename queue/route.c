@@ -11,6 +11,7 @@
  *	smtp:[host]:port	that host (A/AAAA), no MX lookup; port 25 default
  *	lmtp:unix:/path, lmtp:[host]:port	LMTP (RFC 2033)
  *	hold		put the message on hold (hold/) until released
+ *	odmr		keep it until the customer asks with ATRN (odmr.c)
  *
  * Without an entry, local and virtual mailbox domains go to local; other
  * domains to relayhost when it is set, else to smtp (MX lookup).
@@ -119,6 +120,14 @@ route_recipient(struct qmgr *q, const char *addr, struct route *rt)
 		strlcpy(rt->dsn, "4.3.2", sizeof(rt->dsn));
 		snprintf(rt->why, sizeof(rt->why), "on hold (transport_map)");
 		return ROUTE_HOLD;
+	}
+	if (strcasecmp(val, "odmr") == 0 || strncasecmp(val, "odmr:", 5) ==
+	    0) {
+		strlcpy(rt->transport, "odmr", sizeof(rt->transport));
+		strlcpy(rt->dsn, "4.4.1", sizeof(rt->dsn));
+		snprintf(rt->why, sizeof(rt->why), "waiting for the customer "
+		    "to connect and ask for it (ODMR, RFC 2645)");
+		return ROUTE_ODMR;
 	}
 	n = (colon = strchr(val, ':')) ? (size_t)(colon - val) : strlen(val);
 	if ((n == 4 && strncasecmp(val, "smtp", 4) == 0) ||

@@ -52,6 +52,7 @@ struct job {
 	size_t		 nfwd;
 	int		 flush;		/* started by a flush */
 	time_t		 next_try;	/* keep this retry time (flush.c) */
+	long		 odmr;		/* started for this ODMR session */
 	struct job	*next;
 };
 
@@ -300,7 +301,7 @@ sched_start(struct qmgr *q, const struct qmsg *m)
 	struct job	*j;
 	struct conn	*c, **groups = NULL;
 	struct route	 rt;
-	char		 err[256], why[600], qname[256];
+	char		 err[256], why[600], qname[256], label[320];
 	const char	*id = m->id, *rd;
 	size_t		 i, k, ngroups = 0;
 
@@ -314,14 +315,19 @@ sched_start(struct qmgr *q, const struct qmsg *m)
 	if ((j->qfd = open(j->path, O_RDWR | O_CLOEXEC)) == -1) {
 		log_warn("%s: open %s", id, j->path);
 		free(j);
+		if (m->odmr)
+			odmr_job_gone(q, m->odmr);
 		return;
 	}
 	if (qf_read_env(j->qfd, &j->env, err, sizeof(err)) == -1) {
 		close(j->qfd);
 		sched_corrupt(id, j->path, err);
 		free(j);
+		if (m->odmr)
+			odmr_job_gone(q, m->odmr);
 		return;
 	}
+	j->odmr = m->odmr;
 	j->result = calloc(j->env.nrcpt + 1, 1);
 	j->status = calloc(j->env.nrcpt + 1, sizeof(char *));
 	j->text = calloc(j->env.nrcpt + 1, sizeof(char *));
@@ -346,6 +352,14 @@ sched_start(struct qmgr *q, const struct qmsg *m)
 				j->result[i] = RESULT_SKIPPED;
 				continue;
 			}
+		} else if (m->odmr) {
+			/* An ATRN session takes only its domains' ODMR mail. */
+			if (!odmr_takes(q, m->odmr, j->env.rcpt[i].addr, label,
+			    sizeof(label)) || route_recipient(q,
+			    j->env.rcpt[i].addr, &rt) != ROUTE_ODMR) {
+				j->result[i] = RESULT_SKIPPED;
+				continue;
+			}
 		} else if (m->only[0]) {
 			rd = strrchr(j->env.rcpt[i].addr, '@');
 			rd = rd ? rd + 1 : "";
@@ -356,6 +370,14 @@ sched_start(struct qmgr *q, const struct qmsg *m)
 			}
 		}
 		switch (route_recipient(q, j->env.rcpt[i].addr, &rt)) {
+		case ROUTE_ODMR:
+			if (!m->odmr) {
+				job_result(j, i, RESULT_TEMPFAIL, rt.dsn, rt.why,
+				    "none");
+				continue;
+			}
+			strlcpy(rt.nexthop, label, sizeof(rt.nexthop));
+			break;
 		case ROUTE_ERROR:
 			job_result(j, i, RESULT_PERMFAIL, rt.dsn, rt.why,
 			    "none");
@@ -574,16 +596,23 @@ conn_start(struct conn *c)
 	const char	*sock = c->dest ? RELAY_SOCKET : LOCAL_SOCKET;
 	char		 idx[32], off[32];
 	size_t		 i;
-	int		 fd = -1, rofd;
+	int		 fd = -1, rofd, fds[2], cust = -1;
 
 	/* A relay agent still connected to this destination's server first. */
 	if (c->dest && (fd = idle_take(q, c->dest)) != -1)
 		sock_blocking(fd);
-	else if (c->dest && q->nrelay + q->nidle >=
+	else if (c->dest && c->dest->odmr &&
+	    (cust = odmr_take_conn(q, c->dest->odmr)) == -1) {
+		/* The session's channel is gone: wait for the next ATRN. */
+		conn_fail(c, "4.4.2", "the ODMR connection was lost");
+		return -1;
+	} else if (c->dest && q->nrelay + q->nidle >=
 	    q->conf->smtp_concurrency_limit)
 		idle_close_oldest(q);
 	if (fd == -1 && (fd = sock_unix_connect(sock)) == -1) {
 		log_warn("%s: connect to %s", j->id, sock);
+		if (cust != -1)
+			close(cust);
 		conn_fail(c, "4.3.0", "delivery agent unavailable");
 		return -1;
 	}
@@ -597,18 +626,23 @@ conn_start(struct conn *c)
 	record_putf(&c->out, PROTO_JOB, j->id, j->env.sender, off,
 	    j->env.sender_params, c->transport, c->dest ? c->nexthop : "",
 	    NULL);
-	/* The agent gets its own read-only descriptor. */
-	if ((rofd = open(j->path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    sock_send_fd(fd, c->out.data, c->out.len, rofd) !=
-	    (ssize_t)c->out.len) {
+	/* The agent gets its own read-only descriptor (and the customer's). */
+	fds[0] = rofd = open(j->path, O_RDONLY | O_CLOEXEC);
+	fds[1] = cust;
+	if (rofd == -1 || sock_send_fds(fd, c->out.data, c->out.len, fds,
+	    cust == -1 ? 1 : 2) != (ssize_t)c->out.len) {
 		log_warn("%s: send job to %s", j->id, c->agent);
 		if (rofd != -1)
 			close(rofd);
+		if (cust != -1)
+			close(cust);
 		buf_reset(&c->out);
 		conn_done(c);	/* no results: deferred */
 		return -1;
 	}
 	close(rofd);
+	if (cust != -1)
+		close(cust);
 	buf_reset(&c->out);
 	for (i = 0; i < c->nidx; i++) {
 		snprintf(idx, sizeof(idx), "%zu", c->idx[i]);
@@ -800,9 +834,17 @@ conn_done(struct conn *c)
 				    reason == NULL)
 					reason = j->text[c->idx[i]];
 			}
-			if (answered || reason)
+			if ((answered || reason) && !c->dest->odmr)
 				dest_feedback(q, c->dest, answered,
 				    reason ? reason : "");
+			if (c->dest->odmr) {
+				long sent = 0;
+
+				for (i = 0; i < c->nidx; i++)
+					if (RESULT_IS_SENT(j->result[c->idx[i]]))
+						sent++;
+				odmr_sent(q, c->dest->odmr, sent);
+			}
 			if (c->reuse) {
 				event_del(q->loop, c->fd);
 				idle_park(q, c->dest, c->fd);
@@ -1121,6 +1163,8 @@ job_free(struct job *j)
 {
 	size_t	 i;
 
+	if (j->odmr)
+		odmr_job_gone(j->q, j->odmr);
 	if (j->qfd != -1)
 		close(j->qfd);
 	for (i = 0; i < j->env.nrcpt; i++) {

@@ -70,8 +70,8 @@ static const struct command commands[] = {
 	    "not offered" },
 	{ "ETRN", cmd_etrn, "ETRN domain | @domain | #queue", "start the "
 	    "queue run for a domain (RFC 1985)" },
-	{ "ATRN", cmd_not_yet, "ATRN [domain]", "on-demand relay: not in this "
-	    "version" },
+	{ "ATRN", cmd_atrn, "ATRN [domain[,domain]...]", "reverse the "
+	    "connection for on-demand relay (RFC 2645, ODMR service)" },
 	{ "AUTH", cmd_auth, "AUTH PLAIN|LOGIN [initial-response]",
 	    "authenticate (RFC 4954)" },
 	{ "STARTTLS", cmd_starttls, "STARTTLS", "start TLS (RFC 3207)" },
@@ -131,6 +131,11 @@ command_run(struct session *s, char *line, size_t len)
 		    "first");
 		return;
 	}
+	if (s->sd->conf->odmr_service && !atrn_verb_allowed(c)) {
+		session_reply(s, "502 5.5.1 Error: this is the ODMR service "
+		    "(RFC 2645): EHLO, STARTTLS, AUTH, then ATRN");
+		return;
+	}
 	/* Draining: finish the transaction, then only QUIT is left. */
 	if (s->sd->stopping && !s->in_tx && c->run != cmd_quit)
 		session_reply(s, "421 4.3.2 %s Service shutting down",
@@ -153,6 +158,10 @@ command_qmgr_reply(struct session *s, const struct record *r)
 	}
 	if (w == W_ETRN) {
 		command_etrn_reply(s, r);
+		return;
+	}
+	if (w == W_ATRN) {
+		command_atrn_reply(s, r);
 		return;
 	}
 	text = r->len > 0 && r->data[r->len - 1] == '\0' ? r->data : "";
@@ -189,6 +198,7 @@ command_qmgr_reply(struct session *s, const struct record *r)
 		break;
 	case W_QUERY:	/* handled above */
 	case W_ETRN:
+	case W_ATRN:
 	case W_AUTH:	/* not a qmgr answer */
 	case W_NONE:
 		log_warnx("unexpected answer from qmgr");
@@ -237,6 +247,16 @@ command_helo_common(struct session *s, char *arg, int esmtp)
 		return;
 	}
 	session_reply(s, "250-%s", c->myhostname);
+	if (c->odmr_service) {
+		if (s->tls_state != TLS_ON && (tls_available() ||
+		    s->sd->tls_broken))
+			session_reply(s, "250-STARTTLS");
+		if (auth_available(s))
+			session_reply(s, "250-AUTH PLAIN LOGIN");
+		session_reply(s, "250-ATRN");
+		session_reply(s, "250 ENHANCEDSTATUSCODES");
+		return;
+	}
 	session_reply(s, "250-PIPELINING");
 	session_reply(s, "250-SIZE %ld", c->message_size_limit);
 	session_reply(s, "250-8BITMIME");

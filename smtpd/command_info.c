@@ -97,14 +97,6 @@ cmd_legacy(struct session *s, char *arg)
 		session_reply(s, "502 5.5.1 Error: %s is not offered", verb);
 }
 
-void
-cmd_not_yet(struct session *s, char *arg)
-{
-	(void)arg;
-	session_reply(s, "502 5.5.1 Error: %s is not offered by this version",
-	    s->cmd->verb);
-}
-
 /* qmgr's answer to VRFY/EXPN: reply lines separated by LF. */
 void
 command_query_reply(struct session *s, const struct record *r)

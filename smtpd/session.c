@@ -26,8 +26,6 @@
 
 static void	 session_io(int, int, void *);
 static int	 session_read(struct session *);
-static int	 session_flush(struct session *);
-static void	 session_events(struct session *);
 static void	 session_peer(struct session *, struct sockaddr_storage *);
 static long	 session_count_from(struct smtpd *, struct session *);
 static void	 session_log_disconnect(struct session *);
@@ -64,6 +62,7 @@ session_accept(int lfd, int events, void *arg)
 	s->sd = sd;
 	s->fd = fd;
 	s->qfd = -1;
+	s->atrn_fd = -1;
 	buf_init(&s->in, SMTPD_IN_MAX);
 	buf_init(&s->out, 0);
 	buf_init(&s->chunk, 0);
@@ -150,7 +149,7 @@ session_tls_step(struct session *s)
 		return;
 	}
 	if (rc == 0) {
-		session_events(s);
+		session_update_events(s);
 		return;
 	}
 	tls_describe(s, desc, sizeof(desc));
@@ -311,7 +310,16 @@ session_process(struct session *s)
 		s->closing = 1;
 	}
 	if (s->tls_state == TLS_HANDSHAKE) {
-		session_events(s);
+		session_update_events(s);
+		return;
+	}
+	if (s->data_mode == DM_PUMP) {
+		/* Bytes OpenSSL already decrypted raise no event. */
+		while (s->tls_state == TLS_ON && !s->closing &&
+		    s->qout.len <= SMTPD_QOUT_HIGH && SSL_pending(s->ssl) > 0)
+			if (session_read(s) == -1)
+				return;
+		atrn_pump(s);
 		return;
 	}
 again:
@@ -379,7 +387,7 @@ again:
 		}
 		buf_consume(&s->in, len);
 	}
-	if (session_flush(s) == -1)
+	if (session_write(s) == -1)
 		return;
 	if (s->tls_pending && s->out.len == 0 && !s->closing) {
 		session_tls_begin(s);
@@ -393,7 +401,7 @@ again:
 			return;
 		goto again;
 	}
-	session_events(s);
+	session_update_events(s);
 }
 
 void
@@ -401,6 +409,10 @@ session_reset_tx(struct session *s)
 {
 	if (s->qfd != -1)
 		qc_close(s);
+	if (s->atrn_fd != -1) {
+		close(s->atrn_fd);
+		s->atrn_fd = -1;
+	}
 	s->in_tx = 0;
 	s->nrcpt = 0;
 	s->id[0] = '\0';
@@ -425,6 +437,8 @@ session_close(struct session *s)
 		event_timer_cancel(sd->loop, s->greet_timer);
 	if (s->qfd != -1)
 		qc_close(s);	/* qmgr discards an unfinished file */
+	if (s->atrn_fd != -1)
+		close(s->atrn_fd);
 	event_del(sd->loop, s->fd);
 	close(s->fd);
 	if (s->prev)
@@ -458,6 +472,12 @@ session_sweep(struct smtpd *sd)
 		}
 		if (s->deadline > now || s->waiting != W_NONE)
 			continue;
+		if (s->data_mode == DM_PUMP) {
+			log_info("timeout in the reversed ODMR session with "
+			    "unknown[%s]", s->addr);
+			session_close(s);
+			continue;
+		}
 		if (s->tls_state == TLS_HANDSHAKE) {
 			log_info("timeout in the TLS handshake from "
 			    "unknown[%s]", s->addr);
@@ -469,7 +489,7 @@ session_sweep(struct smtpd *sd)
 		session_reset_tx(s);
 		session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
 		    sd->conf->myhostname);
-		if (session_flush(s) == 0)
+		if (session_write(s) == 0)
 			session_close(s);
 	}
 }
@@ -493,7 +513,7 @@ session_io(int fd, int events, void *arg)
 		events |= EV_WRITE;
 	}
 	if (events & EV_WRITE) {
-		if (session_flush(s) == -1)
+		if (session_write(s) == -1)
 			return;
 		if (!(events & EV_READ)) {
 			session_process(s);	/* output drained: go on */
@@ -506,7 +526,7 @@ session_io(int fd, int events, void *arg)
 		session_process(s);
 		return;
 	}
-	session_events(s);
+	session_update_events(s);
 }
 
 static int
@@ -539,8 +559,8 @@ session_read(struct session *s)
 }
 
 /* Write what we can; -1 if the session is gone. */
-static int
-session_flush(struct session *s)
+int
+session_write(struct session *s)
 {
 	switch (s->tls_state == TLS_ON ? tls_write(s, &s->out) :
 	    sock_write_buf(s->fd, &s->out)) {
@@ -561,8 +581,8 @@ session_flush(struct session *s)
  * Read only while there is room and nothing blocks us; write interest
  * only while output is pending.  This is what bounds a client's memory.
  */
-static void
-session_events(struct session *s)
+void
+session_update_events(struct session *s)
 {
 	int	 ev = 0;
 

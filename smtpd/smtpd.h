@@ -17,7 +17,8 @@
 #define SMTPD_OUT_HIGH	65536		/* replies a client has not read */
 #define SMTPD_AUTH_LINE	12288		/* RFC 4954 4: AUTH lines */
 
-enum smtpd_wait { W_NONE, W_MAIL, W_RCPT, W_END, W_QUERY, W_AUTH, W_ETRN };
+enum smtpd_wait { W_NONE, W_MAIL, W_RCPT, W_END, W_QUERY, W_AUTH, W_ETRN,
+		  W_ATRN };
 enum tls_state { TLS_NONE, TLS_HANDSHAKE, TLS_ON };
 enum auth_state { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
 
@@ -35,6 +36,7 @@ enum data_state { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
 #define DM_NONE		0	/* commands */
 #define DM_DATA		1	/* after DATA's 354, up to CRLF.CRLF */
 #define DM_BDAT		2	/* inside a BDAT chunk */
+#define DM_PUMP		3	/* ODMR: relaying the reversed session */
 
 #define BODY_7BIT	0
 #define BODY_8BITMIME	1
@@ -114,6 +116,7 @@ struct session {
 	/* Channel to qmgr for the current transaction. */
 	int		 qfd;
 	struct buf	 qin, qout;
+	int		 atrn_fd;	/* ODMR: our end, until qmgr says OK */
 	uint64_t	 deadline;
 	long		 nerrors;
 	int		 greeting;	/* greeting not finished yet */
@@ -147,6 +150,10 @@ void	 session_sweep(struct smtpd *);
 void	 session_reset_tx(struct session *);
 void	 session_greeting(struct session *);
 void	 cmd_starttls(struct session *, char *);
+/* Write what we can; -1 if the session is gone. */
+int	 session_write(struct session *);
+/* Read and write interest from the session's state. */
+void	 session_update_events(struct session *);
 
 /* command.c */
 struct command {
@@ -167,13 +174,18 @@ void	 cmd_vrfy(struct session *, char *);
 void	 cmd_expn(struct session *, char *);
 void	 cmd_sendmail_noop(struct session *, char *);
 void	 cmd_legacy(struct session *, char *);
-void	 cmd_not_yet(struct session *, char *);
 
 /* command_etrn.c */
 int	 etrn_offered(const struct conf *);
 void	 cmd_etrn(struct session *, char *);
 void	 command_etrn_reply(struct session *, const struct record *);
 void	 command_query_reply(struct session *, const struct record *);
+
+/* command_atrn.c: ODMR (RFC 2645). */
+int	 atrn_verb_allowed(const struct command *);
+void	 cmd_atrn(struct session *, char *);
+void	 command_atrn_reply(struct session *, const struct record *);
+void	 atrn_pump(struct session *);
 
 /* params.c */
 int	 params_mail(struct session *, char *, struct mail_params *);

@@ -172,7 +172,7 @@ EOF2
 	[[ "$output" == *"XEXCH50 is not offered"* ]]
 }
 
-@test "ATRN: 502, naming the verb, until it is offered" {
+@test "ATRN on the SMTP port: 502, pointing to the ODMR service" {
 	ph_start
 	run ph_smtp <<'EOF2'
 expect 220
@@ -184,5 +184,5 @@ send QUIT\r\n
 expect 221
 EOF2
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"502 5.5.1 Error: ATRN is not offered by this version"* ]]
+	[[ "$output" == *"502 5.5.1 Error: ATRN is offered on the ODMR service only (RFC 2645)"* ]]
 }

@@ -47,6 +47,15 @@ conn_init(struct smtp_conn *c, int fd, long timeout)
 	conn_timeouts(c);
 }
 
+/* A connection made elsewhere (ODMR: the customer's, relayed by smtpd). */
+void
+conn_adopt(struct smtp_conn *c, int fd, const char *name, long timeout)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	conn_init(c, fd, timeout);
+}
+
 int
 conn_open(struct smtp_conn *c, const struct sockaddr_storage *ss,
     const char *name, int port, long timeout, char *why, size_t whylen)

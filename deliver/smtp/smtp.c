@@ -28,8 +28,10 @@
 #include "agent.h"
 #include "log.h"
 #include "map.h"
+#include "proto.h"
 #include "queuefile.h"
 #include "service.h"
+#include "sock.h"
 #include "smtp.h"
 #include "tlscert.h"
 
@@ -58,6 +60,8 @@ static void	 smtp_session_keep(struct smtp_session *, struct smtp_job *,
 		    struct smtp_conn *, const struct smtp_ext *, const char *);
 static int	 smtp_session_use(struct smtp_session *, struct smtp_job *,
 		    const char *);
+static void	 smtp_odmr(struct smtp_job *, struct smtp_session *, char *,
+		    size_t, char *);
 static void	 smtp_finish(struct smtp_session *, struct smtp_job *,
 		    struct smtp_conn *, const struct smtp_ext *, const char *,
 		    int);
@@ -124,6 +128,8 @@ smtp_conn(int fd, void *arg)
 		/* qmgr closes an idle channel first; this is a safety net. */
 		pfd.fd = fd;
 		pfd.events = POLLIN;
+		if (strcmp(sess.transport, "odmr") == 0)
+			wait = ODMR_IDLE_TIME;
 		if (poll(&pfd, 1, (int)(wait + 5) * 1000) <= 0)
 			break;
 	}
@@ -199,6 +205,9 @@ smtp_serve(struct service *svc, SSL_CTX *tls, int fd,
 static int
 smtp_session_usable(const struct smtp_session *s, const struct conf *cf)
 {
+	/* An ODMR session lasts as long as qmgr has mail for it. */
+	if (strcmp(s->transport, "odmr") == 0)
+		return s->open && !s->c.closing;
 	return s->open && !s->c.closing &&
 	    cf->smtp_connection_cache_time_limit > 0 &&
 	    time(NULL) - s->since < cf->smtp_connection_reuse_time_limit &&
@@ -348,6 +357,10 @@ smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
 	int		 rc, port, tries;
 	time_t		 start = time(NULL);
 
+	if (strcmp(sj->a->transport, "odmr") == 0) {
+		smtp_odmr(sj, sess, why, whylen, dsn);
+		return;
+	}
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return;
@@ -433,13 +446,45 @@ smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
 	free(d);
 }
 
+/*
+ * ODMR (RFC 2645): the customer's connection comes with the session's
+ * first job, already protected by the TLS that smtpd speaks with the
+ * customer; its next jobs go down the same connection.  There is no other
+ * server to try: a session that is gone leaves the mail for the next ATRN.
+ */
+static void
+smtp_odmr(struct smtp_job *sj, struct smtp_session *sess, char *why,
+    size_t whylen, char *dsn)
+{
+	struct smtp_conn c;
+	struct smtp_ext	 ext;
+	char		 name[300];
+
+	sj->tls_level = TLS_LEVEL_NONE;
+	if (smtp_session_use(sess, sj, sj->a->nexthop) == 0)
+		return;
+	strlcpy(dsn, "4.4.2", 8);
+	if (sj->a->conn_fd == -1) {
+		snprintf(why, whylen, "the ODMR connection of %s is gone",
+		    sj->a->nexthop);
+		return;
+	}
+	snprintf(name, sizeof(name), "odmr:%s", sj->a->nexthop);
+	conn_adopt(&c, sj->a->conn_fd, name, sj->conf->smtp_command_timeout);
+	sj->a->conn_fd = -1;
+	(void)sock_blocking(c.fd);
+	smtp_finish(sess, sj, &c, &ext, sj->a->nexthop,
+	    client_deliver(sj, &c, &ext, why, whylen, dsn));
+}
+
 /* After a fresh session's job: keep it for the next job, or close it. */
 static void
 smtp_finish(struct smtp_session *sess, struct smtp_job *sj,
     struct smtp_conn *c, const struct smtp_ext *ext, const char *nexthop,
     int rc)
 {
-	if (rc == 1 && sj->conf->smtp_connection_cache_time_limit > 0) {
+	if (rc == 1 && (sj->conf->smtp_connection_cache_time_limit > 0 ||
+	    strcmp(sj->a->transport, "odmr") == 0)) {
 		smtp_session_keep(sess, sj, c, ext, nexthop);
 		return;
 	}

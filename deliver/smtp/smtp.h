@@ -78,6 +78,7 @@ int	 self_is_me(const struct sockaddr_storage *);
 /* io.c */
 int	 conn_open(struct smtp_conn *, const struct sockaddr_storage *,
 	    const char *name, int port, long timeout, char *why, size_t);
+void	 conn_adopt(struct smtp_conn *, int fd, const char *name, long);
 int	 conn_open_unix(struct smtp_conn *, const char *path, long timeout,
 	    char *why, size_t);
 int	 conn_starttls(struct smtp_conn *, SSL_CTX *, const char *sni,
