@@ -123,7 +123,8 @@ run: deps
 	    $(SMTP_PORT) $(SUBMISSION_PORT) $(SMTPS_PORT) $(ODMR_PORT)
 	@echo "posthorn: SMTP on 127.0.0.1:$(SMTP_PORT) (STARTTLS)," \
 	    "submission on 127.0.0.1:$(SUBMISSION_PORT) (STARTTLS, AUTH" \
-	    "required), SMTPS on 127.0.0.1:$(SMTPS_PORT) (implicit TLS);" \
+	    "required), SMTPS on 127.0.0.1:$(SMTPS_PORT) (implicit TLS)," \
+	    "ODMR on 127.0.0.1:$(ODMR_PORT) (ATRN after STARTTLS and AUTH);" \
 	    "mail for alice@localhost and bob@localhost lands in" \
 	    "$(RUNDIR)/mail/USER/Maildir/new/; AUTH as alice with the" \
 	    "password in $(RUNDIR)/etc/demo-password; the self-signed" \

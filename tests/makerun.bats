@@ -29,6 +29,11 @@ teardown() {
 	ph_wait_listen "${ports[1]}"
 	PH_MAIL=$PH_DIR/run/mail PH_CONF=$PH_DIR/run/etc
 	ph_wait_listen "${ports[2]}"
+	# The ODMR service: ATRN offered, after STARTTLS and AUTH.
+	ph_wait_listen "${ports[3]}"
+	run swaks --server 127.0.0.1:${ports[3]} --quit-after EHLO
+	[[ "$output" == *"250-ATRN"* ]]
+	[[ "$output" == *"250-STARTTLS"* ]]
 	run swaks --server 127.0.0.1:${ports[0]} --from x@example.org \
 	    --to alice@localhost --body "via smtp"
 	[ "$status" -eq 0 ]
@@ -86,6 +91,9 @@ teardown() {
 	grep -qx 'daemon_directory = /opt/ph/libexec/posthorn' \
 	    "$PH_DIR/dest/opt/ph/etc/posthorn/posthorn.conf"
 	grep -q '^smtp .*\*:25 ' "$PH_DIR/dest/opt/ph/etc/posthorn/master.conf"
+	# ODMR is there to enable, not on by default.
+	grep -q '^#odmr .*\*:366 .*odmr_service=yes' "$PH_DIR/dest/opt/ph/etc/posthorn/master.conf"
+	[ -x "$PH_DIR/dest/opt/ph/sbin/posthorn-atrn" ]
 	[ -f "$PH_DIR/dest/opt/ph/share/man/man8/smtpd.8" ]
 	[ -f "$PH_DIR/dest/opt/ph/share/man/man5/posthorn.conf.5" ]
 	# A second install keeps the administrator's edits.
