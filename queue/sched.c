@@ -53,6 +53,8 @@ struct job {
 	int		 flush;		/* started by a flush */
 	time_t		 next_try;	/* keep this retry time (flush.c) */
 	long		 odmr;		/* started for this ODMR session */
+	size_t		 odmr_waits;	/* recipients waiting for an ATRN */
+	size_t		 remaining;	/* recipients still pending after it */
 	struct job	*next;
 };
 
@@ -374,6 +376,7 @@ sched_start(struct qmgr *q, const struct qmsg *m)
 			if (!m->odmr) {
 				job_result(j, i, RESULT_TEMPFAIL, rt.dsn, rt.why,
 				    "none");
+				j->odmr_waits++;
 				continue;
 			}
 			strlcpy(rt.nexthop, label, sizeof(rt.nexthop));
@@ -1080,8 +1083,10 @@ job_finish(struct job *j)
 			else
 				log_info("%s: held (transport_map hold); it "
 				    "waits in %s until released", j->id, to);
-		} else
+		} else {
+			j->remaining = remaining;
 			sched_defer(j, now);
+		}
 	}
 	for (pp = &q->jobs; *pp; pp = &(*pp)->next)
 		if (*pp == j) {
@@ -1145,6 +1150,20 @@ sched_defer(struct job *j, time_t now)
 		delay = c->minimal_backoff_time;
 	if (delay > c->maximal_backoff_time)
 		delay = c->maximal_backoff_time;
+	/*
+	 * Mail that only waits for its customer's ATRN is not retried: the
+	 * next look is when a delay notice is due, or at expiry.
+	 */
+	if (j->odmr_waits > 0 && j->odmr_waits == j->remaining) {
+		time_t wake = j->env.arrival + c->maximal_queue_lifetime + 1;
+
+		if (c->delay_warning_time > 0 && j->env.arrival +
+		    c->delay_warning_time > now && j->env.arrival +
+		    c->delay_warning_time < wake)
+			wake = j->env.arrival + c->delay_warning_time;
+		if (wake - now > delay)
+			delay = (long)(wake - now);
+	}
 	/* After a flush of one domain: the time the message had. */
 	ts[0].tv_sec = ts[1].tv_sec = j->next_try > now ? j->next_try :
 	    now + delay;

@@ -220,3 +220,21 @@ c.sock.close()'
 	run "$PH_BUILD/bin/posthorn-atrn" -u alice "127.0.0.1:$ODMR_PORT"
 	[ "$status" -eq 64 ]
 }
+
+@test "mail for an ODMR domain is not retried while it waits: the next look is the delay notice or expiry" {
+	ph_conf minimal_backoff_time 1s
+	ph_conf maximal_backoff_time 2s
+	ph_conf queue_run_delay 1s
+	ph_start
+	send s@example.org bob@remote.test
+	waiting 1
+	sleep 3
+	[ "$(grep -c 'to=<bob@remote.test>.*status=deferred' "$PH_LOG")" -eq 1 ]
+	f=$(find "$PH_DIR/queue/deferred" -type f ! -name .lock)
+	# delay_warning_time (4h) is the next reason to look at it.
+	[ $(( $(stat -c %Y "$f") - $(date +%s) )) -gt 14000 ]
+	# A flush or ETRN does not send it anywhere; ATRN does (tests above).
+	pq flush remote.test
+	sleep 1
+	[ "$(ph_queue_files)" -eq 1 ]
+}
