@@ -10,6 +10,10 @@
  *	posthorn-atrn [-v] [-T verify|encrypt|none] [-C cafile] [-H name]
  *	    -u login -p passfile [-l host:port] server[:port] [domain,...]
  *
+ * With -e it asks with ETRN (RFC 1985) instead, for a site with a fixed
+ * address: the provider then sends the mail over new connections to the
+ * site's own MX.
+ *
  * Exit: 0 mail relayed or none waiting, 75 try again later, 77 refused
  * (login or domains), 69 the server cannot be used, 64 usage.
  */
@@ -62,6 +66,12 @@ static int	 peer_write(struct peer *, const void *, size_t);
 static void	 peer_printf(struct peer *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	 peer_reply(struct peer *, char *, size_t, char *, size_t);
+static void	 session_open(struct peer *, const char *, const char *,
+		    const char *, const char *, const char *, char *, size_t);
+static void	 session_auth(struct peer *, const char *, const char *,
+		    const char *);
+static int	 atrn_run(struct peer *, const char *, const char *, char *);
+static int	 etrn_run(struct peer *, const char *, const char *);
 static void	 relay(struct peer *, int);
 static int	 write_all(int, const char *, size_t);
 static void	 split_hostport(char *, const char **, const char **,
@@ -71,21 +81,21 @@ int
 main(int argc, char **argv)
 {
 	struct peer	 p;
-	SSL_CTX		*ctx = NULL;
-	const char	*tls = "verify", *cafile = NULL, *tlsname = NULL;
+	const char	*tls = NULL, *cafile = NULL, *tlsname = NULL;
 	const char	*login = NULL, *passfile = NULL, *host, *port;
-	const char	*lhost, *lport, *domains;
+	const char	*domains;
 	char		 local[300] = "127.0.0.1:25", server[300];
-	char		 pass[512], text[ATRN_LINE], ext[ATRN_LINE];
-	char		 plain[1100], b64[1500];
-	size_t		 plen, ulen;
+	char		 pass[512], ext[ATRN_LINE];
 	FILE		*f;
-	int		 ch, code, lfd;
+	int		 ch, etrn = 0;
 
-	while ((ch = getopt(argc, argv, "C:H:l:p:T:u:v")) != -1) {
+	while ((ch = getopt(argc, argv, "C:eH:l:p:T:u:v")) != -1) {
 		switch (ch) {
 		case 'C':
 			cafile = optarg;
+			break;
+		case 'e':
+			etrn = 1;
 			break;
 		case 'H':
 			tlsname = optarg;
@@ -111,81 +121,114 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || argc > 2 || login == NULL || passfile == NULL ||
+	/* ETRN may go without a login, and then takes TLS when offered. */
+	if (tls == NULL)
+		tls = etrn ? "may" : "verify";
+	if (argc < 1 || argc > 2 || (!etrn && login == NULL) ||
+	    (login == NULL) != (passfile == NULL) || (etrn && argc != 2) ||
 	    (strcmp(tls, "verify") != 0 && strcmp(tls, "encrypt") != 0 &&
-	    strcmp(tls, "none") != 0))
+	    strcmp(tls, "may") != 0 && strcmp(tls, "none") != 0))
 		usage();
 	domains = argc == 2 ? argv[1] : "";
-	if (strpbrk(domains, "\r\n") || strlen(login) > 255)
+	if (strpbrk(domains, "\r\n") || (login && strlen(login) > 255))
 		usage();
-	if ((f = fopen(passfile, "r")) == NULL)
-		die(EX_USAGE_, "%s: %s", passfile, strerror(errno));
-	if (fgets(pass, sizeof(pass), f) == NULL)
-		pass[0] = '\0';
-	fclose(f);
-	pass[strcspn(pass, "\r\n")] = '\0';
-	if (pass[0] == '\0')
-		die(EX_USAGE_, "%s: no password in its first line", passfile);
+	pass[0] = '\0';
+	if (passfile) {
+		if ((f = fopen(passfile, "r")) == NULL)
+			die(EX_USAGE_, "%s: %s", passfile, strerror(errno));
+		if (fgets(pass, sizeof(pass), f) == NULL)
+			pass[0] = '\0';
+		fclose(f);
+		pass[strcspn(pass, "\r\n")] = '\0';
+		if (pass[0] == '\0')
+			die(EX_USAGE_, "%s: no password in its first line",
+			    passfile);
+	}
 
 	strlcpy(server, argv[0], sizeof(server));
-	split_hostport(server, &host, &port, ATRN_PORT);
-	split_hostport(local, &lhost, &lport, "25");
+	split_hostport(server, &host, &port, etrn ? "25" : ATRN_PORT);
 	if (tlsname == NULL)
 		tlsname = host;
-
 	memset(&p, 0, sizeof(p));
-	if ((p.fd = tcp_connect(host, port, "server")) == -1)
+	session_open(&p, host, port, tls, cafile, tlsname, ext, sizeof(ext));
+	if (strstr(ext, etrn ? "\nETRN\n" : "\nATRN\n") == NULL)
+		die(EX_UNAVAIL_, "%s: %s is not offered", host,
+		    etrn ? "ETRN" : "ATRN");
+	if (login)
+		session_auth(&p, host, login, pass);
+	explicit_bzero(pass, sizeof(pass));
+	if (etrn)
+		return etrn_run(&p, host, domains);
+	return atrn_run(&p, host, domains, local);
+}
+
+/* Connect, greeting, EHLO, STARTTLS as tls says, EHLO again. */
+static void
+session_open(struct peer *p, const char *host, const char *port,
+    const char *tls, const char *cafile, const char *tlsname, char *ext,
+    size_t extlen)
+{
+	SSL_CTX		*ctx;
+	char		 text[ATRN_LINE];
+	int		 verify = strcmp(tls, "verify") == 0;
+
+	if ((p->fd = tcp_connect(host, port, "server")) == -1)
 		exit(EX_TEMPFAIL_);
-	if ((code = peer_reply(&p, text, sizeof(text), NULL, 0)) != 220)
+	if (peer_reply(p, text, sizeof(text), NULL, 0) != 220)
 		die(EX_TEMPFAIL_, "%s: greeting: %s", host, text);
-	peer_printf(&p, "EHLO %s\r\n", tlsname);
-	if (peer_reply(&p, text, sizeof(text), ext, sizeof(ext)) != 250)
+	peer_printf(p, "EHLO %s\r\n", tlsname);
+	if (peer_reply(p, text, sizeof(text), ext, extlen) != 250)
 		die(EX_UNAVAIL_, "%s: EHLO: %s", host, text);
-	if (strcmp(tls, "none") != 0) {
-		if (strstr(ext, "\nSTARTTLS\n") == NULL)
-			die(EX_UNAVAIL_, "%s: no STARTTLS offered", host);
-		peer_printf(&p, "STARTTLS\r\n");
-		if (peer_reply(&p, text, sizeof(text), NULL, 0) != 220)
-			die(EX_TEMPFAIL_, "%s: STARTTLS: %s", host, text);
-		if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
-		    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
-			die(EX_TEMPFAIL_, "TLS: cannot set up");
-		if (strcmp(tls, "verify") == 0) {
-			if ((cafile ? SSL_CTX_load_verify_locations(ctx, cafile,
-			    NULL) : SSL_CTX_set_default_verify_paths(ctx)) != 1)
-				die(EX_USAGE_, "TLS: cannot load CA certificates"
-				    " %s", cafile ? cafile : "(system)");
-			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		}
-		if ((p.ssl = SSL_new(ctx)) == NULL ||
-		    SSL_set_fd(p.ssl, p.fd) != 1 ||
-		    SSL_set_tlsext_host_name(p.ssl, tlsname) != 1 ||
-		    (strcmp(tls, "verify") == 0 &&
-		    SSL_set1_host(p.ssl, tlsname) != 1))
-			die(EX_TEMPFAIL_, "TLS: cannot set up");
-		if (SSL_connect(p.ssl) != 1) {
-			long v = SSL_get_verify_result(p.ssl);
-
-			die(EX_TEMPFAIL_, "%s: TLS handshake failed: %s", host,
-			    v != X509_V_OK ? X509_verify_cert_error_string(v) :
-			    ERR_reason_error_string(ERR_get_error()));
-		}
-		if (verbose)
-			fprintf(stderr, "posthorn-atrn: TLS %s with %s%s\n",
-			    SSL_get_version(p.ssl), host, strcmp(tls,
-			    "verify") == 0 ? ", certificate verified" : "");
-		p.inlen = 0;
-		peer_printf(&p, "EHLO %s\r\n", tlsname);
-		if (peer_reply(&p, text, sizeof(text), ext, sizeof(ext)) !=
-		    250)
-			die(EX_UNAVAIL_, "%s: EHLO: %s", host, text);
+	if (strcmp(tls, "none") == 0 || (strcmp(tls, "may") == 0 &&
+	    strstr(ext, "\nSTARTTLS\n") == NULL))
+		return;
+	if (strstr(ext, "\nSTARTTLS\n") == NULL)
+		die(EX_UNAVAIL_, "%s: no STARTTLS offered", host);
+	peer_printf(p, "STARTTLS\r\n");
+	if (peer_reply(p, text, sizeof(text), NULL, 0) != 220)
+		die(EX_TEMPFAIL_, "%s: STARTTLS: %s", host, text);
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
+		die(EX_TEMPFAIL_, "TLS: cannot set up");
+	if (verify) {
+		if ((cafile ? SSL_CTX_load_verify_locations(ctx, cafile,
+		    NULL) : SSL_CTX_set_default_verify_paths(ctx)) != 1)
+			die(EX_USAGE_, "TLS: cannot load CA certificates %s",
+			    cafile ? cafile : "(system)");
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	}
-	if (strstr(ext, "\nATRN\n") == NULL)
-		die(EX_UNAVAIL_, "%s: ATRN is not offered", host);
+	if ((p->ssl = SSL_new(ctx)) == NULL ||
+	    SSL_set_fd(p->ssl, p->fd) != 1 ||
+	    SSL_set_tlsext_host_name(p->ssl, tlsname) != 1 ||
+	    (verify && SSL_set1_host(p->ssl, tlsname) != 1))
+		die(EX_TEMPFAIL_, "TLS: cannot set up");
+	if (SSL_connect(p->ssl) != 1) {
+		long v = SSL_get_verify_result(p->ssl);
 
-	/* AUTH PLAIN: authzid NUL login NUL password (RFC 4616). */
-	ulen = strlen(login);
-	plen = strlen(pass);
+		die(EX_TEMPFAIL_, "%s: TLS handshake failed: %s", host,
+		    v != X509_V_OK ? X509_verify_cert_error_string(v) :
+		    ERR_reason_error_string(ERR_get_error()));
+	}
+	if (verbose)
+		fprintf(stderr, "posthorn-atrn: TLS %s with %s%s\n",
+		    SSL_get_version(p->ssl), host, verify ?
+		    ", certificate verified" : "");
+	/* Nothing read in the clear counts after the handshake. */
+	p->inlen = 0;
+	peer_printf(p, "EHLO %s\r\n", tlsname);
+	if (peer_reply(p, text, sizeof(text), ext, extlen) != 250)
+		die(EX_UNAVAIL_, "%s: EHLO: %s", host, text);
+}
+
+/* AUTH PLAIN: authzid NUL login NUL password (RFC 4616). */
+static void
+session_auth(struct peer *p, const char *host, const char *login,
+    const char *pass)
+{
+	char	 plain[1100], b64[1500], text[ATRN_LINE];
+	size_t	 ulen = strlen(login), plen = strlen(pass);
+	int	 code;
+
 	if (2 + ulen + plen > sizeof(plain))
 		die(EX_USAGE_, "login or password too long");
 	plain[0] = '\0';
@@ -196,40 +239,78 @@ main(int argc, char **argv)
 	    sizeof(b64)) == -1)
 		die(EX_USAGE_, "login or password too long");
 	explicit_bzero(plain, sizeof(plain));
-	explicit_bzero(pass, sizeof(pass));
-	peer_printf(&p, "AUTH PLAIN %s\r\n", b64);
+	peer_printf(p, "AUTH PLAIN %s\r\n", b64);
 	explicit_bzero(b64, sizeof(b64));
-	if ((code = peer_reply(&p, text, sizeof(text), NULL, 0)) != 235)
+	if ((code = peer_reply(p, text, sizeof(text), NULL, 0)) != 235)
 		die(code >= 500 ? EX_NOPERM_ : EX_TEMPFAIL_, "%s: AUTH: %s",
 		    host, text);
+}
 
-	peer_printf(&p, "ATRN%s%s\r\n", domains[0] ? " " : "", domains);
-	code = peer_reply(&p, text, sizeof(text), NULL, 0);
+static int
+atrn_run(struct peer *p, const char *host, const char *domains,
+    char *local)
+{
+	const char	*lhost, *lport;
+	char		 text[ATRN_LINE];
+	int		 code, lfd;
+
+	peer_printf(p, "ATRN%s%s\r\n", domains[0] ? " " : "", domains);
+	code = peer_reply(p, text, sizeof(text), NULL, 0);
 	if (code == 453) {
 		if (verbose)
 			fprintf(stderr, "posthorn-atrn: %s: %s\n", host, text);
-		peer_printf(&p, "QUIT\r\n");
-		exit(EX_OK_);
+		peer_printf(p, "QUIT\r\n");
+		return EX_OK_;
 	}
 	if (code != 250)
-		die(code >= 500 ? EX_NOPERM_ : code == 450 ? EX_NOPERM_ :
-		    EX_TEMPFAIL_, "%s: ATRN: %s", host, text);
+		die(code >= 500 || code == 450 ? EX_NOPERM_ : EX_TEMPFAIL_,
+		    "%s: ATRN: %s", host, text);
 	if (verbose)
 		fprintf(stderr, "posthorn-atrn: %s: %s\n", host, text);
 	/*
 	 * Reversed: the provider now waits for a greeting, which our smtpd
 	 * gives.  Should our smtpd be down, the provider keeps the mail.
 	 */
+	split_hostport(local, &lhost, &lport, "25");
 	if ((lfd = tcp_connect(lhost, lport, "local smtpd")) == -1)
-		exit(EX_TEMPFAIL_);
-	relay(&p, lfd);
-	if (p.ssl)
-		(void)SSL_shutdown(p.ssl);
-	close(p.fd);
+		return EX_TEMPFAIL_;
+	relay(p, lfd);
+	if (p->ssl)
+		(void)SSL_shutdown(p->ssl);
+	close(p->fd);
 	close(lfd);
 	if (verbose)
 		fprintf(stderr, "posthorn-atrn: session with %s ended\n", host);
 	return EX_OK_;
+}
+
+/* ETRN (RFC 1985) for each domain; the first refusal decides the exit. */
+static int
+etrn_run(struct peer *p, const char *host, const char *domains)
+{
+	char		 text[ATRN_LINE], d[300];
+	const char	*s = domains;
+	size_t		 n;
+	int		 code, status = EX_OK_;
+
+	for (;;) {
+		s += strspn(s, ", ");
+		if (*s == '\0')
+			break;
+		n = strcspn(s, ", ");
+		snprintf(d, sizeof(d), "%.*s", (int)n, s);
+		s += n;
+		peer_printf(p, "ETRN %s\r\n", d);
+		code = peer_reply(p, text, sizeof(text), NULL, 0);
+		/* 250, 251, 252, 253: started, or nothing waits. */
+		printf("%s: %s: %s\n", host, d, text);
+		if (code / 10 != 25 && status == EX_OK_)
+			status = code == 459 || code >= 500 ? EX_NOPERM_ :
+			    EX_TEMPFAIL_;
+	}
+	peer_printf(p, "QUIT\r\n");
+	(void)peer_reply(p, text, sizeof(text), NULL, 0);
+	return status;
 }
 
 static void
@@ -237,7 +318,10 @@ usage(void)
 {
 	fprintf(stderr, "usage: posthorn-atrn [-v] [-T verify|encrypt|none] "
 	    "[-C cafile] [-H tls-name]\n\t-u login -p password-file "
-	    "[-l local-host:port] server[:port] [domain[,domain...]]\n");
+	    "[-l local-host:port] server[:port] [domain[,domain...]]\n"
+	    "       posthorn-atrn -e [-v] [-T verify|encrypt|may|none] "
+	    "[-C cafile] [-H tls-name]\n\t[-u login -p password-file] "
+	    "server[:port] domain|@domain|#queue[,...]\n");
 	exit(EX_USAGE_);
 }
 

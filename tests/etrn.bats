@@ -163,3 +163,28 @@ EOF2
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"smtpd_etrn_clients: 'everyone' is not mynetworks, authenticated, any or none"* ]]
 }
+
+@test "posthorn-atrn -e: the ETRN client asks for its domains' mail (STARTTLS when offered), exit status by the replies" {
+	port=$(ph_free_ports 1)
+	ph_conf relay_domains "etrn.test"
+	transport "etrn.test smtp:[127.0.0.1]:$port"
+	ph_start
+	send s@example.org u1@etrn.test
+	deferred 1
+	ph_sink "$PH_DIR/sink.log" --port "$port"
+	run "$PH_BUILD/bin/posthorn-atrn" -e -v "127.0.0.1:$PH_PORT" etrn.test,other.test
+	echo "$output"
+	[ "$status" -eq 77 ]
+	[[ "$output" == *"TLS TLSv1."* ]]
+	[[ "$output" == *"etrn.test: 253 2.0.0 OK, 1 pending message for node etrn.test started"* ]]
+	[[ "$output" == *"other.test: 459 4.7.1 Node other.test not allowed"* ]]
+	wait_sent "u1@etrn.test" 1
+	run "$PH_BUILD/bin/posthorn-atrn" -e "127.0.0.1:$PH_PORT" etrn.test
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"251 2.0.0 OK, no messages waiting for node etrn.test"* ]]
+	# -e needs a node; a login needs its password file.
+	run "$PH_BUILD/bin/posthorn-atrn" -e "127.0.0.1:$PH_PORT"
+	[ "$status" -eq 64 ]
+	run "$PH_BUILD/bin/posthorn-atrn" -e -u alice "127.0.0.1:$PH_PORT" etrn.test
+	[ "$status" -eq 64 ]
+}
