@@ -217,6 +217,13 @@ odmr_request(struct qmgr *q, const char *login, const char *domains,
 			}
 		free(ids);
 	}
+	if (started == 0) {
+		/* The index was ahead of the files: nothing to send after all. */
+		o->fd = -1;	/* the caller's to close */
+		odmr_job_gone(q, o->id);
+		buf_printf(reply, "453 4.3.0 You have no mail");
+		return -1;
+	}
 	log_info("ATRN from %s for %s%s: %ld message%s started", o->label,
 	    o->domains[0], o->ndom > 1 ? " and more" : "", started,
 	    started == 1 ? "" : "s");
