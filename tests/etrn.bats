@@ -12,6 +12,7 @@ setup() {
 }
 
 teardown() {
+	stop_b
 	ph_teardown
 }
 
@@ -164,27 +165,34 @@ EOF2
 	[[ "$output" == *"smtpd_etrn_clients: 'everyone' is not mynetworks, authenticated, any or none"* ]]
 }
 
-@test "posthorn-atrn -e: the ETRN client asks for its domains' mail (STARTTLS when offered), exit status by the replies" {
-	port=$(ph_free_ports 1)
-	ph_conf relay_domains "etrn.test"
-	transport "etrn.test smtp:[127.0.0.1]:$port"
+@test "posthorn-atrn -e: the customer's ETRN brings its deferred mail to its Maildir at once; exit status by the replies" {
+	# B is the customer's server, down while its mail arrives here.
+	start_b
+	kill -TERM "$B_MASTER"
+	wait "$B_MASTER" || true
+	ph_conf relay_domains "remote.test"
+	transport "remote.test smtp:[127.0.0.1]:${bports[0]}"
 	ph_start
-	send s@example.org u1@etrn.test
+	send s@example.org bob@remote.test
 	deferred 1
-	ph_sink "$PH_DIR/sink.log" --port "$port"
-	run "$PH_BUILD/bin/posthorn-atrn" -e -v "127.0.0.1:$PH_PORT" etrn.test,other.test
+	"$PH_LIBEXEC/master" -f -c "$PH_DIR/b/etc" >> "$PH_DIR/b.log" 2>&1 &
+	B_MASTER=$!
+	ph_wait_listen "${bports[0]}"
+	run "$PH_BUILD/bin/posthorn-atrn" -e -v "127.0.0.1:$PH_PORT" remote.test,other.test
 	echo "$output"
 	[ "$status" -eq 77 ]
 	[[ "$output" == *"TLS TLSv1."* ]]
-	[[ "$output" == *"etrn.test: 253 2.0.0 OK, 1 pending message for node etrn.test started"* ]]
+	[[ "$output" == *"remote.test: 253 2.0.0 OK, 1 pending message for node remote.test started"* ]]
 	[[ "$output" == *"other.test: 459 4.7.1 Node other.test not allowed"* ]]
-	wait_sent "u1@etrn.test" 1
-	run "$PH_BUILD/bin/posthorn-atrn" -e "127.0.0.1:$PH_PORT" etrn.test
+	wait_sent "bob@remote.test" 1
+	for i in $(seq 1 100); do [ "$(b_mail bob)" -eq 1 ] && break; sleep 0.05; done
+	[ "$(b_mail bob)" -eq 1 ]
+	run "$PH_BUILD/bin/posthorn-atrn" -e "127.0.0.1:$PH_PORT" remote.test
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"251 2.0.0 OK, no messages waiting for node etrn.test"* ]]
+	[[ "$output" == *"251 2.0.0 OK, no messages waiting for node remote.test"* ]]
 	# -e needs a node; a login needs its password file.
 	run "$PH_BUILD/bin/posthorn-atrn" -e "127.0.0.1:$PH_PORT"
 	[ "$status" -eq 64 ]
-	run "$PH_BUILD/bin/posthorn-atrn" -e -u alice "127.0.0.1:$PH_PORT" etrn.test
+	run "$PH_BUILD/bin/posthorn-atrn" -e -u alice "127.0.0.1:$PH_PORT" remote.test
 	[ "$status" -eq 64 ]
 }

@@ -20,7 +20,7 @@ setup() {
 }
 
 teardown() {
-	[ -n "${B_MASTER:-}" ] && kill -TERM "$B_MASTER" 2>/dev/null && wait "$B_MASTER" 2>/dev/null
+	stop_b
 	ph_teardown
 }
 

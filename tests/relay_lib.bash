@@ -16,6 +16,16 @@ start_b() {
 	ph_wait_listen "${bports[1]}"
 }
 
+# stop_b: stop B if it was started (teardown).
+stop_b() {
+	if [ -n "${B_MASTER:-}" ]; then
+		kill -TERM "$B_MASTER" 2>/dev/null || true
+		wait "$B_MASTER" 2>/dev/null || true
+		pkill -KILL -f -- "-c $PH_DIR/b/etc( |\$)" 2>/dev/null || true
+		B_MASTER=
+	fi
+}
+
 # b_mail USER: messages in B's USER Maildir.
 b_mail() {
 	find "$PH_DIR/b/mail/$1" -path '*/new/*' -type f 2>/dev/null | wc -l

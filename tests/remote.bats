@@ -12,11 +12,7 @@ setup() {
 }
 
 teardown() {
-	if [ -n "${B_MASTER:-}" ]; then
-		kill -TERM "$B_MASTER" 2>/dev/null || true
-		wait "$B_MASTER" 2>/dev/null || true
-		pkill -KILL -f -- "-c $PH_DIR/b/etc( |\$)" 2>/dev/null || true
-	fi
+	stop_b
 	ph_teardown
 }
 
