@@ -51,6 +51,8 @@ struct dindex {
 	unsigned	 gen;
 };
 
+static int	 dindex_build_one(struct qmgr *, const char *, const char *,
+		    int, void *);
 static unsigned	 dindex_hash(const char *);
 static void	 dindex_link(struct dindex *, struct dmsg *, const char *);
 static struct ddom *dindex_dom(struct dindex *, const char *, int create);
@@ -68,42 +70,37 @@ dindex_init(struct qmgr *q)
 void
 dindex_build(struct qmgr *q)
 {
-	const char	*hex = "0123456789ABCDEF";
-	char		 dir[32], path[320], err[256];
-	struct qf_env	 env;
-	struct dirent	*de;
-	DIR		*dp;
-	int		 i, fd;
-
-	for (i = 0; i < 16; i++) {
-		snprintf(dir, sizeof(dir), "%s/%c", Q_DEFERRED, hex[i]);
-		if ((dp = opendir(dir)) == NULL) {
-			log_warn("opendir %s", dir);
-			continue;
-		}
-		while ((de = readdir(dp)) != NULL) {
-			if (!queueid_valid(de->d_name))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-				if (errno != ENOENT)
-					log_warn("%s: open %s", de->d_name,
-					    path);
-				continue;
-			}
-			if (qf_read_env(fd, &env, err, sizeof(err)) == 0) {
-				dindex_add(q, de->d_name, &env);
-				qf_env_free(&env);
-			} else
-				log_warnx("%s: %s (left for the retry to "
-				    "handle)", de->d_name, err);
-			close(fd);
-		}
-		closedir(dp);
-	}
+	(void)qdir_each(q, Q_DEFERRED, dindex_build_one, NULL);
 	if (q->dindex->nmsgs > 0)
 		log_info("deferred queue: %zu message%s indexed by domain",
 		    q->dindex->nmsgs, q->dindex->nmsgs == 1 ? "" : "s");
+}
+
+static int
+dindex_build_one(struct qmgr *q, const char *dir, const char *name,
+    int sub, void *arg)
+{
+	char		 path[320], err[256];
+	struct qf_env	 env;
+	int		 fd;
+
+	(void)sub;
+	(void)arg;
+	if (!queueid_valid(name))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			log_warn("%s: open %s", name, path);
+		return 0;
+	}
+	if (qf_read_env(fd, &env, err, sizeof(err)) == 0) {
+		dindex_add(q, name, &env);
+		qf_env_free(&env);
+	} else
+		log_warnx("%s: %s (left for the retry to handle)", name, err);
+	close(fd);
+	return 0;
 }
 
 /* id waits in deferred/ for these pending recipients' domains. */

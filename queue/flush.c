@@ -36,6 +36,8 @@ static struct flush_client flush_clients[FLUSH_CLIENTS];
 
 static int	 flush_one(struct qmgr *, const char *, const char *, int,
 		    long);
+static int	 flush_all_one(struct qmgr *, const char *, const char *, int,
+		    void *);
 
 int
 flush_rate_check(struct qmgr *q, const char *client)
@@ -74,15 +76,10 @@ flush_rate_check(struct qmgr *q, const char *client)
 long
 flush_queue(struct qmgr *q, const char *domain, int sub)
 {
-	const char	*hex = "0123456789ABCDEF";
-	char		 dir[32];
 	struct qid	*ids;
-	struct dirent	*de;
 	struct dest	*d;
-	DIR		*dp;
 	size_t		 i, n;
 	long		 started = 0;
-	int		 k;
 
 	if (q->stopping)
 		return 0;
@@ -95,19 +92,21 @@ flush_queue(struct qmgr *q, const char *domain, int sub)
 	}
 	for (d = q->dests; d; d = d->next)
 		d->dead_until = 0;
-	for (k = 0; k < 16; k++) {
-		snprintf(dir, sizeof(dir), "%s/%c", Q_DEFERRED, hex[k]);
-		if ((dp = opendir(dir)) == NULL) {
-			log_warn("opendir %s", dir);
-			continue;
-		}
-		while ((de = readdir(dp)) != NULL)
-			if (queueid_valid(de->d_name))
-				started += flush_one(q, de->d_name, NULL, 0,
-				    0);
-		closedir(dp);
-	}
+	(void)qdir_each(q, Q_DEFERRED, flush_all_one, &started);
 	return started;
+}
+
+static int
+flush_all_one(struct qmgr *q, const char *dir, const char *name, int sub,
+    void *arg)
+{
+	long	*started = arg;
+
+	(void)dir;
+	(void)sub;
+	if (queueid_valid(name))
+		*started += flush_one(q, name, NULL, 0, 0);
+	return 0;
 }
 
 /* A message for an ODMR session (odmr.c): 1 if it started, else 0. */

@@ -141,6 +141,14 @@ void	 sched_enqueue_msg(struct qmgr *, struct qmsg *);
 void	 sched_recover(struct qmgr *);
 int	 sched_busy(struct qmgr *);
 
+/*
+ * qdir.c: fn for every entry but dot files in top's sixteen subfolders
+ * (sub: the subfolder's number); -1 from fn stops the walk.
+ */
+int	 qdir_each(struct qmgr *, const char *top,
+	    int (*fn)(struct qmgr *, const char *dir, const char *name,
+	    int sub, void *), void *arg);
+
 /* dindex.c: the per-domain index of deferred/. */
 void	 dindex_init(struct qmgr *);
 void	 dindex_build(struct qmgr *);

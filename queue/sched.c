@@ -83,6 +83,12 @@ struct conn {
 static void	 sched_dispatch(void *);
 static void	 sched_scan(void *);
 static void	 sched_scan_timer(void *);
+static int	 sched_scan_one(struct qmgr *, const char *, const char *, int,
+		    void *);
+static int	 sched_recover_incoming(struct qmgr *, const char *,
+		    const char *, int, void *);
+static int	 sched_recover_active(struct qmgr *, const char *,
+		    const char *, int, void *);
 static void	 sched_start(struct qmgr *, const struct qmsg *);
 static void	 conn_io(int, int, void *);
 static void	 conn_timeout(void *);
@@ -141,62 +147,61 @@ sched_enqueue_msg(struct qmgr *q, struct qmsg *m)
 void
 sched_recover(struct qmgr *q)
 {
-	char		 dir[32], path[320];
-	DIR		*d;
-	struct dirent	*de;
-	const char	*hex = "0123456789ABCDEF";
-	int		 i, pass;
-
-	for (pass = 0; pass < 2; pass++) {
-		for (i = 0; i < 16; i++) {
-			snprintf(dir, sizeof(dir), "%s/%c",
-			    pass == 0 ? Q_INCOMING : Q_ACTIVE, hex[i]);
-			if ((d = opendir(dir)) == NULL) {
-				log_warn("opendir %s", dir);
-				continue;
-			}
-			while ((de = readdir(d)) != NULL) {
-				if (de->d_name[0] == '.')
-					continue;
-				if (!queueid_valid(de->d_name)) {
-					log_warnx("%s: not a queue file: %s",
-					    dir, de->d_name);
-					continue;
-				}
-				snprintf(path, sizeof(path), "%s/%s", dir,
-				    de->d_name);
-				if (pass == 0) {
-					log_info("%s: discarding unfinished "
-					    "incoming file (never acknowledged)",
-					    de->d_name);
-					if (unlink(path) == -1)
-						log_warn("unlink %s", path);
-					continue;
-				}
-				if (queueid_hash(de->d_name) != hex[i]) {
-					/* Put back where it belongs (restore). */
-					char to[64];
-
-					qf_path(to, sizeof(to), Q_ACTIVE,
-					    de->d_name);
-					log_warnx("%s: found in %s, moving to %s",
-					    de->d_name, dir, to);
-					if (rename(path, to) == -1) {
-						log_warn("rename %s", path);
-						continue;
-					}
-					/* A folder still to come finds it. */
-					if (strchr(hex, queueid_hash(
-					    de->d_name)) - hex > i)
-						continue;
-				}
-				sched_enqueue(q, de->d_name);
-			}
-			closedir(d);
-		}
-	}
+	(void)qdir_each(q, Q_INCOMING, sched_recover_incoming, NULL);
+	(void)qdir_each(q, Q_ACTIVE, sched_recover_active, NULL);
 	dindex_build(q);
 	sched_scan(q);
+}
+
+/* Never acknowledged: the client was not told 250, so it goes. */
+static int
+sched_recover_incoming(struct qmgr *q, const char *dir, const char *name,
+    int sub, void *arg)
+{
+	char	 path[320];
+
+	(void)q;
+	(void)sub;
+	(void)arg;
+	if (!queueid_valid(name)) {
+		log_warnx("%s: not a queue file: %s", dir, name);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	log_info("%s: discarding unfinished incoming file (never "
+	    "acknowledged)", name);
+	if (unlink(path) == -1)
+		log_warn("unlink %s", path);
+	return 0;
+}
+
+static int
+sched_recover_active(struct qmgr *q, const char *dir, const char *name,
+    int sub, void *arg)
+{
+	const char	*hex = "0123456789ABCDEF";
+	char		 path[320], to[64];
+
+	(void)arg;
+	if (!queueid_valid(name)) {
+		log_warnx("%s: not a queue file: %s", dir, name);
+		return 0;
+	}
+	if (queueid_hash(name) != hex[sub]) {
+		/* Put back where it belongs (restore). */
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		qf_path(to, sizeof(to), Q_ACTIVE, name);
+		log_warnx("%s: found in %s, moving to %s", name, dir, to);
+		if (rename(path, to) == -1) {
+			log_warn("rename %s", path);
+			return 0;
+		}
+		/* A folder still to come finds it. */
+		if (strchr(hex, queueid_hash(name)) - hex > sub)
+			return 0;
+	}
+	sched_enqueue(q, name);
+	return 0;
 }
 
 int
@@ -240,45 +245,44 @@ static void
 sched_scan(void *arg)
 {
 	struct qmgr	*q = arg;
-	char		 dir[32], from[320], to[64];
-	const char	*hex = "0123456789ABCDEF";
-	DIR		*d;
-	struct dirent	*de;
-	struct stat	 st;
 	time_t		 now = time(NULL);
-	int		 i;
 
 	if (q->scan_timer) {
 		event_timer_cancel(q->loop, q->scan_timer);
 		q->scan_timer = NULL;
 	}
-	for (i = 0; i < 16 && !q->stopping; i++) {
-		snprintf(dir, sizeof(dir), "%s/%c", Q_DEFERRED, hex[i]);
-		if ((d = opendir(dir)) == NULL) {
-			log_warn("opendir %s", dir);
-			continue;
-		}
-		while ((de = readdir(d)) != NULL) {
-			if (!queueid_valid(de->d_name))
-				continue;
-			snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
-			if (stat(from, &st) == -1 || st.st_mtime > now)
-				continue;
-			qf_path(to, sizeof(to), Q_ACTIVE, de->d_name);
-			if (rename(from, to) == -1) {
-				log_warn("%s: rename %s %s", de->d_name, from,
-				    to);
-				continue;
-			}
-			dindex_remove(q, de->d_name);
-			sched_enqueue(q, de->d_name);
-		}
-		closedir(d);
-	}
+	(void)qdir_each(q, Q_DEFERRED, sched_scan_one, &now);
 	dest_expire(q);
 	if (!q->stopping)
 		q->scan_timer = event_timer_add(q->loop,
 		    q->conf->queue_run_delay * 1000, sched_scan_timer, q);
+}
+
+/* A deferred message whose time has come goes to active/. */
+static int
+sched_scan_one(struct qmgr *q, const char *dir, const char *name, int sub,
+    void *arg)
+{
+	const time_t	*now = arg;
+	char		 from[320], to[64];
+	struct stat	 st;
+
+	(void)sub;
+	if (q->stopping)
+		return -1;
+	if (!queueid_valid(name))
+		return 0;
+	snprintf(from, sizeof(from), "%s/%s", dir, name);
+	if (stat(from, &st) == -1 || st.st_mtime > *now)
+		return 0;
+	qf_path(to, sizeof(to), Q_ACTIVE, name);
+	if (rename(from, to) == -1) {
+		log_warn("%s: rename %s %s", name, from, to);
+		return 0;
+	}
+	dindex_remove(q, name);
+	sched_enqueue(q, name);
+	return 0;
 }
 
 static void
