@@ -60,7 +60,7 @@ DEB_TEST	= bats swaks libnet-ssleay-perl libio-socket-ssl-perl python3 \
 .PHONY: all run check check-asan install clean deps deps-test test \
 	test-asan lint-man fuzz
 
-all: $(PROGRAMS) $(TOOLS) $(BUILD)/bin/newaliases $(UNITS)
+all: $(PROGRAMS) $(TOOLS) $(BUILD)/bin/newaliases $(BUILD)/bin/mailq $(UNITS)
 
 $(BUILD)/bin/posthorn-map: $(call obj,$(MAPTOOL_SRC)) $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
@@ -73,6 +73,9 @@ $(BUILD)/bin/posthorn-queue: $(call obj,$(QUEUETOOL_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/bin/posthorn-atrn: $(call obj,$(ATRNTOOL_SRC)) $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/mailq: $(BUILD)/bin/posthorn-queue
+	ln -sf posthorn-queue $@
 
 $(BUILD)/bin/newaliases: $(BUILD)/bin/posthorn-map
 	ln -sf posthorn-map $@
@@ -185,6 +188,7 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR)
 	install -m 0755 $(TOOLS) $(DESTDIR)$(SBINDIR)/
 	ln -sf posthorn-map $(DESTDIR)$(SBINDIR)/newaliases
+	ln -sf posthorn-queue $(DESTDIR)$(SBINDIR)/mailq
 	sh master/mkconfig "$(DESTDIR)$(SYSCONFDIR)/posthorn" "$(LIBEXECDIR)" \
 	    "$(SPOOLDIR)" "$(SYSCONFDIR)/posthorn" "$(abspath $(BUILD))/bin/posthorn-map"
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/

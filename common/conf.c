@@ -45,6 +45,7 @@ static const struct conf_key conf_keys[] = {
 	S(daemon_directory, DAEMON_DIR),
 	S(myhostname, ""),
 	S(mail_group, "posthorn"),
+	S(queue_admin_group, "root"),
 	S(local_domains, "localhost"),
 	S(alias_map, ""),
 	S(virtual_mailbox_map, ""),

@@ -13,6 +13,7 @@ struct conf {
 	char	*daemon_directory;
 	char	*myhostname;
 	char	*mail_group;
+	char	*queue_admin_group;
 	char	*local_domains;		/* comma/space separated list */
 	char	*alias_map;
 	char	*virtual_mailbox_map;

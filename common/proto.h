@@ -37,6 +37,21 @@
  *			to the same destination (qmgr sends one, or
  *			closes the channel)
  *
+ * posthorn-queue -> qmgr (public/qmgr, root and queue_admin_group only),
+ * one request per connection:
+ *	PROTO_LIST	-		reply ITEM (+ RCPT...) per message,
+ *					then OK(messages, bytes)
+ *	PROTO_SHOW	queue id	reply ITEM, RCPT..., DATA... (the
+ *					content), OK | FAIL(why)
+ *	PROTO_ADMIN	operation (delete|hold|release|requeue), queue id
+ *			or "ALL", flags ("deferred": delete only there)
+ *					reply OK(messages) | FAIL(why)
+ *	PROTO_FLUSH	as from smtpd, with an empty client address
+ *	ITEM: queue id, queue (A active, D deferred, H hold), arrival
+ *	time, content size, sender, client; RCPT: address, state (P, W,
+ *	D, B as in queuefile.h), DSN status and text of the last
+ *	deferral, its time.
+ *
  * smtpd -> keyd (private/keyd), one connection per smtpd process; smtpd
  * waits for each answer (the TLS handshake needs it to go on):
  *	PROTO_KEYOP	key id, op, padding (decimal), NUL each, then the
@@ -72,6 +87,10 @@
 #define PROTO_FORWARD	'W'
 #define PROTO_FLUSH	'Q'
 #define PROTO_ATRN	'T'
+#define PROTO_LIST	'L'
+#define PROTO_SHOW	'H'
+#define PROTO_ITEM	'I'
+#define PROTO_ADMIN	'Y'
 
 #define KEYOP_RSA_ENC	'e'
 #define KEYOP_ECDSA	's'
@@ -93,6 +112,7 @@
 #define ODMR_IDLE_TIME	30
 
 #define QMGR_SOCKET	"private/qmgr"
+#define QMGR_ADMIN_SOCKET "public/qmgr"
 #define LOCAL_SOCKET	"private/local"
 #define RELAY_SOCKET	"private/relay"
 #define KEYD_SOCKET	"private/keyd"

@@ -3,6 +3,9 @@
  * start.  As root: private/ is root:mail_group 0750 (the daemons reach
  * the internal sockets, nobody else does), the queue folders belong to
  * the qmgr service's user 0700 (nobody else reads mail), pid/ to root.
+ * public/ holds qmgr's socket for the queue tools: the qmgr user's, group
+ * queue_admin_group, 2750 (setgid, so that the socket qmgr makes there
+ * belongs to that group too).
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -28,7 +31,7 @@ qdirs_setup(const struct conf *c, const struct service_set *set, char *err,
 	    "hold", "corrupt" };
 	char		 path[PATH_MAX];
 	uid_t		 quid = geteuid();
-	gid_t		 qgid = getegid(), mgid = getegid();
+	gid_t		 qgid = getegid(), mgid = getegid(), agid = getegid();
 	struct group	*gr;
 	size_t		 i;
 	int		 k, root = geteuid() == 0;
@@ -40,6 +43,12 @@ qdirs_setup(const struct conf *c, const struct service_set *set, char *err,
 			return -1;
 		}
 		mgid = gr->gr_gid;
+		if ((gr = getgrnam(c->queue_admin_group)) == NULL) {
+			snprintf(err, errlen, "queue_admin_group '%s' does not "
+			    "exist", c->queue_admin_group);
+			return -1;
+		}
+		agid = gr->gr_gid;
 		for (k = 0; k < set->n; k++)
 			if (strcmp(set->defs[k].program, "qmgr") == 0 &&
 			    privsep_lookup(set->defs[k].user, &quid, &qgid) ==
@@ -58,6 +67,10 @@ qdirs_setup(const struct conf *c, const struct service_set *set, char *err,
 	snprintf(path, sizeof(path), "%s/private", c->queue_directory);
 	if (qdirs_make(path, root ? 0750 : 0700, geteuid(), mgid, err,
 	    errlen) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/public", c->queue_directory);
+	if (qdirs_make(path, root ? 02750 : 0700, quid, agid, err, errlen) ==
+	    -1)
 		return -1;
 	for (i = 0; i < sizeof(qd) / sizeof(qd[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", c->queue_directory, qd[i]);

@@ -52,6 +52,8 @@ main(int argc, char **argv)
 	qmgr_dirs();
 
 	q.loop = event_loop_new();
+	q.admin_fd = -1;
+	admin_init(&q);
 	sock_nonblock(q.svc.listen_fd);
 	if (event_add(q.loop, q.svc.listen_fd, EV_READ, intake_accept, &q) ==
 	    -1)
@@ -178,6 +180,7 @@ qmgr_stop(struct qmgr *q)
 		q->scan_timer = NULL;
 	}
 	intake_stop(q);
+	admin_stop(q);
 	idle_close_all(q);
 	odmr_stop(q);
 	qmgr_maybe_exit(q);

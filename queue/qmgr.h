@@ -76,6 +76,7 @@ struct qmgr {
 	struct event_timer *rate_timer;
 	struct event_timer *dispatch_timer;
 	struct event_timer *scan_timer;
+	int		 admin_fd;	/* public/qmgr (admin.c) */
 	int		 stopping;
 };
 
@@ -88,6 +89,10 @@ struct intake *intake_commit_next(struct intake *);
 void	 intake_set_commit_next(struct intake *, struct intake *);
 int	 intake_qfd(struct intake *);
 const char *intake_id(struct intake *);
+
+/* admin.c: the queue tools' channel. */
+void	 admin_init(struct qmgr *);
+void	 admin_stop(struct qmgr *);
 
 /* commit.c */
 void	 commit_schedule(struct qmgr *, struct intake *);
@@ -139,6 +144,10 @@ void	 sched_init(struct qmgr *);
 void	 sched_enqueue(struct qmgr *, const char *id);
 void	 sched_enqueue_msg(struct qmgr *, struct qmsg *);
 void	 sched_recover(struct qmgr *);
+/* An administrator's word on a message being delivered: 0, or -1. */
+#define SCHED_MARK_DELETE	1
+#define SCHED_MARK_HOLD		2
+int	 sched_mark(struct qmgr *, const char *id, int mark);
 int	 sched_busy(struct qmgr *);
 
 /*

@@ -55,6 +55,7 @@ struct job {
 	long		 odmr;		/* started for this ODMR session */
 	size_t		 odmr_waits;	/* recipients waiting for an ATRN */
 	size_t		 remaining;	/* recipients still pending after it */
+	int		 mark;		/* SCHED_MARK_*: the administrator's */
 	struct job	*next;
 };
 
@@ -138,6 +139,19 @@ sched_enqueue_msg(struct qmgr *q, struct qmsg *m)
 	q->ready_tail = m;
 	q->nready++;
 	sched_kick(q, 0);
+}
+
+int
+sched_mark(struct qmgr *q, const char *id, int mark)
+{
+	struct job	*j;
+
+	for (j = q->jobs; j; j = j->next)
+		if (strcmp(j->id, id) == 0) {
+			j->mark = mark;
+			return 0;
+		}
+	return -1;
 }
 
 /*
@@ -319,7 +333,10 @@ sched_start(struct qmgr *q, const struct qmsg *m)
 	strlcpy(j->id, id, sizeof(j->id));
 	qf_path(j->path, sizeof(j->path), Q_ACTIVE, id);
 	if ((j->qfd = open(j->path, O_RDWR | O_CLOEXEC)) == -1) {
-		log_warn("%s: open %s", id, j->path);
+		if (errno == ENOENT)
+			log_info("%s: gone before its attempt (deleted)", id);
+		else
+			log_warn("%s: open %s", id, j->path);
 		free(j);
 		if (m->odmr)
 			odmr_job_gone(q, m->odmr);
@@ -1070,23 +1087,28 @@ job_finish(struct job *j)
 	free(sitems);
 	free(ditems);
 	free(dix);
-	if (remaining == 0) {
+	if (j->mark == SCHED_MARK_HOLD)
+		j->hold = 1;
+	if (remaining == 0 || j->mark == SCHED_MARK_DELETE) {
 		if (unlink(j->path) == -1)
 			log_warn("%s: unlink %s", j->id, j->path);
 		else
-			log_info("%s: removed", j->id);
+			log_info("%s: removed%s", j->id, remaining ?
+			    " (deleted by the administrator)" : "");
 	} else {
 		if (changed && fdatasync(j->qfd) == -1)
 			log_warn("%s: fdatasync", j->id);
 		if (j->hold) {
 			char to[64];
 
-			snprintf(to, sizeof(to), "%s/%s", Q_HOLD, j->id);
+			qf_path(to, sizeof(to), Q_HOLD, j->id);
 			if (rename(j->path, to) == -1)
 				log_warn("%s: rename %s %s", j->id, j->path, to);
 			else
-				log_info("%s: held (transport_map hold); it "
-				    "waits in %s until released", j->id, to);
+				log_info("%s: held (%s); it waits in %s until "
+				    "released", j->id, j->mark ==
+				    SCHED_MARK_HOLD ? "by the administrator" :
+				    "transport_map hold", to);
 		} else {
 			j->remaining = remaining;
 			sched_defer(j, now);
