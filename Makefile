@@ -36,6 +36,8 @@ LDLIBS		+= -lssl -lcrypto -lcrypt -lresolv -ldb -lbsd
 COMMON_SRC	= $(wildcard common/*.c)
 MASTER_SRC	= master/master.c master/mconf.c master/qdirs.c master/spawn.c
 MAPTOOL_SRC	= master/posthorn-map.c
+CTL_SRC		= master/posthorn.c
+CONFTOOL_SRC	= master/posthorn-conf.c
 ATRNTOOL_SRC	= smtpd/posthorn-atrn.c
 SMTPD_SRC	= $(filter-out $(ATRNTOOL_SRC),$(wildcard smtpd/*.c))
 QUEUETOOL_SRC	= queue/posthorn-queue.c
@@ -47,7 +49,8 @@ AUTH_SRC	= $(wildcard auth/*.c)
 
 obj		= $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local smtp keyd auth)
-TOOLS		= $(BUILD)/bin/posthorn-map $(BUILD)/bin/posthorn-queue \
+TOOLS		= $(BUILD)/bin/posthorn $(BUILD)/bin/posthorn-conf \
+		  $(BUILD)/bin/posthorn-map $(BUILD)/bin/posthorn-queue \
 		  $(BUILD)/bin/posthorn-atrn
 UNIT_SRC	= $(wildcard tests/unit/*.c)
 UNITS		= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -63,6 +66,14 @@ DEB_TEST	= bats swaks libnet-ssleay-perl libio-socket-ssl-perl python3 \
 all: $(PROGRAMS) $(TOOLS) $(BUILD)/bin/newaliases $(BUILD)/bin/mailq $(UNITS)
 
 $(BUILD)/bin/posthorn-map: $(call obj,$(MAPTOOL_SRC)) $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/posthorn: $(call obj,$(CTL_SRC)) $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/posthorn-conf: $(call obj,$(CONFTOOL_SRC)) $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

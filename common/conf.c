@@ -333,31 +333,29 @@ conf_free(struct conf *c)
 	memset(c, 0, sizeof(*c));
 }
 
-void
-conf_print(const struct conf *c, int only_changed)
+const char *
+conf_key_name(size_t i)
 {
-	size_t	 i;
-	const struct conf_key *k;
-	const char *s;
-	long	 v;
-
-	for (i = 0; i < NKEYS; i++) {
-		k = &conf_keys[i];
-		if (k->type == CT_STR) {
-			s = *(char *const *)((const char *)c + k->off);
-			if (only_changed && strcmp(s, k->def) == 0)
-				continue;
-			printf("%s = %s\n", k->name, s);
-		} else {
-			v = *(const long *)((const char *)c + k->off);
-			if (k->type == CT_BOOL)
-				printf("%s = %s\n", k->name, v ? "yes" : "no");
-			else
-				printf("%s = %ld%s\n", k->name, v,
-				    k->type == CT_TIME ? "s" : "");
-		}
-	}
+	return i < NKEYS ? conf_keys[i].name : NULL;
 }
+
+const char *
+conf_key_default(size_t i)
+{
+	return i < NKEYS ? conf_keys[i].def : NULL;
+}
+
+int
+conf_key_index(const char *name, size_t *i)
+{
+	const struct conf_key *k;
+
+	if ((k = conf_find(name)) == NULL)
+		return -1;
+	*i = (size_t)(k - conf_keys);
+	return 0;
+}
+
 
 /* Is word in a comma/space separated list?  Case-insensitive (domains). */
 int
@@ -729,4 +727,31 @@ conf_tls_level(const char *s)
 		if (strcasecmp(s, levels[i]) == 0)
 			return i;
 	return -1;
+}
+
+void
+conf_format(const struct conf *c, size_t i, char *out, size_t len)
+{
+	const struct conf_key *k = &conf_keys[i];
+	const struct conf_unit *u;
+	long	 v;
+
+	if (k->type == CT_STR) {
+		snprintf(out, len, "%s", *(char *const *)((const char *)c +
+		    k->off));
+		return;
+	}
+	v = *(const long *)((const char *)c + k->off);
+	if (k->type == CT_BOOL) {
+		snprintf(out, len, "%s", v ? "yes" : "no");
+		return;
+	}
+	if (k->type != CT_TIME) {
+		snprintf(out, len, "%ld", v);
+		return;
+	}
+	/* The largest unit that divides it: 5d, not 432000s. */
+	for (u = time_units; u[1].suffix && v != 0 && v % u[1].mul == 0; u++)
+		;
+	snprintf(out, len, "%ld%c", v / u->mul, u->suffix);
 }

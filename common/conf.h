@@ -121,8 +121,15 @@ int	 conf_defaults(struct conf *, char *err, size_t errlen);
 /* Apply "name=value" (a -o option); checked like a file line. */
 int	 conf_override(struct conf *, const char *kv, char *err, size_t errlen);
 void	 conf_free(struct conf *);
-/* Print every parameter as "key = value" (what posthorn-config would show). */
-void	 conf_print(const struct conf *, int only_changed);
+/*
+ * The parameter table, for posthorn-conf: the i-th name (NULL past the
+ * end), its default as written, and its value in c as it would be
+ * written (times in their largest exact unit).  -1: no such parameter.
+ */
+const char *conf_key_name(size_t);
+const char *conf_key_default(size_t);
+int	 conf_key_index(const char *name, size_t *);
+void	 conf_format(const struct conf *, size_t, char *out, size_t);
 int	 conf_list_has(const char *list, const char *word);
 /* smtpd_tls_protocols -> lowest/highest version number; -1 if bad. */
 int	 conf_tls_versions(const char *list, int *min, int *max);

@@ -72,6 +72,10 @@ main(int argc, char **argv)
 		if (geteuid() == 0 && getgrnam(m.conf.mail_group) == NULL)
 			log_fatalx("mail_group '%s' does not exist (see INSTALL)",
 			    m.conf.mail_group);
+		if (geteuid() == 0 && getgrnam(m.conf.queue_admin_group) ==
+		    NULL)
+			log_fatalx("queue_admin_group '%s' does not exist",
+			    m.conf.queue_admin_group);
 		mconf_free(&set);
 		printf("configuration in %s is valid\n", m.confdir);
 		return 0;
@@ -97,7 +101,8 @@ main(int argc, char **argv)
 	if (event_signal(m.loop, SIGCHLD, master_signal, &m) == -1 ||
 	    event_signal(m.loop, SIGHUP, master_signal, &m) == -1 ||
 	    event_signal(m.loop, SIGTERM, master_signal, &m) == -1 ||
-	    event_signal(m.loop, SIGINT, master_signal, &m) == -1)
+	    event_signal(m.loop, SIGINT, master_signal, &m) == -1 ||
+	    event_signal(m.loop, SIGQUIT, master_signal, &m) == -1)
 		log_fatal("event_signal");
 	master_spawn_all(&m);
 	log_info("posthorn master started (config %s, queue %s, %d service%s)",
@@ -229,6 +234,13 @@ master_signal(int signo, void *arg)
 			master_spawn_all(m);
 			log_info("configuration reloaded");
 		}
+		break;
+	case SIGQUIT:
+		/* posthorn abort: no draining (the queue survives a kill). */
+		if (!m->stopping)
+			master_stop(m);
+		log_info("abort: killing children now");
+		spawn_signal_all(m, SIGKILL);
 		break;
 	default:
 		if (m->stopping) {
