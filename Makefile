@@ -41,17 +41,23 @@ CONFTOOL_SRC	= master/posthorn-conf.c
 ATRNTOOL_SRC	= smtpd/posthorn-atrn.c
 SMTPD_SRC	= $(filter-out $(ATRNTOOL_SRC),$(wildcard smtpd/*.c))
 QUEUETOOL_SRC	= queue/posthorn-queue.c
-QMGR_SRC	= $(filter-out $(QUEUETOOL_SRC),$(wildcard queue/*.c))
+SENDMAIL_SRC	= queue/sendmail.c
+POSTDROP_SRC	= queue/postdrop.c
+PICKUP_SRC	= queue/pickup.c
+QMGR_SRC	= $(filter-out $(QUEUETOOL_SRC) $(SENDMAIL_SRC) $(POSTDROP_SRC) \
+		  $(PICKUP_SRC),$(wildcard queue/*.c))
 LOCAL_SRC	= $(wildcard deliver/*.c)
 SMTP_SRC	= $(wildcard deliver/smtp/*.c)
 KEYD_SRC	= $(wildcard keyd/*.c)
 AUTH_SRC	= $(wildcard auth/*.c)
 
 obj		= $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local smtp keyd auth)
+PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local smtp keyd auth \
+		  pickup)
 TOOLS		= $(BUILD)/bin/posthorn $(BUILD)/bin/posthorn-conf \
 		  $(BUILD)/bin/posthorn-map $(BUILD)/bin/posthorn-queue \
-		  $(BUILD)/bin/posthorn-atrn
+		  $(BUILD)/bin/posthorn-atrn $(BUILD)/bin/sendmail \
+		  $(BUILD)/bin/posthorn-postdrop
 UNIT_SRC	= $(wildcard tests/unit/*.c)
 UNITS		= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -74,6 +80,14 @@ $(BUILD)/bin/posthorn: $(call obj,$(CTL_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/posthorn-conf: $(call obj,$(CONFTOOL_SRC)) $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/sendmail: $(call obj,$(SENDMAIL_SRC)) $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/posthorn-postdrop: $(call obj,$(POSTDROP_SRC)) $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -106,6 +120,7 @@ $(BUILD)/libexec/local: $(call obj,$(LOCAL_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/smtp: $(call obj,$(SMTP_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/keyd: $(call obj,$(KEYD_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/auth: $(call obj,$(AUTH_SRC)) $(BUILD)/libcommon.a
+$(BUILD)/libexec/pickup: $(call obj,$(PICKUP_SRC)) $(BUILD)/libcommon.a
 
 $(PROGRAMS):
 	@mkdir -p $(@D)
@@ -200,6 +215,12 @@ install: all
 	install -m 0755 $(TOOLS) $(DESTDIR)$(SBINDIR)/
 	ln -sf posthorn-map $(DESTDIR)$(SBINDIR)/newaliases
 	ln -sf posthorn-queue $(DESTDIR)$(SBINDIR)/mailq
+	@# postdrop: setgid to the maildrop's group (root installs only).
+	@if [ "$$(id -u)" -eq 0 ] && getent group posthorn-drop >/dev/null; then \
+	    chgrp posthorn-drop $(DESTDIR)$(SBINDIR)/posthorn-postdrop && \
+	    chmod 2755 $(DESTDIR)$(SBINDIR)/posthorn-postdrop; \
+	else echo "make install: posthorn-postdrop must be setgid posthorn-drop" \
+	    "(chgrp posthorn-drop; chmod 2755) for sendmail(1) to work"; fi
 	sh master/mkconfig "$(DESTDIR)$(SYSCONFDIR)/posthorn" "$(LIBEXECDIR)" \
 	    "$(SPOOLDIR)" "$(SYSCONFDIR)/posthorn" "$(abspath $(BUILD))/bin/posthorn-map"
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/

@@ -44,8 +44,11 @@ static const struct conf_key conf_keys[] = {
 	S(queue_directory, "/var/spool/posthorn"),
 	S(daemon_directory, DAEMON_DIR),
 	S(myhostname, ""),
+	S(myorigin, ""),
+	S(submit_trusted_users, "root"),
 	S(mail_group, "posthorn"),
 	S(queue_admin_group, "root"),
+	S(setgid_group, "posthorn-drop"),
 	S(local_domains, "localhost"),
 	S(alias_map, ""),
 	S(virtual_mailbox_map, ""),
@@ -754,4 +757,17 @@ conf_format(const struct conf *c, size_t i, char *out, size_t len)
 	for (u = time_units; u[1].suffix && v != 0 && v % u[1].mul == 0; u++)
 		;
 	snprintf(out, len, "%ld%c", v / u->mul, u->suffix);
+}
+
+void
+conf_origin(const struct conf *c, char *out, size_t len)
+{
+	const char	*l = c->local_domains + strspn(c->local_domains, ", \t");
+
+	if (c->myorigin[0])
+		snprintf(out, len, "%s", c->myorigin);
+	else if (*l)
+		snprintf(out, len, "%.*s", (int)strcspn(l, ", \t"), l);
+	else
+		snprintf(out, len, "%s", c->myhostname);
 }

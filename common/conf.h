@@ -12,8 +12,11 @@ struct conf {
 	char	*queue_directory;
 	char	*daemon_directory;
 	char	*myhostname;
+	char	*myorigin;
+	char	*submit_trusted_users;
 	char	*mail_group;
 	char	*queue_admin_group;
+	char	*setgid_group;
 	char	*local_domains;		/* comma/space separated list */
 	char	*alias_map;
 	char	*virtual_mailbox_map;
@@ -131,6 +134,8 @@ const char *conf_key_default(size_t);
 int	 conf_key_index(const char *name, size_t *);
 void	 conf_format(const struct conf *, size_t, char *out, size_t);
 int	 conf_list_has(const char *list, const char *word);
+/* The domain of local submissions: myorigin, else the first local domain. */
+void	 conf_origin(const struct conf *, char *out, size_t);
 /* smtpd_tls_protocols -> lowest/highest version number; -1 if bad. */
 int	 conf_tls_versions(const char *list, int *min, int *max);
 

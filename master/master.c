@@ -76,6 +76,9 @@ main(int argc, char **argv)
 		    NULL)
 			log_fatalx("queue_admin_group '%s' does not exist",
 			    m.conf.queue_admin_group);
+		if (geteuid() == 0 && getgrnam(m.conf.setgid_group) == NULL)
+			log_fatalx("setgid_group '%s' does not exist (see "
+			    "INSTALL)", m.conf.setgid_group);
 		mconf_free(&set);
 		printf("configuration in %s is valid\n", m.confdir);
 		return 0;

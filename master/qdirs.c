@@ -5,7 +5,9 @@
  * the qmgr service's user 0700 (nobody else reads mail), pid/ to root.
  * public/ holds qmgr's socket for the queue tools: the qmgr user's, group
  * queue_admin_group, 2750 (setgid, so that the socket qmgr makes there
- * belongs to that group too).
+ * belongs to that group too).  maildrop/ is the qmgr user's, group
+ * setgid_group, 1730: posthorn-postdrop (setgid) may add files, nobody
+ * else may look.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -32,6 +34,7 @@ qdirs_setup(const struct conf *c, const struct service_set *set, char *err,
 	char		 path[PATH_MAX];
 	uid_t		 quid = geteuid();
 	gid_t		 qgid = getegid(), mgid = getegid(), agid = getegid();
+	gid_t		 dgid = getegid();
 	struct group	*gr;
 	size_t		 i;
 	int		 k, root = geteuid() == 0;
@@ -49,6 +52,12 @@ qdirs_setup(const struct conf *c, const struct service_set *set, char *err,
 			return -1;
 		}
 		agid = gr->gr_gid;
+		if ((gr = getgrnam(c->setgid_group)) == NULL) {
+			snprintf(err, errlen, "setgid_group '%s' does not exist "
+			    "(see INSTALL)", c->setgid_group);
+			return -1;
+		}
+		dgid = gr->gr_gid;
 		for (k = 0; k < set->n; k++)
 			if (strcmp(set->defs[k].program, "qmgr") == 0 &&
 			    privsep_lookup(set->defs[k].user, &quid, &qgid) ==
@@ -67,6 +76,11 @@ qdirs_setup(const struct conf *c, const struct service_set *set, char *err,
 	snprintf(path, sizeof(path), "%s/private", c->queue_directory);
 	if (qdirs_make(path, root ? 0750 : 0700, geteuid(), mgid, err,
 	    errlen) == -1)
+		return -1;
+	/* sendmail's way in: postdrop (setgid) writes, nobody lists. */
+	snprintf(path, sizeof(path), "%s/maildrop", c->queue_directory);
+	if (qdirs_make(path, root ? 01730 : 0700, quid, dgid, err, errlen) ==
+	    -1)
 		return -1;
 	snprintf(path, sizeof(path), "%s/public", c->queue_directory);
 	if (qdirs_make(path, root ? 02750 : 0700, quid, agid, err, errlen) ==

@@ -37,6 +37,7 @@ struct intake {
 	int		 werr;
 	int		 committing;
 	int		 passed;	/* a descriptor smtpd sent (ATRN) */
+	int		 local;		/* pickup: a local submission */
 	char		**rcpts;	/* queued so far: no duplicates */
 	size_t		 nrcpts;
 	struct intake	*next;
@@ -51,6 +52,7 @@ static void	 intake_end(struct intake *);
 static int	 intake_query(struct intake *, const struct record *);
 static int	 intake_flush_queue(struct intake *, const struct record *);
 static int	 intake_atrn(struct intake *, const struct record *);
+static int	 intake_is_pickup(struct intake *, const char *);
 static int	 intake_space(struct qmgr *, const char *);
 static int	 intake_queue_rcpt(struct intake *, const char *, const char *);
 static void	 intake_orcpt(struct buf *, const char *);
@@ -281,7 +283,8 @@ intake_mail(struct intake *it, const struct record *r)
 		intake_fail(it, "452 4.3.1 Insufficient system storage");
 		return 0;
 	}
-	{
+	it->local = intake_is_pickup(it, f[1]);
+	if (!it->local) {
 		char		 addr[64], login[256];
 		const char	*a = strstr(f[1], " addr=");
 		const char	*l = strstr(f[1], " auth=");
@@ -360,7 +363,11 @@ intake_rcpt(struct intake *it, const struct record *r)
 	}
 	buf_init(&reply, 1024);
 	buf_init(&first, 1024);
-	if (policy_rcpt(it->q, f[0], &reply) == -1 ||
+	/*
+	 * A local submission is the user's, checked at delivery: an unknown
+	 * user bounces to the sender as from any program (Postfix does so).
+	 */
+	if ((!it->local && policy_rcpt(it->q, f[0], &reply) == -1) ||
 	    rewrite_recipient(it->q, f[0], &rl, &reply) == -1) {
 		if (reply.len == 0)
 			buf_appends(&reply, "451 4.3.0 Error: internal error");
@@ -373,7 +380,8 @@ intake_rcpt(struct intake *it, const struct record *r)
 		intake_orcpt(&params, f[0]);
 	for (i = 0; i < rl.n; i++) {
 		buf_reset(&reply);
-		if (recipient_check(it->q, rl.addr[i], &reply) == -1) {
+		if (!it->local && recipient_check(it->q, rl.addr[i], &reply) ==
+		    -1) {
 			if (first.len == 0)
 				buf_appends(&first, buf_cstr(&reply));
 			log_info("%s: reject: RCPT to=<%s>%s%s%s: %s", it->id,
@@ -554,6 +562,23 @@ intake_flush_queue(struct intake *it, const struct record *r)
 	snprintf(n, sizeof(n), "%ld", started);
 	record_put(&it->out, PROTO_OK, n, strlen(n) + 1);
 	return 0;
+}
+
+/*
+ * pickup says "proto=local"; believed only from the queue's own user,
+ * which pickup runs as and smtpd never does.
+ */
+static int
+intake_is_pickup(struct intake *it, const char *client)
+{
+	struct ucred	 cr;
+	socklen_t	 len = sizeof(cr);
+	const char	*p = strstr(client, " proto=");
+
+	return p != NULL && strncmp(p + 7, "local", 5) == 0 &&
+	    (p[12] == ' ' || p[12] == '\0') &&
+	    getsockopt(it->fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+	    cr.uid == geteuid();
 }
 
 /* ATRN (RFC 2645): the customer's reversed connection came with it. */
