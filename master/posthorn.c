@@ -32,6 +32,7 @@
 #include <bsd/string.h>
 
 #include "conf.h"
+#include "tool.h"
 #include "map.h"
 
 #ifndef CONFIG_DIR
@@ -50,7 +51,6 @@ static void	 check_dirs(const struct conf *);
 static void	 check_file(const char *, int secret);
 static void	 problem(int error, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
-static void	 tool_path(char *, size_t, const char *);
 static void	 usage(void) __attribute__((noreturn));
 
 int
@@ -354,20 +354,6 @@ problem(int error, const char *fmt, ...)
 		nerrors++;
 	else
 		nwarnings++;
-}
-
-/* A sibling tool: next to this program (build/bin, or PREFIX/sbin). */
-static void
-tool_path(char *out, size_t len, const char *name)
-{
-	char	 self[PATH_MAX];
-	ssize_t	 n;
-
-	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
-		self[n] = '\0';
-		snprintf(out, len, "%s/%s", dirname(self), name);
-	} else
-		snprintf(out, len, "%s", name);
 }
 
 static void

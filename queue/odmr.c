@@ -40,6 +40,8 @@ struct odmr {
 static struct odmr *odmrs;
 static long	 odmr_last_id;
 
+static int	 odmr_lookup(struct qmgr *, const char *, const char **,
+		    struct buf *);
 static int	 odmr_owned(struct qmgr *, const char *login, const char *dom,
 		    struct buf *reply);
 static void	 odmr_end(struct qmgr *, struct odmr *);
@@ -71,26 +73,38 @@ odmr_split(const char *list, char (*out)[256], size_t *n)
 	}
 }
 
+/* The login's entry in odmr_domain_map: 1, 0 none, -1 with a reply. */
+static int
+odmr_lookup(struct qmgr *q, const char *login, const char **val,
+    struct buf *reply)
+{
+	char	 err[512];
+	int	 r;
+
+	if (map_refresh(q->odmr_domains, err, sizeof(err)) == -1)
+		log_warnx("%s (keeping the old contents)", err);
+	if ((r = map_get(q->odmr_domains, login, val, err, sizeof(err))) ==
+	    -1) {
+		log_warnx("%s", err);
+		buf_printf(reply, "451 4.3.0 Error: cannot check the domains "
+		    "of %s now, try again later", login);
+	}
+	return r;
+}
+
 /* Does login own dom (and is dom routed to odmr)?  -1 with a reply if not. */
 static int
 odmr_owned(struct qmgr *q, const char *login, const char *dom,
     struct buf *reply)
 {
-	char		 owned[ODMR_MAX_DOMAINS][256], pm[300], err[512];
+	char		 owned[ODMR_MAX_DOMAINS][256], pm[300];
 	const char	*val;
 	struct route	 rt;
 	size_t		 n, i;
 	int		 r;
 
-	if (map_refresh(q->odmr_domains, err, sizeof(err)) == -1)
-		log_warnx("%s (keeping the old contents)", err);
-	if ((r = map_get(q->odmr_domains, login, &val, err, sizeof(err))) ==
-	    -1) {
-		log_warnx("%s", err);
-		buf_printf(reply, "451 4.3.0 Error: cannot check the domains "
-		    "of %s now, try again later", login);
+	if ((r = odmr_lookup(q, login, &val, reply)) == -1)
 		return -1;
-	}
 	if (r == 0 || odmr_split(val, owned, &n) == -1)
 		n = 0;
 	for (i = 0; i < n; i++)
@@ -116,18 +130,10 @@ odmr_all(struct qmgr *q, const char *login, struct odmr *o,
     struct buf *reply)
 {
 	const char	*val;
-	char		 err[512];
 	int		 r;
 
-	if (map_refresh(q->odmr_domains, err, sizeof(err)) == -1)
-		log_warnx("%s (keeping the old contents)", err);
-	if ((r = map_get(q->odmr_domains, login, &val, err, sizeof(err))) ==
-	    -1) {
-		log_warnx("%s", err);
-		buf_printf(reply, "451 4.3.0 Error: cannot check the domains "
-		    "of %s now, try again later", login);
+	if ((r = odmr_lookup(q, login, &val, reply)) == -1)
 		return -1;
-	}
 	if (r == 0 || odmr_split(val, o->domains, &o->ndom) == -1 ||
 	    o->ndom == 0) {
 		buf_printf(reply, "450 4.7.1 Access denied to you: no ODMR "

@@ -33,6 +33,7 @@
 #include "addr.h"
 #include "buf.h"
 #include "conf.h"
+#include "tool.h"
 #include "maildrop.h"
 #include "record.h"
 #include "sock.h"
@@ -72,7 +73,6 @@ static int	 sm_rcpt(struct msg *, const char *);
 static int	 sm_extract(struct msg *);
 static int	 sm_postdrop(const struct buf *);
 static int	 sm_exec(const char *, char *const []);
-static void	 tool_path(char *, size_t, const char *);
 static void	 usage(void) __attribute__((noreturn));
 
 int
@@ -498,20 +498,6 @@ sm_exec(const char *path, char *const argv[])
 	execv(path, argv);
 	fprintf(stderr, "sendmail: %s: %s\n", path, strerror(errno));
 	return EX_UNAVAILABLE_;
-}
-
-/* A sibling program: next to this one (build/bin, PREFIX/sbin). */
-static void
-tool_path(char *out, size_t len, const char *name)
-{
-	char	 self[PATH_MAX];
-	ssize_t	 n;
-
-	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
-		self[n] = '\0';
-		snprintf(out, len, "%s/%s", dirname(self), name);
-	} else
-		snprintf(out, len, "%s", name);
 }
 
 static void
