@@ -158,7 +158,7 @@ assert by[""]["recipients"][0]["address"] == "u3@elsewhere.test"
 	ph_start
 	[ "$(stat -c %G "$PH_DIR/queue/public")" = root ]
 	[ "$(stat -c %a "$PH_DIR/queue/public")" = 2750 ]
-	run su nobody -s /bin/sh -c "'$PH_BUILD/bin/posthorn-queue' -c '$PH_CONF' list"
+	run su nobody -s /bin/sh -c "ASAN_OPTIONS='${ASAN_OPTIONS:-}' '$PH_BUILD/bin/posthorn-queue' -c '$PH_CONF' list"
 	echo "$output"
 	[ "$status" -eq 75 ]
 	[[ "$output" == *"Permission denied"* ]]
