@@ -1,7 +1,9 @@
 /*
  * log: the only way posthorn programs report.  In the foreground (make run,
- * tests) lines go to stderr with a timestamp; as a daemon to syslog(3),
- * opened with LOG_NDELAY so it still works after a chroot.
+ * tests) lines go to stderr in the layout of a syslog file ("Dec  5
+ * 16:17:09 host posthorn/smtpd[123]: ..."), so the tools that read mail logs
+ * read these too; as a daemon to syslog(3), opened with LOG_NDELAY so it
+ * still works after a chroot.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include "log.h"
 
 static char	 log_name[64] = "posthorn";
+static char	 log_host[64] = "localhost";
 static int	 log_stderr = 1;
 
 static void	 log_emit(int, const char *, const char *, int, va_list);
@@ -26,6 +29,10 @@ log_init(const char *prog, int to_stderr)
 {
 	snprintf(log_name, sizeof(log_name), "posthorn/%s", prog);
 	log_stderr = to_stderr;
+	if (gethostname(log_host, sizeof(log_host)) == -1 || !log_host[0])
+		strlcpy(log_host, "localhost", sizeof(log_host));
+	log_host[sizeof(log_host) - 1] = '\0';
+	log_host[strcspn(log_host, ".")] = '\0';
 	if (!to_stderr)
 		openlog(log_name, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
@@ -126,10 +133,10 @@ log_emit(int pri, const char *prefix, const char *fmt, int err, va_list ap)
 	}
 	now = time(NULL);
 	localtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%b %d %H:%M:%S", &tm);
+	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
 	/* One write(2) per line, so lines of concurrent processes never mix. */
-	len = snprintf(line, sizeof(line), "%s %s[%ld]: %s%s\n", stamp,
-	    log_name, (long)getpid(), prefix ? prefix : "", msg);
+	len = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s\n", stamp,
+	    log_host, log_name, (long)getpid(), prefix ? prefix : "", msg);
 	if (len < 0)
 		return;
 	if ((size_t)len >= sizeof(line)) {

@@ -297,8 +297,6 @@ intake_mail(struct intake *it, const struct record *r)
 		buf_init(&reply, 1024);
 		if (policy_mail(it->q, addr, f[0], &reply) == -1 ||
 		    policy_sender_login(it->q, login, f[0], &reply) == -1) {
-			log_info("NOQUEUE: reject: MAIL from=<%s> client=%s: %s",
-			    f[0], addr, buf_cstr(&reply));
 			intake_fail(it, buf_cstr(&reply));
 			buf_free(&reply);
 			return 0;
@@ -384,12 +382,10 @@ intake_rcpt(struct intake *it, const struct record *r)
 		    -1) {
 			if (first.len == 0)
 				buf_appends(&first, buf_cstr(&reply));
-			log_info("%s: reject: RCPT to=<%s>%s%s%s: %s", it->id,
-			    rl.addr[i], rl.n > 1 || strcmp(rl.addr[i], f[0]) ?
-			    " (from <" : "", rl.n > 1 ||
-			    strcmp(rl.addr[i], f[0]) ? f[0] : "", rl.n > 1 ||
-			    strcmp(rl.addr[i], f[0]) ? ">)" : "",
-			    buf_cstr(&reply));
+			/* smtpd logs the refusal; this names the address. */
+			if (rl.n > 1 || strcmp(rl.addr[i], f[0]) != 0)
+				log_info("%s: <%s> expands to <%s>, refused: %s",
+				    it->id, f[0], rl.addr[i], buf_cstr(&reply));
 			continue;
 		}
 		if (intake_queue_rcpt(it, rl.addr[i], buf_cstr(&params)) == -1)
@@ -417,9 +413,6 @@ intake_rcpt(struct intake *it, const struct record *r)
 	record_put(&it->out, PROTO_OK, "", 1);
 	return 0;
 refuse:
-	if (queued == 0 && reply.len && first.len == 0)
-		log_info("%s: reject: RCPT to=<%s>: %s", it->id, f[0],
-		    buf_cstr(&reply));
 	intake_fail(it, buf_cstr(&reply));
 	buf_free(&reply);
 	buf_free(&first);
@@ -492,7 +485,7 @@ intake_space(struct qmgr *q, const char *params)
 		need += strtoull(size, NULL, 10);
 	if (avail >= need)
 		return 1;
-	log_warnx("NOQUEUE: reject: MAIL: %llu bytes free in the queue file "
+	log_warnx("not enough space for a new message: %llu bytes free in the queue file "
 	    "system, %llu wanted", avail, need);
 	return 0;
 }

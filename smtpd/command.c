@@ -168,7 +168,9 @@ command_qmgr_reply(struct session *s, const struct record *r)
 	if (r->type == PROTO_FAIL) {
 		if (strlen(text) < 4 || (text[0] != '4' && text[0] != '5'))
 			text = "451 4.3.0 Error: internal error";
-		session_reply(s, "%s", text);
+		session_reject(s, w == W_MAIL ? "MAIL" : w == W_RCPT ? "RCPT" :
+		    s->bdat ? "BDAT" : "END-OF-MESSAGE", w == W_RCPT ?
+		    s->pending : NULL, "%s", text);
 		if (w != W_RCPT)
 			session_reset_tx(s);
 		return;
@@ -182,14 +184,17 @@ command_qmgr_reply(struct session *s, const struct record *r)
 		}
 		strlcpy(s->id, text, sizeof(s->id));
 		s->in_tx = 1;
-		log_info("%s: client=unknown[%s]%s%s", s->id, s->addr,
-		    s->auth_user[0] ? ", sasl_username=" : "", s->auth_user);
 		session_reply(s, "250 2.1.0 Ok");
 		break;
 	case W_RCPT:
-		if (s->nrcpt++ == 0)
+		/* Postfix logs client= once a message exists: first RCPT. */
+		if (s->nrcpt++ == 0) {
 			strlcpy(s->first_rcpt, s->pending,
 			    sizeof(s->first_rcpt));
+			log_info("%s: client=unknown[%s]%s%s", s->id, s->addr,
+			    s->auth_user[0] ? ", sasl_username=" : "",
+			    s->auth_user);
+		}
 		session_reply(s, "250 2.1.5 Ok");
 		break;
 	case W_END:
@@ -405,8 +410,8 @@ cmd_rcpt(struct session *s, char *arg)
 	if (params_rcpt(s, (char *)(uintptr_t)rest, &rp) == -1)
 		return;
 	if (!command_relay_ok(s, &mb)) {
-		session_reply(s, "554 5.7.1 <%s>: Relay access denied",
-		    mb.addr);
+		session_reject(s, "RCPT", mb.addr, "554 5.7.1 <%s>: Relay "
+		    "access denied", mb.addr);
 		return;
 	}
 	if (s->nrcpt >= (size_t)s->sd->conf->smtpd_recipient_limit) {

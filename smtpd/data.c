@@ -160,28 +160,30 @@ data_end(struct session *s)
 	if (s->nreceived >= c->hopcount_limit)
 		s->dflags |= DATA_LOOP;
 	if (s->dflags) {
+		const char *stage = s->bdat ? "BDAT" : "END-OF-MESSAGE";
+
 		qc_send(s, PROTO_ABORT, NULL, 0);
 		if (s->dflags & DATA_LOST)
-			session_reply(s, "451 4.3.0 Error: queue manager "
-			    "unavailable, try again later");
+			session_reject(s, stage, NULL, "451 4.3.0 Error: queue "
+			    "manager unavailable, try again later");
 		else if (s->dflags & DATA_TOO_BIG)
-			session_reply(s, "552 5.3.4 Error: message file too big "
-			    "(limit %ld bytes)", c->message_size_limit);
+			session_reject(s, stage, NULL, "552 5.3.4 Error: message "
+			    "file too big (limit %ld bytes)",
+			    c->message_size_limit);
 		else if (s->dflags & DATA_LOOP)
-			session_reply(s, "554 5.4.6 Error: too many hops (%d "
-			    "Received: headers; mail loop?)", s->nreceived);
+			session_reject(s, stage, NULL, "554 5.4.6 Error: too many "
+			    "hops (%d Received: headers; mail loop?)",
+			    s->nreceived);
 		else if (s->dflags & DATA_NUL)
-			session_reply(s, "554 5.6.0 Error: message contains NUL "
-			    "bytes");
+			session_reject(s, stage, NULL, "554 5.6.0 Error: message "
+			    "contains NUL bytes");
 		else if (s->dflags & (DATA_BARE_LF | DATA_BARE_CR))
-			session_reply(s, "554 5.6.0 Error: bare CR or LF in "
-			    "message text; lines must end with CRLF");
+			session_reject(s, stage, NULL, "554 5.6.0 Error: bare CR "
+			    "or LF in message text; lines must end with CRLF");
 		else
-			session_reply(s, "554 5.6.0 Error: a text line is "
-			    "longer than %ld octets", c->smtpd_text_line_limit);
-		log_info("%s: reject: %s from unknown[%s]: flags=0x%x, "
-		    "size=%lld", s->id, s->bdat ? "BDAT" : "DATA", s->addr,
-		    s->dflags, s->dsize);
+			session_reject(s, stage, NULL, "554 5.6.0 Error: a text "
+			    "line is longer than %ld octets",
+			    c->smtpd_text_line_limit);
 		session_reset_tx(s);
 		return;
 	}

@@ -149,6 +149,9 @@ void	 session_close(struct session *);
 void	 session_sweep(struct smtpd *);
 void	 session_reset_tx(struct session *);
 void	 session_greeting(struct session *);
+/* Reply with a refusal and log it as Postfix does (reject.c). */
+void	 session_reject(struct session *, const char *stage, const char *rcpt,
+	    const char *, ...) __attribute__((format(printf, 4, 5)));
 void	 cmd_starttls(struct session *, char *);
 /* Write what we can; -1 if the session is gone. */
 int	 session_write(struct session *);
