@@ -3,7 +3,7 @@
 #   make run      build and run an instance under RUNDIR in the foreground
 #   make check    build with -Werror and run the bats suite
 #   make check-asan   the same suite on an ASan+UBSan build
-#   make install  PREFIX=/usr/local DESTDIR=
+#   make install  PREFIX=/usr/local DESTDIR= (SYSTEMDUNITDIR for the unit)
 
 PREFIX		?= /usr/local
 SYSCONFDIR	?= $(PREFIX)/etc
@@ -11,6 +11,7 @@ LIBEXECDIR	?= $(PREFIX)/libexec/posthorn
 SBINDIR		?= $(PREFIX)/sbin
 MANDIR		?= $(PREFIX)/share/man
 SPOOLDIR	?= /var/spool/posthorn
+SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
 DESTDIR		?=
 
 RUNDIR		?= $(CURDIR)/run
@@ -229,6 +230,13 @@ install: all
 	    "$(SPOOLDIR)" "$(SYSCONFDIR)/posthorn" "$(abspath $(BUILD))/bin/posthorn-map"
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|@QUEUE_DIRECTORY@|$(SPOOLDIR)|g' \
+	    -e 's|@DAEMON_DIRECTORY@|$(LIBEXECDIR)|g' \
+	    -e 's|@CONFIG_DIRECTORY@|$(SYSCONFDIR)/posthorn|g' \
+	    -e 's|@SBINDIR@|$(SBINDIR)|g' etc/posthorn.service.in \
+	    > $(DESTDIR)$(SYSTEMDUNITDIR)/posthorn.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/posthorn.service
 
 clean:
 	rm -rf $(BUILD) build

@@ -150,8 +150,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(mode, "s") == 0)
 		return sm_smtp();
-	if (strcmp(mode, "m") != 0 && strcmp(mode, "d") != 0) {
-		fprintf(stderr, "sendmail: -b%s is not supported\n", mode);
+	if (strcmp(mode, "m") != 0) {
+		fprintf(stderr, "sendmail: -b%s is not supported%s\n", mode,
+		    mode[0] == 'd' || mode[0] == 'D' ? " (to start the daemons: "
+		    "posthorn start)" : "");
 		return EX_USAGE_;
 	}
 	for (i = 0; i < argc; i++)

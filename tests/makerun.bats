@@ -96,6 +96,21 @@ teardown() {
 	[ -x "$PH_DIR/dest/opt/ph/sbin/posthorn-atrn" ]
 	[ -f "$PH_DIR/dest/opt/ph/share/man/man8/smtpd.8" ]
 	[ -f "$PH_DIR/dest/opt/ph/share/man/man5/posthorn.conf.5" ]
+	for t in posthorn posthorn-conf posthorn-queue sendmail posthorn-postdrop mailq newaliases; do
+		[ -x "$PH_DIR/dest/opt/ph/sbin/$t" ]
+	done
+	[ -x "$PH_DIR/dest/opt/ph/libexec/posthorn/pickup" ]
+	# The systemd unit names the installed paths and is valid.
+	u=$PH_DIR/dest/opt/ph/lib/systemd/system/posthorn.service
+	grep -qx 'ExecStart=/opt/ph/libexec/posthorn/master -c /opt/ph/etc/posthorn' "$u"
+	grep -qx 'ExecReload=/opt/ph/sbin/posthorn -c /opt/ph/etc/posthorn reload' "$u"
+	grep -qx 'PIDFile=/var/spool/posthorn/pid/master.pid' "$u"
+	! grep -q @ "$u"
+	if command -v systemd-analyze >/dev/null; then
+		run systemd-analyze verify --man=no "$u"
+		echo "$output"
+		[[ "$output" != *"Unknown key"* && "$output" != *"Unknown section"* ]]
+	fi
 	# A second install keeps the administrator's edits.
 	echo "# edited" >> "$PH_DIR/dest/opt/ph/etc/posthorn/posthorn.conf"
 	make -s -C "$PH_SRC" install BUILD="$PH_DIR/build" OPT=-O0 \

@@ -114,6 +114,10 @@ EOF
 	[ -s "$PH_CONF/aliases.db" ]
 	run sm -bv alice
 	[ "$status" -eq 64 ]
+	# Sendmail's daemon mode is not a message to read from stdin.
+	run sm -bd </dev/null
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"posthorn start"* ]]
 }
 
 @test "a user's submission: postdrop setgid writes the maildrop, the user cannot choose the sender" {
