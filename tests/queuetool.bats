@@ -139,7 +139,7 @@ assert by[""]["recipients"][0]["address"] == "u3@elsewhere.test"
 	[ "$(grep -c "$2: to=<.*status=deferred" "$PH_LOG")" -gt "$n" ]
 	wait_deferred 2
 	run pq hold "$3"
-	run pq delete ALL deferred
+	run pq delete ALL --deferred
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"delete: 1 message"* ]]
 	# The held one stays.
