@@ -230,6 +230,8 @@ install: all
 	    "$(SPOOLDIR)" "$(SYSCONFDIR)/posthorn" "$(abspath $(BUILD))/bin/posthorn-map"
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	ln -sf posthorn-queue.8 $(DESTDIR)$(MANDIR)/man8/mailq.8
+	ln -sf posthorn-map.8 $(DESTDIR)$(MANDIR)/man8/newaliases.8
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
 	sed -e 's|@QUEUE_DIRECTORY@|$(SPOOLDIR)|g' \
 	    -e 's|@DAEMON_DIRECTORY@|$(LIBEXECDIR)|g' \

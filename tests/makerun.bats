@@ -100,6 +100,8 @@ teardown() {
 		[ -x "$PH_DIR/dest/opt/ph/sbin/$t" ]
 	done
 	[ -x "$PH_DIR/dest/opt/ph/libexec/posthorn/pickup" ]
+	[ -f "$PH_DIR/dest/opt/ph/share/man/man8/mailq.8" ]
+	[ -f "$PH_DIR/dest/opt/ph/share/man/man8/sendmail.8" ]
 	# The systemd unit names the installed paths and is valid.
 	u=$PH_DIR/dest/opt/ph/lib/systemd/system/posthorn.service
 	grep -qx 'ExecStart=/opt/ph/libexec/posthorn/master -c /opt/ph/etc/posthorn' "$u"

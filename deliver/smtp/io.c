@@ -145,6 +145,8 @@ conn_open_unix(struct smtp_conn *c, const char *path, long timeout,
  * chain to a trusted CA (smtp_tls_CAfile, or the system's) and name the
  * host we asked for (RFC 6125; an address literal must match an IP SAN).
  */
+int	 tls_system_cas_pending;
+
 int
 conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, int verify,
     char *why, size_t whylen)
@@ -155,6 +157,13 @@ conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, int verify,
 	int		 ip;
 
 	ERR_clear_error();
+	if (verify && tls_system_cas_pending) {
+		tls_system_cas_pending = 0;
+		if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+			log_warnx("TLS: no trusted CA certificates (system "
+			    "default): %s", tls_error());
+		ERR_clear_error();
+	}
 	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
 		snprintf(why, whylen, "TLS: %s", tls_error());
 		return -1;

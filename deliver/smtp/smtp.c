@@ -90,12 +90,16 @@ main(int argc, char **argv)
 		log_fatalx("TLS: %s", tls_error());
 	/* Verification is judged after the handshake (io.c), per policy. */
 	SSL_CTX_set_verify(tls, SSL_VERIFY_NONE, NULL);
-	if ((svc.conf.smtp_tls_CAfile[0] ? SSL_CTX_load_verify_locations(tls,
-	    svc.conf.smtp_tls_CAfile, NULL) : SSL_CTX_set_default_verify_paths(
-	    tls)) != 1)
+	/*
+	 * smtp_tls_CAfile may be root's alone: read it now.  The system's
+	 * CAs are public and cost tens of milliseconds of CPU per process;
+	 * io.c loads them at the first handshake that verifies.
+	 */
+	if (svc.conf.smtp_tls_CAfile[0] && SSL_CTX_load_verify_locations(tls,
+	    svc.conf.smtp_tls_CAfile, NULL) != 1)
 		log_warnx("TLS: no trusted CA certificates (%s): %s",
-		    svc.conf.smtp_tls_CAfile[0] ? svc.conf.smtp_tls_CAfile :
-		    "system default", tls_error());
+		    svc.conf.smtp_tls_CAfile, tls_error());
+	tls_system_cas_pending = svc.conf.smtp_tls_CAfile[0] == '\0';
 	if (svc.conf.smtp_tls_policy_map[0] && (tls_policy = map_open(
 	    svc.conf.smtp_tls_policy_map, err, sizeof(err))) == NULL)
 		log_fatalx("smtp_tls_policy_map: %s", err);

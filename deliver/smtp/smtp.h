@@ -81,6 +81,8 @@ int	 conn_open(struct smtp_conn *, const struct sockaddr_storage *,
 void	 conn_adopt(struct smtp_conn *, int fd, const char *name, long);
 int	 conn_open_unix(struct smtp_conn *, const char *path, long timeout,
 	    char *why, size_t);
+/* The system's CAs are still to be loaded into the context (io.c). */
+extern int	 tls_system_cas_pending;
 int	 conn_starttls(struct smtp_conn *, SSL_CTX *, const char *sni,
 	    int verify, char *why, size_t);
 int	 conn_write(struct smtp_conn *, const void *, size_t);
