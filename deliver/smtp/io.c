@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -281,13 +282,21 @@ conn_reply(struct smtp_conn *c, struct smtp_reply *r)
 {
 	char	 line[SMTP_LINE_MAX + 1];
 	const char *t;
-	size_t	 n;
+	size_t	 n, nlines = 0;
+	time_t	 deadline = time(NULL) + c->timeout;
 
 	memset(r, 0, sizeof(*r));
 	conn_timeouts(c);
 	for (;;) {
 		if (conn_line(c, line, sizeof(line)) == -1)
 			return -1;
+		if (++nlines > SMTP_REPLY_LINES_MAX || time(NULL) > deadline) {
+			log_warnx("%s: a reply of more than %s; session given "
+			    "up", c->name, nlines > SMTP_REPLY_LINES_MAX ?
+			    STRINGIFY(SMTP_REPLY_LINES_MAX) " lines" :
+			    "the command's time limit");
+			return -1;
+		}
 		if (strlen(line) < 3 || !isdigit((unsigned char)line[0]) ||
 		    !isdigit((unsigned char)line[1]) ||
 		    !isdigit((unsigned char)line[2]) ||

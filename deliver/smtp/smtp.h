@@ -15,6 +15,14 @@
 #define SMTP_MAX_HOSTS	16	/* MX hosts tried per delivery */
 #define SMTP_MAX_ADDRS	8	/* addresses per host */
 #define SMTP_LINE_MAX	4096	/* reply line we read at most */
+/*
+ * A reply longer than this many lines, or slower than the command's
+ * timeout as a whole, is a hostile or broken server (compare OpenSMTPD's
+ * CVE-2020-8794): the session is given up, not followed forever.
+ */
+#define SMTP_REPLY_LINES_MAX	1000
+#define STRINGIFY_(x)	#x
+#define STRINGIFY(x)	STRINGIFY_(x)
 
 /* One host to try, with its addresses in the order to try them. */
 struct smtp_host {
