@@ -355,3 +355,19 @@ PY
 	[ "$(grep -c '^From ' "$PH_DIR/spool/$U1")" -eq 7 ]
 	[ "$(grep -c '^>From a$' "$PH_DIR/spool/$U1")" -eq 84000 ]
 }
+
+@test "shell metacharacters in the envelope reach a command only as data (compare CVE-2020-7247)" {
+	printf 'tocmd: "|/usr/bin/env > %s/env.txt"\n' "$PH_DIR/out" >> "$PH_CONF/aliases"
+	ph_start
+	# Short: a local part has at most 64 octets.
+	pwn=/tmp/phpwn$$
+	rm -f "$pwn"
+	send "\"\$(touch $pwn)\`touch $pwn\`\"@example.org" \
+	    "\"tocmd+;touch $pwn;\"@localhost" "metachars"
+	wait_file "$PH_DIR/out/env.txt"
+	cat "$PH_DIR/out/env.txt"
+	grep -qF "SENDER=\"\$(touch $pwn)\`touch $pwn\`\"@example.org" "$PH_DIR/out/env.txt"
+	grep -qF ";touch $pwn;" "$PH_DIR/out/env.txt"
+	sleep 0.5
+	[ ! -e "$pwn" ]
+}
