@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # DATA framing: only CRLF.CRLF ends a message (SMTP smuggling), NUL
-# and bare CR/LF are refused.
+# and bare CR/LF are refused; no header injection through the envelope.
 
 load lib
 
@@ -66,4 +66,41 @@ EOF2
 	[[ "$output" == *"NUL"* ]]
 	sleep 0.3
 	[ "$(ph_count_mail alice)" -eq 0 ]
+}
+
+@test "header injection: CR, LF or other controls in HELO and in envelope addresses are refused" {
+	ph_start
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\rX-Injected: helo\r\n
+expect 501 5.5.4
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<a\rX-Injected: from@example.org>\r\n
+expect 501 5.1.7
+send MAIL FROM:<"a\rX-Injected: q"@example.org>\r\n
+expect 501 5.1.7
+send MAIL FROM:<a@example.org>\r\n
+expect 250
+send RCPT TO:<alice\nX-Injected: rcpt@localhost>\r\n
+expect 501 5.1.3
+expect 500 5.5.2
+send RCPT TO:<"alice\x1b[2J"@localhost>\r\n
+expect 501 5.1.3
+send RCPT TO:<alice@localhost> ORCPT=rfc822;alice\r@localhost\r\n
+expect 501
+send RCPT TO:<alice@localhost>\r\n
+expect 250
+send DATA\r\n
+expect 354
+send Subject: clean\r\n\r\nbody\r\n.\r\n
+expect 250
+send QUIT\r\n
+expect 221
+EOF2
+	echo "$output"
+	[ "$status" -eq 0 ]
+	ph_wait_mail alice 1
+	! grep -q "X-Injected" "$(ph_mail_file alice)"
+	grep -q "^Return-Path: <a@example.org>" "$(ph_mail_file alice)"
 }
