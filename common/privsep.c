@@ -1,4 +1,5 @@
 /* privsep: the one place where a process gives up root. */
+#include <sys/prctl.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -71,6 +72,15 @@ privsep_drop_extra(const char *user, const char *chroot_dir, gid_t extra,
 	if (setuid(0) != -1 || geteuid() == 0) {
 		snprintf(err, errlen, "could regain root after dropping to %s",
 		    user);
+		return -1;
+	}
+	/*
+	 * No program these daemons could be made to run may gain rights
+	 * (set-user-ID files, file capabilities); they run none.
+	 */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		snprintf(err, errlen, "PR_SET_NO_NEW_PRIVS: %s",
+		    strerror(errno));
 		return -1;
 	}
 	return 0;
