@@ -485,8 +485,8 @@ intake_space(struct qmgr *q, const char *params)
 		need += strtoull(size, NULL, 10);
 	if (avail >= need)
 		return 1;
-	log_warnx("not enough space for a new message: %llu bytes free in the queue file "
-	    "system, %llu wanted", avail, need);
+	log_warnx("not enough space for a new message: %llu bytes free in "
+	    "the queue file system, %llu wanted", avail, need);
 	return 0;
 }
 

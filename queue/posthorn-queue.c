@@ -94,8 +94,8 @@ main(int argc, char **argv)
 		return pq_show(&c, argv[1]);
 	/* "deferred" or "--deferred": only the deferred queue's mail. */
 	if (strcmp(argv[0], "delete") == 0 && (argc == 2 || (argc == 3 &&
-	    strcmp(argv[2] + strspn(argv[2], "-"), "deferred") == 0 &&
-	    strspn(argv[2], "-") <= 2 && strcmp(argv[1], "ALL") == 0)))
+	    (strcmp(argv[2], "deferred") == 0 ||
+	    strcmp(argv[2], "--deferred") == 0) && strcmp(argv[1], "ALL") == 0)))
 		return pq_admin(&c, "delete", argv[1], argc == 3 ? "deferred" :
 		    "");
 	if ((strcmp(argv[0], "hold") == 0 || strcmp(argv[0], "release") == 0 ||

@@ -291,10 +291,14 @@ conn_reply(struct smtp_conn *c, struct smtp_reply *r)
 		if (conn_line(c, line, sizeof(line)) == -1)
 			return -1;
 		if (++nlines > SMTP_REPLY_LINES_MAX || time(NULL) > deadline) {
-			log_warnx("%s: a reply of more than %s; session given "
-			    "up", c->name, nlines > SMTP_REPLY_LINES_MAX ?
-			    STRINGIFY(SMTP_REPLY_LINES_MAX) " lines" :
-			    "the command's time limit");
+			if (nlines > SMTP_REPLY_LINES_MAX)
+				log_warnx("%s: a reply of more than %d lines; "
+				    "session given up", c->name,
+				    SMTP_REPLY_LINES_MAX);
+			else
+				log_warnx("%s: a reply of more than the "
+				    "command's time limit; session given up",
+				    c->name);
 			return -1;
 		}
 		if (strlen(line) < 3 || !isdigit((unsigned char)line[0]) ||

@@ -21,8 +21,6 @@
  * CVE-2020-8794): the session is given up, not followed forever.
  */
 #define SMTP_REPLY_LINES_MAX	1000
-#define STRINGIFY_(x)	#x
-#define STRINGIFY(x)	STRINGIFY_(x)
 
 /* One host to try, with its addresses in the order to try them. */
 struct smtp_host {
