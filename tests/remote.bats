@@ -675,7 +675,7 @@ PY
 	done
 	ph_stop
 	ph_start
-	grep -q "deferred queue: 3 messages indexed by domain" "$PH_LOG"
+	wait_log "deferred queue: 3 messages indexed by domain"
 	ph_sink "$PH_DIR/sink.log" --port "$port"
 	run pq flush sub.test
 	[ "$output" = "1 message of sub.test queued for delivery" ]
