@@ -183,7 +183,7 @@ deliver_child(const struct conf *conf, const struct local_msg *msg,
 		switch (d->kind) {
 		case DEST_MAILDIR:
 			rc = maildir_deliver(d->target, msg, d,
-			    conf->myhostname, err, sizeof(err));
+			    conf->myhostname, status, err, sizeof(err));
 			break;
 		case DEST_MBOX:
 		case DEST_FILE:

@@ -14,15 +14,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bsd/string.h>
+
 #include "local.h"
 #include "queuefile.h"
 #include "sock.h"
 
 static int	 maildir_mkdirs(const char *, char *, size_t);
+static void	 maildir_status(int, char *);
 
 int
 maildir_deliver(const char *dir, const struct local_msg *m,
-    const struct dest *d, const char *myhostname, char *err, size_t errlen)
+    const struct dest *d, const char *myhostname, char *status, char *err,
+    size_t errlen)
 {
 	static unsigned	 seq;
 	struct timeval	 tv;
@@ -57,6 +61,7 @@ maildir_deliver(const char *dir, const struct local_msg *m,
 	    -1) {
 		e = errno;
 		snprintf(err, errlen, "create %s: %s", tmp, strerror(e));
+		maildir_status(e, status);
 		return -1;	/* full disk, quota, permissions: worth a retry */
 	}
 	buf_init(&hdr, 0);
@@ -90,6 +95,7 @@ maildir_deliver(const char *dir, const struct local_msg *m,
 fail:
 	e = errno;
 	snprintf(err, errlen, "write %s: %s", tmp, strerror(e));
+	maildir_status(e, status);
 	if (fd != -1)
 		close(fd);
 	(void)unlink(tmp);
@@ -126,4 +132,12 @@ maildir_mkdirs(const char *dir, char *err, size_t errlen)
 		}
 	}
 	return 0;
+}
+
+/* RFC 3463: 4.2.2 "mailbox full" for a full disk or quota. */
+static void
+maildir_status(int e, char *status)
+{
+	if (e == ENOSPC || e == EDQUOT)
+		strlcpy(status, "4.2.2", 8);
 }

@@ -397,7 +397,7 @@ intake_rcpt(struct intake *it, const struct record *r)
 	if (it->werr) {
 		buf_free(&reply);
 		buf_free(&first);
-		intake_fail(it, it->werr == ENOSPC ?
+		intake_fail(it, it->werr == ENOSPC || it->werr == EDQUOT ?
 		    "452 4.3.1 Insufficient system storage" :
 		    "451 4.3.0 Error: queue file write error");
 		return 0;
