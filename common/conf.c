@@ -95,6 +95,7 @@ static const struct conf_key conf_keys[] = {
 	N(smtpd_error_limit, "20", 1),
 	T(smtpd_timeout, "300s", 1),
 	T(smtpd_data_timeout, "600s", 1),
+	N(smtpd_min_data_rate, "500", 0),
 	N(local_concurrency_limit, "10", 1),
 	Z(bounce_size_limit, "50000", 0),
 	B(notify_double_bounce, "yes"),

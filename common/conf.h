@@ -63,6 +63,7 @@ struct conf {
 	long	 smtpd_error_limit;
 	long	 smtpd_timeout;
 	long	 smtpd_data_timeout;
+	long	 smtpd_min_data_rate;
 	long	 local_concurrency_limit;
 	long	 bounce_size_limit;
 	long	 notify_double_bounce;

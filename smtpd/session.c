@@ -26,6 +26,7 @@
 
 static void	 session_io(int, int, void *);
 static int	 session_read(struct session *);
+static void	 session_extend_deadline(struct session *, size_t);
 static void	 session_peer(struct session *, struct sockaddr_storage *);
 static long	 session_count_from(struct smtpd *, struct session *);
 static void	 session_log_disconnect(struct session *);
@@ -47,13 +48,13 @@ session_accept(int lfd, int events, void *arg)
 	if ((fd = accept4(lfd, (struct sockaddr *)&ss, &sslen,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
 		if (errno == EMFILE || errno == ENFILE)
-			log_warn("accept (raise the file limit or lower "
-			    "smtpd_client_limit)");
+			overload_no_fd(sd);
 		else if (errno != EAGAIN && errno != EINTR &&
 		    errno != ECONNABORTED)
 			log_warn("accept");
 		return;
 	}
+	sd->fd_starved = 0;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_warn("session: out of memory");
 		close(fd);
@@ -82,10 +83,8 @@ session_accept(int lfd, int events, void *arg)
 		sd->sessions->prev = s;
 	sd->sessions = s;
 	sd->nsessions++;
-	if (sd->nsessions >= sd->conf->smtpd_client_limit && sd->accepting) {
-		event_del(sd->loop, sd->svc.listen_fd);
-		sd->accepting = 0;
-	}
+	if (sd->nsessions >= sd->conf->smtpd_client_limit)
+		overload_pause(sd);
 	s->deadline = event_now_ms() + (uint64_t)sd->conf->smtpd_timeout * 1000;
 	log_info("connect from unknown[%s]", s->addr);
 	if (!s->trusted && sd->conf->smtpd_client_connection_limit > 0 &&
@@ -552,10 +551,35 @@ session_read(struct session *s)
 		session_close(s);
 		return -1;
 	}
-	s->deadline = event_now_ms() + (uint64_t)(s->data_mode ?
-	    s->sd->conf->smtpd_data_timeout : s->sd->conf->smtpd_timeout) *
-	    1000;
+	session_extend_deadline(s, (size_t)n);
 	return 0;
+}
+
+/*
+ * Slow clients (slowloris).  A command line must be complete within
+ * smtpd_timeout of the previous one, however it is dribbled.  Message
+ * text buys time at smtpd_min_data_rate: each read moves the deadline on
+ * by its size over the rate, never past smtpd_data_timeout from now.
+ */
+static void
+session_extend_deadline(struct session *s, size_t n)
+{
+	const struct conf *c = s->sd->conf;
+	uint64_t	 now = event_now_ms(), cap, ext;
+
+	if (s->data_mode == DM_DATA || s->data_mode == DM_BDAT) {
+		cap = now + (uint64_t)c->smtpd_data_timeout * 1000;
+		if (c->smtpd_min_data_rate <= 0) {
+			s->deadline = cap;
+			return;
+		}
+		ext = s->deadline + (uint64_t)n * 1000 /
+		    (uint64_t)c->smtpd_min_data_rate;
+		s->deadline = ext < cap ? ext : cap;
+		return;
+	}
+	if (n <= s->in.len && memchr(s->in.data + s->in.len - n, '\n', n))
+		s->deadline = now + (uint64_t)c->smtpd_timeout * 1000;
 }
 
 /* Write what we can; -1 if the session is gone. */

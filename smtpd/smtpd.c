@@ -48,6 +48,7 @@ main(int argc, char **argv)
 		sd.tls_broken = 1;
 	}
 	service_drop(&sd.svc);
+	overload_init(&sd);
 
 	sd.loop = event_loop_new();
 	sock_nonblock(sd.svc.listen_fd);
@@ -87,6 +88,7 @@ smtpd_tick(void *arg)
 	struct smtpd	*sd = arg;
 
 	session_sweep(sd);
+	overload_tick(sd);
 	event_timer_add(sd->loop, 1000, smtpd_tick, sd);
 }
 

@@ -69,6 +69,9 @@ struct smtpd {
 	struct session	*sessions;
 	long		 nsessions;
 	int		 accepting;
+	int		 spare_fd;	/* freed to refuse a client at EMFILE */
+	int		 fd_starved;	/* accept(2) has met EMFILE */
+	long		 nrefused;	/* with 421, since the last tick */
 	int		 stopping;
 	int		 tls_broken;	/* configured, but could not load */
 	int		 auth_fd;	/* channel to the auth service */
@@ -142,6 +145,12 @@ struct session {
 
 /* session.c */
 void	 session_accept(int fd, int events, void *arg);
+
+/* overload.c */
+void	 overload_init(struct smtpd *);
+void	 overload_pause(struct smtpd *);
+void	 overload_no_fd(struct smtpd *);
+void	 overload_tick(struct smtpd *);
 void	 session_process(struct session *);
 void	 session_reply(struct session *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));

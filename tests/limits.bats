@@ -180,3 +180,166 @@ s = socket.create_connection(("127.0.0.1", port), timeout=5)
 assert s.makefile("rb").readline().startswith(b"220")
 PY
 }
+
+@test "a flood beyond smtpd_client_limit gets 421 4.3.2 and the server serves again when it ends" {
+	ph_conf smtpd_client_limit 5
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+held = []
+for i in range(5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    assert s.makefile("rb").readline().startswith(b"220")
+    held.append(s)
+flood = [socket.create_connection(("127.0.0.1", port), timeout=5) for i in range(40)]
+for s in flood:
+    line = s.makefile("rb").readline()
+    assert line.startswith(b"421 4.3.2 ") and b"too many connections" in line, line
+    s.close()
+for s in held:
+    s.close()
+time.sleep(0.3)
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+assert s.makefile("rb").readline().startswith(b"220")
+PY
+	grep -Eq "connections? refused with 421: 5 sessions, smtpd_client_limit 5" "$PH_LOG"
+	[ -n "$(ph_pid_of smtp)" ]
+}
+
+@test "out of file descriptors: clients get 421, smtpd does not spin, and serves again" {
+	ph_start
+	pid=$(ph_pid_of smtp)
+	# A handful of descriptors: the listener, qmgr's and master's
+	# channels, the log, the spare, and a few sessions.
+	local u g
+	u=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")
+	g=$(awk '/^Gid:/ {print $2}' "/proc/$pid/status")
+	if [ "$u" = "$(id -u)" ]; then
+		prlimit --pid "$pid" --nofile=16:16
+	else
+		# Root here may lack CAP_SYS_RESOURCE (containers): as its user.
+		setpriv --reuid="$u" --regid="$g" --clear-groups \
+		    prlimit --pid "$pid" --nofile=16:16
+	fi
+	python3 - "$PH_PORT" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+held, refused = [], 0
+for i in range(30):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    line = s.makefile("rb").readline()
+    if line.startswith(b"220"):
+        held.append(s)
+    else:
+        assert line.startswith(b"421 4.3.2 "), line
+        refused += 1
+        s.close()
+assert held and refused, (len(held), refused)
+for s in held:
+    s.close()
+time.sleep(1.5)
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+assert s.makefile("rb").readline().startswith(b"220")
+PY
+	grep -q "(out of file descriptors)" "$PH_LOG"
+	# Paused, not spinning on accept: a few warnings, not thousands.
+	[ "$(grep -c 'accept (raise the file limit' "$PH_LOG")" -lt 20 ]
+	[ "$(ph_pid_of smtp)" = "$pid" ]
+}
+
+@test "slowloris: a command line dribbled a byte at a time is cut at smtpd_timeout, however often bytes come" {
+	ph_conf smtpd_timeout 2s
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+f = s.makefile("rb")
+assert f.readline().startswith(b"220")
+start = time.time()
+try:
+    for c in b"NOOP " + b"x" * 40:
+        s.send(bytes([c]))
+        time.sleep(0.4)
+except (BrokenPipeError, ConnectionResetError):
+    pass
+line = f.readline()
+assert line.startswith(b"421 4.4.2 "), line
+assert time.time() - start < 6, time.time() - start
+PY
+	grep -q "timeout after command" "$PH_LOG"
+}
+
+@test "slowloris in DATA: text slower than smtpd_min_data_rate is cut; a slow client above the rate is not" {
+	ph_conf smtpd_data_timeout 2s
+	ph_conf smtpd_min_data_rate 1000
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+def begin():
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220")
+    s.sendall(b"HELO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<alice@localhost>\r\nDATA\r\n")
+    for want in (b"250", b"250", b"250", b"354"):
+        line = f.readline()
+        assert line.startswith(want), line
+    return s, f
+# 20 bytes every 0.25 s (80 B/s): every read gains 20 ms, and loses 250.
+s, f = begin()
+start = time.time()
+try:
+    while time.time() - start < 8:
+        s.send(b"x" * 18 + b"\r\n")
+        time.sleep(0.25)
+except (BrokenPipeError, ConnectionResetError):
+    pass
+line = f.readline()
+assert line.startswith(b"421 4.4.2 "), line
+assert time.time() - start < 6, time.time() - start
+s.close()
+# 1000 bytes every 0.25 s (4 kB/s) for 4 s: twice the timeout, still fine.
+s, f = begin()
+start = time.time()
+while time.time() - start < 4:
+    s.sendall((b"y" * 98 + b"\r\n") * 10)
+    time.sleep(0.25)
+s.sendall(b".\r\n")
+line = f.readline()
+assert line.startswith(b"250 "), line
+PY
+	ph_wait_mail alice 1
+	grep -q "timeout after DATA" "$PH_LOG"
+}
+
+@test "memory per session is bounded: 300 sessions inside a transaction cost smtpd and qmgr a few KiB each" {
+	ph_start
+	python3 - "$PH_PORT" "$(ph_pid_of smtp)" "$(ph_pid_of qmgr)" <<'PY' >&3
+import socket, sys, time
+port, spid, qpid = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def rss(pid):
+    for l in open("/proc/%s/status" % pid):
+        if l.startswith("VmRSS"):
+            return int(l.split()[1])
+conns = []
+def open_sessions(n):
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"220")
+        s.sendall(b"HELO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<alice@localhost>\r\n")
+        for i in range(3):
+            assert f.readline().startswith(b"250")
+        conns.append(s)
+open_sessions(20)
+s0, q0 = rss(spid), rss(qpid)
+open_sessions(300)
+time.sleep(0.3)
+s1, q1 = rss(spid), rss(qpid)
+per_s, per_q = (s1 - s0) / 300, (q1 - q0) / 300
+print("# per session: smtpd %.1f KiB, qmgr %.1f KiB" % (per_s, per_q))
+assert per_s < 48 and per_q < 32, (per_s, per_q)
+PY
+}
