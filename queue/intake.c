@@ -8,6 +8,7 @@
 #include <sys/statvfs.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,8 +482,13 @@ intake_space(struct qmgr *q, const char *params)
 	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
 	need = q->conf->queue_minfree ? (unsigned long long)q->conf->queue_minfree
 	    : (unsigned long long)q->conf->message_size_limit * 3 / 2;
-	if (qf_param(params, "SIZE", size, sizeof(size)))
-		need += strtoull(size, NULL, 10);
+	if (qf_param(params, "SIZE", size, sizeof(size))) {
+		/* Saturating: the record is smtpd's word, not a proof. */
+		unsigned long long announced = strtoull(size, NULL, 10);
+
+		need = announced > ULLONG_MAX - need ? ULLONG_MAX :
+		    need + announced;
+	}
 	if (avail >= need)
 		return 1;
 	log_warnx("not enough space for a new message: %llu bytes free in "
