@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -58,6 +59,7 @@ static struct service svc;
 static char	 origin[256];
 
 static void	 pickup_scan(void);
+static int	 drop_size_matches(const struct record *, long long);
 static int	 pickup_one(const char *);
 static int	 drop_read(int, struct drop *, char *, size_t);
 static int	 drop_next(int, struct buf *, struct record *, size_t *);
@@ -146,8 +148,22 @@ pickup_one(const char *name)
 	int		 fd, rc;
 
 	snprintf(path, sizeof(path), "%s/%s", MD_DIR, name);
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : (log_warn("open %s", path), 0);
+	/*
+	 * Only postdrop writes here, and only plain files; anything else
+	 * (a symbolic link, a FIFO that would block the open, a device) is
+	 * set aside unread.
+	 */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == ELOOP || errno == ENXIO) {
+			drop_aside(name, "not a plain file");
+			return 0;
+		}
+		log_warn("open %s", path);
+		return 0;
+	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
 		close(fd);
 		drop_aside(name, "not a plain file");
@@ -223,7 +239,7 @@ drop_read(int fd, struct drop *dr, char *why, size_t whylen)
 			header_scan(dr, r.data, r.len, &in_hdr);
 			break;
 		case 'E':
-			ended = strtoll(r.data, NULL, 10) == bytes;
+			ended = drop_size_matches(&r, bytes);
 			if (!ended)
 				rc = -1;
 			break;
@@ -475,4 +491,18 @@ drop_aside(const char *name, const char *why)
 		return;
 	}
 	log_warnx("maildrop %s: %s: moved to %s", name, why, to);
+}
+
+/* The E record: decimal, not NUL-terminated, equal to what was counted. */
+static int
+drop_size_matches(const struct record *r, long long bytes)
+{
+	char		 num[24];
+	const char	*errstr;
+
+	if (r->len == 0 || r->len >= sizeof(num))
+		return 0;
+	memcpy(num, r->data, r->len);
+	num[r->len] = '\0';
+	return strtonum(num, 0, LLONG_MAX, &errstr) == bytes && errstr == NULL;
 }
