@@ -78,6 +78,7 @@ static const struct conf_key conf_keys[] = {
 	S(etrn_domains, ""),
 	S(smtpd_etrn_rate_limit, "10/1m"),
 	B(odmr_service, "no"),
+	B(seccomp_filter, "yes"),
 	S(odmr_domain_map, ""),
 	B(smtpd_enable_vrfy, "no"),
 	B(smtpd_enable_expn, "no"),

@@ -46,6 +46,7 @@ struct conf {
 	char	*etrn_domains;
 	char	*smtpd_etrn_rate_limit;
 	long	 odmr_service;
+	long	 seccomp_filter;
 	char	*odmr_domain_map;
 	long	 smtpd_enable_vrfy;
 	long	 smtpd_enable_expn;

@@ -94,6 +94,23 @@ service_drop_extra(struct service *s, const char *group)
 		log_fatalx("%s", err);
 }
 
+void
+service_sandbox(struct service *s, enum sandbox_profile profile)
+{
+	char	 err[256];
+
+	if (!s->conf.seccomp_filter)
+		return;
+	switch (sandbox_enter(profile, err, sizeof(err))) {
+	case -1:
+		log_fatalx("%s (seccomp_filter = no turns the filter off)",
+		    err);
+	case 0:
+		log_warnx("running without a system-call filter: %s", err);
+		break;
+	}
+}
+
 static void
 service_usage(const char *prog)
 {

@@ -8,6 +8,7 @@
 #define POSTHORN_SERVICE_H
 
 #include "conf.h"
+#include "sandbox.h"
 
 #define SERVICE_LISTEN_FD	3
 #define SERVICE_MASTER_FD	4
@@ -28,5 +29,7 @@ void	 service_init(struct service *, int argc, char **argv, const char *prog);
 void	 service_drop(struct service *);
 /* The same, keeping one supplementary group (auth: shadow). */
 void	 service_drop_extra(struct service *, const char *group);
+/* The system-call filter (sandbox.h), unless seccomp_filter = no. */
+void	 service_sandbox(struct service *, enum sandbox_profile);
 
 #endif

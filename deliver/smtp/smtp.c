@@ -108,6 +108,7 @@ main(int argc, char **argv)
 		log_fatalx("smtp_sasl_password_map: %s", err);
 	SSL_CTX_set_mode(tls, SSL_MODE_AUTO_RETRY);
 	service_drop(&svc);
+	service_sandbox(&svc, SANDBOX_SMTP);
 
 	sctx.svc = &svc;
 	sctx.tls = tls;

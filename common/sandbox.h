@@ -1,0 +1,25 @@
+/*
+ * sandbox: a seccomp-bpf system-call filter for the processes that talk
+ * to the network (smtpd, smtp), installed with prctl(2) once they are
+ * set up: what OpenSMTPD gets from pledge(2).  Both may never execute a
+ * program, fork, trace, load code into the kernel or change the file
+ * system; smtpd may open no file and create only UNIX sockets, smtp may
+ * open files for reading only.
+ */
+#ifndef POSTHORN_SANDBOX_H
+#define POSTHORN_SANDBOX_H
+
+#include <stddef.h>
+
+enum sandbox_profile {
+	SANDBOX_SMTPD,		/* no open(2), AF_UNIX sockets only */
+	SANDBOX_SMTP,		/* open(2) read-only, any socket */
+};
+
+/*
+ * 1 installed, 0 not available here (another system or architecture:
+ * err says why), -1 failed (err says why; callers treat it as fatal).
+ */
+int	 sandbox_enter(enum sandbox_profile, char *err, size_t errlen);
+
+#endif
