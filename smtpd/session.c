@@ -251,13 +251,24 @@ void
 session_reply(struct session *s, const char *fmt, ...)
 {
 	va_list	 ap;
-	size_t	 start = s->out.len;
+	size_t	 start = s->out.len, i;
 	const char *r;
+	char	*c;
 
 	va_start(ap, fmt);
 	if (buf_vprintf(&s->out, fmt, ap) == -1)
 		log_fatal("session_reply");
 	va_end(ap);
+	/*
+	 * A client's bytes come back in some replies (an unknown parameter,
+	 * HELP's or VRFY's argument): never a bare CR, an LF or an escape,
+	 * which RFC 5321 4.2 reply text may not hold.
+	 */
+	for (i = start; i < s->out.len; i++) {
+		c = s->out.data + i;
+		if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
+			*c = '?';
+	}
 	buf_append(&s->out, "\r\n", 2);
 	r = s->out.data + start;
 	if (strncmp(r, "421", 3) == 0 || strncmp(r, "221", 3) == 0) {
