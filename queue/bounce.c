@@ -19,11 +19,9 @@
 #include "log.h"
 #include "qmgr.h"
 
-static ssize_t	 bounce_header_end(const char *, ssize_t, int *);
 static int	 bounce_text(struct qmgr *, const char *, const char *, int,
 		    const struct qf_env *, const struct bounce_item *, size_t,
 		    int, struct buf *);
-static void	 bounce_xtext(const char *, char *, size_t);
 static void	 bounce_status(struct buf *, const struct bounce_item *,
 		    const char *, const char *, const char *);
 
@@ -160,14 +158,14 @@ bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
 	    host, id, what[kind]);
 	/* DSN values travel as xtext; people read them decoded. */
 	if (qf_param(env->sender_params, "ENVID", val, sizeof(val))) {
-		bounce_xtext(val, dec, sizeof(dec));
+		dsn_xtext_decode(val, dec, sizeof(dec));
 		buf_printf(b, "Original-Envelope-Id: %s\n\n", dec);
 	}
 	for (i = 0; i < n; i++) {
 		buf_printf(b, "<%s>: %s %s\n", items[i].rcpt, items[i].status,
 		    items[i].text);
 		if (qf_param(items[i].params, "ORCPT", val, sizeof(val))) {
-			bounce_xtext(val, dec, sizeof(dec));
+			dsn_xtext_decode(val, dec, sizeof(dec));
 			buf_printf(b, "    (Original-Recipient: %s)\n", dec);
 		}
 	}
@@ -180,7 +178,7 @@ bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
 	    "Reporting-MTA: dns; %s\n"
 	    "X-Posthorn-Queue-ID: %s\n", boundary, host, id);
 	if (qf_param(env->sender_params, "ENVID", val, sizeof(val))) {
-		bounce_xtext(val, dec, sizeof(dec));
+		dsn_xtext_decode(val, dec, sizeof(dec));
 		buf_printf(b, "Original-Envelope-Id: %s\n", dec);
 	}
 	buf_printf(b, "X-Posthorn-Sender: rfc822; %s\n"
@@ -199,7 +197,7 @@ bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
 	    kind == BOUNCE_DOUBLE ? "Undelivered Message" : "Message",
 	    hdrs_only ? "text/rfc822-headers" : "message/rfc822");
 	while ((got = qf_read_content(qfd, &off, chunk, sizeof(chunk))) > 0) {
-		if (hdrs_only && (end = bounce_header_end(chunk, got, &bol))) {
+		if (hdrs_only && (end = dsn_header_end(chunk, got, &bol))) {
 			got = end;
 			buf_append(b, chunk, (size_t)got);
 			break;
@@ -237,7 +235,7 @@ bounce_status(struct buf *b, const struct bounce_item *it, const char *act,
 
 	buf_printf(b, "\nFinal-Recipient: rfc822; %s\n", it->rcpt);
 	if (qf_param(it->params, "ORCPT", val, sizeof(val))) {
-		bounce_xtext(val, dec, sizeof(dec));
+		dsn_xtext_decode(val, dec, sizeof(dec));
 		/* "rfc822;addr" -> "rfc822; addr" */
 		buf_printf(b, "Original-Recipient: %.*s; %s\n",
 		    (int)strcspn(dec, ";"), dec, dec[strcspn(dec, ";")] ?
@@ -262,42 +260,4 @@ bounce_status(struct buf *b, const struct bounce_item *it, const char *act,
 	buf_printf(b, "Last-Attempt-Date: %s\n", date);
 	if (until)
 		buf_printf(b, "Will-Retry-Until: %s\n", until);
-}
-
-/*
- * Where the header section ends in this chunk (after the empty line), or
- * 0 if it goes on; *bol carries "at the start of a line" across chunks.
- */
-static ssize_t
-bounce_header_end(const char *p, ssize_t n, int *bol)
-{
-	ssize_t	 i;
-
-	for (i = 0; i < n; i++) {
-		if (*bol && p[i] == '\n')
-			return i + 1;
-		/* A CR at the start of a line keeps it there (CRLF text). */
-		if (*bol && p[i] == '\r')
-			continue;
-		*bol = p[i] == '\n';
-	}
-	return 0;
-}
-
-/* "+2B" and friends back to octets (RFC 3461 4). */
-static void
-bounce_xtext(const char *in, char *out, size_t outlen)
-{
-	size_t		 o = 0;
-	unsigned int	 c;
-
-	for (; *in && o + 1 < outlen; in++) {
-		if (in[0] == '+' && in[1] && in[2] &&
-		    sscanf(in + 1, "%2X", &c) == 1) {
-			out[o++] = c >= 0x20 && c != 0x7f ? (char)c : '?';
-			in += 2;
-		} else
-			out[o++] = *in;
-	}
-	out[o] = '\0';
 }

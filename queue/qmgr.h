@@ -246,6 +246,11 @@ int	 bounce_create(struct qmgr *, const char *id, int qfd,
 	    const struct qf_env *, const struct bounce_item *, size_t n,
 	    int kind, char *newid);
 
+/* dsn.c: what a notice quotes; 0 or the end of the header section. */
+ssize_t	 dsn_header_end(const char *, ssize_t, int *bol);
+/* xtext decoded for people; an encoded control octet becomes '?'. */
+void	 dsn_xtext_decode(const char *, char *, size_t);
+
 /* forward.c: a copy for addresses in other domains (aliases, .forward). */
 int	 forward_create(struct qmgr *, const char *id, int qfd,
 	    const struct qf_env *, char *const *addrs, size_t n, char *newid);
