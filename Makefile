@@ -184,22 +184,39 @@ test-asan:
 	    $(filter-out tests/makerun.bats,$(wildcard tests/*.bats))
 
 # libFuzzer harnesses for the parsers of untrusted bytes; each runs
-# FUZZ_SECONDS from its seed corpus (a crash fails the target).
+# FUZZ_SECONDS from its seed corpus (a crash fails the target).  The
+# daemons' log lines go nowhere (-close_fd_mask=2); libFuzzer's own
+# output and the sanitizers' reports still reach the log, and a crashing
+# input is kept as build/fuzz/NAME-crash-* (run the harness on it alone
+# for the whole story; FUZZ_TRACE=1 has fuzz_smtpd print the replies).
 FUZZ_SECONDS	?= 20
 FUZZERS		= $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/*.c))
 FUZZ_CFLAGS	= -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon \
 		  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+# Harnesses of a daemon's parts link its sources too, without its main.
+FUZZ_SMTPD_SRC	= $(filter-out smtpd/smtpd.c,$(SMTPD_SRC))
+build/fuzz/fuzz_smtpd build/fuzz/fuzz_data: FUZZ_SRC = $(FUZZ_SMTPD_SRC)
+build/fuzz/fuzz_dsn: FUZZ_SRC = $(FUZZ_SMTPD_SRC) queue/dsn.c
+build/fuzz/fuzz_conf: FUZZ_SRC = master/mconf.c
+build/fuzz/fuzz_smtpd build/fuzz/fuzz_data: $(FUZZ_SMTPD_SRC) \
+		  $(wildcard smtpd/*.h)
+build/fuzz/fuzz_dsn: $(FUZZ_SMTPD_SRC) $(wildcard smtpd/*.h) queue/dsn.c \
+		  queue/qmgr.h
+build/fuzz/fuzz_conf: master/mconf.c master/master.h
 
 build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRC) -lssl -lcrypto -lcrypt -ldb -lbsd
+	clang $(FUZZ_CFLAGS) -Ismtpd -Iqueue -Imaster -o $@ $< $(COMMON_SRC) \
+	    $(FUZZ_SRC) -lssl -lcrypto -lcrypt -lresolv -ldb -lbsd
 
 fuzz: deps-test $(FUZZERS)
 	@for f in $(FUZZERS); do \
 		n=$$(basename $$f | sed 's/^fuzz_//'); \
 		mkdir -p build/fuzz/corpus/$$n; \
 		if $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-		    -print_final_stats=0 build/fuzz/corpus/$$n \
+		    -close_fd_mask=2 -print_final_stats=0 \
+		    -artifact_prefix=$(CURDIR)/build/fuzz/$$n- \
+		    build/fuzz/corpus/$$n \
 		    tests/fuzz/corpus/$$n > build/fuzz/$$n.log 2>&1; then \
 			echo "ok - fuzz $$n: $$(grep -Eo '^Done [0-9]+ runs' \
 			    build/fuzz/$$n.log)"; \
