@@ -411,6 +411,16 @@ again:
 			return;
 		goto again;
 	}
+	if (s->eof && !s->closing && s->waiting == W_NONE && !s->tls_pending &&
+	    s->out.len <= SMTPD_OUT_HIGH && s->qout.len <= SMTPD_QOUT_HIGH) {
+		/* Run dry after the client's EOF: nothing more will come. */
+		if (s->in_tx)
+			log_info("lost connection after %s from unknown[%s]",
+			    s->data_mode ? "DATA" : "RCPT", s->addr);
+		s->closing = 1;
+		if (session_write(s) == -1)
+			return;
+	}
 	session_update_events(s);
 }
 
@@ -556,6 +566,15 @@ session_read(struct session *s)
 		return -1;
 	}
 	if (n == 0) {
+		/*
+		 * Half-closed after pipelining: what was sent is answered
+		 * first (session_process closes when it runs dry), as a
+		 * client of "printf ... | nc -N" expects.
+		 */
+		if (s->in.len > 0 && s->data_mode != DM_PUMP && !s->closing) {
+			s->eof = 1;
+			return 0;
+		}
 		if (s->in_tx)
 			log_info("lost connection after %s from unknown[%s]",
 			    s->data_mode ? "DATA" : "RCPT", s->addr);
@@ -636,7 +655,7 @@ session_update_events(struct session *s)
 		ev |= EV_READ;
 	if (s->out.len > 0)
 		ev |= EV_WRITE;
-	if (!s->closing && s->in.len < SMTPD_IN_MAX &&
+	if (!s->closing && !s->eof && s->in.len < SMTPD_IN_MAX &&
 	    s->qout.len <= SMTPD_QOUT_HIGH && s->out.len <= SMTPD_OUT_HIGH)
 		ev |= EV_READ;
 	event_mod(s->sd->loop, s->fd, ev);

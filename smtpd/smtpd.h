@@ -89,6 +89,7 @@ struct session {
 	int		 data_mode;
 	int		 skipping;	/* discarding an overlong line */
 	int		 closing;	/* close once out is written */
+	int		 eof;		/* half-closed: answer what came, then close */
 	int		 helo_seen;
 	int		 esmtp;
 	char		 helo[256];

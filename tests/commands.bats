@@ -186,3 +186,49 @@ EOF2
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"502 5.5.1 Error: ATRN is offered on the ODMR service only (RFC 2645)"* ]]
 }
+
+@test "a client that pipelines a whole session and half-closes gets every reply, and its mail" {
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(b"EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<alice@localhost>\r\n"
+          b"DATA\r\nSubject: half-closed\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+s.shutdown(socket.SHUT_WR)
+out = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    out += d
+lines = [l for l in out.split(b"\r\n") if l and l[3:4] != b"-"]
+codes = [l[:3] for l in lines]
+assert codes == [b"220", b"250", b"250", b"250", b"354", b"250", b"221"], lines
+PY
+	ph_wait_mail alice 1
+	grep -q "^Subject: half-closed" "$(ph_mail_file alice)"
+}
+
+@test "half-closed in the middle of DATA: replies up to there, nothing queued" {
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(b"EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<alice@localhost>\r\n"
+          b"DATA\r\nSubject: cut\r\n\r\nbody without an end\r\n")
+s.shutdown(socket.SHUT_WR)
+out = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    out += d
+lines = [l for l in out.split(b"\r\n") if l and l[3:4] != b"-"]
+assert [l[:3] for l in lines] == [b"220", b"250", b"250", b"250", b"354"], lines
+PY
+	for i in $(seq 1 40); do grep -q "lost connection after DATA" "$PH_LOG" && break; sleep 0.05; done
+	grep -q "lost connection after DATA" "$PH_LOG"
+	sleep 0.3
+	[ "$(ph_queue_files)" -eq 0 ]
+	[ "$(ph_count_mail alice)" -eq 0 ]
+}
