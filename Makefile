@@ -68,8 +68,8 @@ DEB_TEST	= bats swaks libnet-ssleay-perl libio-socket-ssl-perl python3 \
 		  mandoc clang libclang-rt-14-dev dnsmasq-base postfix \
 		  pflogsumm gdb
 
-.PHONY: all run check check-asan install clean deps deps-test test \
-	test-asan lint-man fuzz
+.PHONY: all run check check-asan check-valgrind install clean deps \
+	deps-test test test-asan lint-man fuzz
 
 all: $(PROGRAMS) $(TOOLS) $(BUILD)/bin/newaliases $(BUILD)/bin/mailq $(UNITS)
 
@@ -168,6 +168,13 @@ check: deps-test
 
 test:
 	POSTHORN_BUILD="$(abspath $(BUILD))" bats --tap tests
+
+# On demand: every daemon under valgrind memcheck through mixed mail
+# (tests/valgrind.bats); a few minutes.
+check-valgrind: deps-test all
+	@command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind"; exit 1; }
+	POSTHORN_VALGRIND=1 POSTHORN_BUILD="$(abspath $(BUILD))" \
+	    bats --tap tests/valgrind.bats
 
 check-asan: deps-test
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \

@@ -43,6 +43,7 @@ struct conf_key {
 static const struct conf_key conf_keys[] = {
 	S(queue_directory, "/var/spool/posthorn"),
 	S(daemon_directory, DAEMON_DIR),
+	S(daemon_wrapper, ""),
 	S(myhostname, ""),
 	S(myorigin, ""),
 	S(submit_trusted_users, "root"),

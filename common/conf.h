@@ -11,6 +11,7 @@ struct conf {
 	char	*config_directory;	/* not a key: where we were loaded from */
 	char	*queue_directory;
 	char	*daemon_directory;
+	char	*daemon_wrapper;
 	char	*myhostname;
 	char	*myorigin;
 	char	*submit_trusted_users;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <bsd/stdlib.h>
+#include <bsd/string.h>
 #include <bsd/unistd.h>
 
 #include "log.h"
@@ -30,6 +31,7 @@
 static void	 spawn_one(struct svc *, int);
 static void	 spawn_restart(void *);
 static void	 spawn_exec(struct svc *) __attribute__((noreturn));
+static int	 spawn_wrapper(const char *, char *, size_t, char **, int);
 
 int
 spawn_bind(const struct conf *c, struct svc *s, char *err, size_t errlen)
@@ -183,7 +185,7 @@ spawn_exec(struct svc *s)
 {
 	struct master	*m = s->m;
 	sigset_t	 none;
-	char		 path[PATH_MAX], *argv[16 + 64];
+	char		 path[PATH_MAX], wrapper[1024], *argv[16 + 16 + 64];
 	int		 lfd, afd, argc = 0, i;
 
 	sigemptyset(&none);
@@ -201,6 +203,8 @@ spawn_exec(struct svc *s)
 	closefrom(SERVICE_MASTER_FD + 1);
 	snprintf(path, sizeof(path), "%s/%s", m->conf.daemon_directory,
 	    s->def.program);
+	argc = spawn_wrapper(m->conf.daemon_wrapper, wrapper, sizeof(wrapper),
+	    argv, 16);
 	argv[argc++] = path;
 	argv[argc++] = "-c";
 	argv[argc++] = m->confdir;
@@ -217,7 +221,28 @@ spawn_exec(struct svc *s)
 	for (i = 0; i < s->def.nargs && i < 64; i++)
 		argv[argc++] = s->def.args[i];
 	argv[argc] = NULL;
-	execv(path, argv);
-	log_warn("service %s: exec %s", s->def.name, path);
+	execv(argv[0], argv);
+	log_warn("service %s: exec %s", s->def.name, argv[0]);
 	_exit(127);
+}
+
+/*
+ * daemon_wrapper (a debugging aid, as Postfix's debugger_command): its
+ * words go before the program, e.g. "/usr/bin/valgrind --leak-check=full".
+ * Returns how many argv slots it took, at most max.
+ */
+static int
+spawn_wrapper(const char *conf, char *copy, size_t copylen, char **argv,
+    int max)
+{
+	char	*p, *word;
+	int	 n = 0;
+
+	if (conf == NULL || *conf == '\0')
+		return 0;
+	strlcpy(copy, conf, copylen);
+	for (p = copy; n < max && (word = strsep(&p, " \t")) != NULL;)
+		if (*word != '\0')
+			argv[n++] = word;
+	return n;
 }
