@@ -106,6 +106,8 @@ main(int argc, char **argv)
 		service_drop(&ad.svc);
 
 	auth_dummy(&ad);
+	/* Reads maps and the shadow file, writes nothing, runs nothing. */
+	service_sandbox(&ad.svc, SANDBOX_READ_ONLY);
 	ad.loop = event_loop_new();
 	sock_nonblock(ad.svc.listen_fd);
 	if (event_add(ad.loop, ad.svc.listen_fd, EV_READ, auth_accept,

@@ -175,7 +175,7 @@ sandbox_enter(enum sandbox_profile profile, char *err, size_t errlen)
 #ifdef SYS_openat2
 	deny(&p, SYS_openat2, RET_ERRNO(ENOSYS));
 #endif
-	if (profile == SANDBOX_SMTPD) {
+	if (profile == SANDBOX_NO_FILES) {
 #ifdef SYS_open
 		deny(&p, SYS_open, RET_ERRNO(EACCES));
 		deny(&p, SYS_creat, RET_ERRNO(EACCES));

@@ -1,10 +1,10 @@
 /*
  * sandbox: a seccomp-bpf system-call filter for the processes that talk
- * to the network (smtpd, smtp), installed with prctl(2) once they are
- * set up: what OpenSMTPD gets from pledge(2).  Both may never execute a
- * program, fork, trace, load code into the kernel or change the file
- * system; smtpd may open no file and create only UNIX sockets, smtp may
- * open files for reading only.
+ * to the network (smtpd, smtp) or hold secrets (keyd, auth), installed
+ * with prctl(2) once they are set up: what OpenSMTPD gets from pledge(2).
+ * None may execute a program, fork, trace, load code into the kernel or
+ * change the file system; smtpd and keyd may open no file and create
+ * only UNIX sockets, smtp and auth may open files for reading only.
  */
 #ifndef POSTHORN_SANDBOX_H
 #define POSTHORN_SANDBOX_H
@@ -12,8 +12,8 @@
 #include <stddef.h>
 
 enum sandbox_profile {
-	SANDBOX_SMTPD,		/* no open(2), AF_UNIX sockets only */
-	SANDBOX_SMTP,		/* open(2) read-only, any socket */
+	SANDBOX_NO_FILES,	/* smtpd, keyd: no open(2), AF_UNIX sockets only */
+	SANDBOX_READ_ONLY,	/* smtp, auth: open(2) read-only, any socket */
 };
 
 /*

@@ -80,6 +80,7 @@ main(int argc, char **argv)
 	if (setrlimit(RLIMIT_CORE, &rl) == -1 ||
 	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
 		log_fatal("keyd: cannot make the process undumpable");
+	service_sandbox(&kd.svc, SANDBOX_NO_FILES);
 
 	kd.loop = event_loop_new();
 	sock_nonblock(kd.svc.listen_fd);

@@ -50,7 +50,7 @@ main(int argc, char **argv)
 	}
 	service_drop(&sd.svc);
 	overload_init(&sd);
-	service_sandbox(&sd.svc, SANDBOX_SMTPD);
+	service_sandbox(&sd.svc, SANDBOX_NO_FILES);
 
 	sd.loop = event_loop_new();
 	sock_nonblock(sd.svc.listen_fd);

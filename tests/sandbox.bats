@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The seccomp-bpf filter of smtpd and smtp (#9): which processes carry
+# The seccomp-bpf filter of smtpd, smtp, keyd and auth (#9): which processes carry
 # one, and what a process that an attacker took over can no longer do.
 # The attacker is played by gdb, which makes the process itself call
 # open(2), socket(2), fork(2) and execve(2).
@@ -35,9 +35,11 @@ need_gdb() {
 	    skip "ptrace_scope forbids attaching"
 }
 
-@test "smtpd and every smtp agent run under a filter; master, qmgr and local do not need one" {
+@test "smtpd, every smtp agent, keyd and auth run under a filter; master, qmgr and local do not" {
 	ph_start
 	[ "$(seccomp_of "$(ph_pid_of smtp)")" = 2 ]
+	[ "$(seccomp_of "$(ph_pid_of keyd)")" = 2 ]
+	[ "$(seccomp_of "$(ph_pid_of auth)")" = 2 ]
 	local p n=0
 	for p in $(pgrep -f -- "/smtp -c $PH_CONF "); do
 		[ "$(seccomp_of "$p")" = 2 ]

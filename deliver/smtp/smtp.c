@@ -109,7 +109,7 @@ main(int argc, char **argv)
 		log_fatalx("smtp_sasl_password_map: %s", err);
 	SSL_CTX_set_mode(tls, SSL_MODE_AUTO_RETRY);
 	service_drop(&svc);
-	service_sandbox(&svc, SANDBOX_SMTP);
+	service_sandbox(&svc, SANDBOX_READ_ONLY);
 
 	sctx.svc = &svc;
 	sctx.tls = tls;
