@@ -343,3 +343,54 @@ print("# per session: smtpd %.1f KiB, qmgr %.1f KiB" % (per_s, per_q))
 assert per_s < 48 and per_q < 32, (per_s, per_q)
 PY
 }
+
+@test "a 30 MB message is streamed: smtpd and qmgr stay small, and it is delivered whole" {
+	ph_conf message_size_limit 40m
+	ph_start
+	spid=$(ph_pid_of smtp)
+	qpid=$(ph_pid_of qmgr)
+	python3 - "$PH_PORT" "$spid" "$qpid" <<'PY'
+import socket, sys, threading, time
+port, spid, qpid = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def rss(pid):
+    for l in open("/proc/%s/status" % pid):
+        if l.startswith("VmRSS"):
+            return int(l.split()[1])
+peak = [0, 0]
+done = False
+def watch():
+    while not done:
+        peak[0] = max(peak[0], rss(spid))
+        peak[1] = max(peak[1], rss(qpid))
+        time.sleep(0.01)
+t = threading.Thread(target=watch)
+t.start()
+s = socket.create_connection(("127.0.0.1", port), timeout=60)
+f = s.makefile("rb")
+def reply():
+    while True:
+        l = f.readline()
+        if l[3:4] != b"-":
+            return l
+assert reply().startswith(b"220")
+s.sendall(b"EHLO x\r\n"); assert reply().startswith(b"250")
+s.sendall(b"MAIL FROM:<a@example.org> SIZE=31000000\r\n"); assert reply().startswith(b"250")
+s.sendall(b"RCPT TO:<alice@localhost>\r\n"); assert reply().startswith(b"250")
+s.sendall(b"DATA\r\n"); assert reply().startswith(b"354")
+s.sendall(b"Subject: big\r\n\r\n")
+line = b"%07d " + b"y" * 90 + b"\r\n"
+chunk = b"".join(line % i for i in range(1000))
+for i in range(300):
+    s.sendall(chunk)
+s.sendall(b".\r\n")
+r = reply()
+done = True
+t.join()
+assert r.startswith(b"250 2.0.0"), r
+print("# peak RSS: smtpd %d KiB, qmgr %d KiB" % tuple(peak))
+assert peak[0] < 20000 and peak[1] < 20000, peak
+PY
+	ph_wait_mail alice 1 30
+	[ "$(wc -c < "$(ph_mail_file alice)")" -gt 29700000 ]
+	[ "$(grep -c '^0000999 y' "$(ph_mail_file alice)")" -eq 300 ]
+}
