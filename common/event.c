@@ -24,6 +24,7 @@ struct event_fd {
 	void		*arg;
 	int		 events;
 	int		 live;
+	int		 parked;	/* no interest: out of epoll (see event_mod) */
 };
 
 struct event_timer {
@@ -94,6 +95,7 @@ event_add(struct event_loop *l, int fd, int events, event_fd_cb cb, void *arg)
 	l->fds[fd].arg = arg;
 	l->fds[fd].events = events;
 	l->fds[fd].live = 1;
+	l->fds[fd].parked = 0;
 	return 0;
 }
 
@@ -106,11 +108,25 @@ event_mod(struct event_loop *l, int fd, int events)
 		log_panic("event_mod: fd %d not registered", fd);
 	if (l->fds[fd].events == events)
 		return 0;
+	/*
+	 * No interest at all: out of epoll, which would otherwise report
+	 * HUP and ERR (a reset peer) at every turn, unasked: a busy loop.
+	 */
+	if (events == 0) {
+		if (!l->fds[fd].parked &&
+		    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL) == -1)
+			return -1;
+		l->fds[fd].parked = 1;
+		l->fds[fd].events = 0;
+		return 0;
+	}
 	memset(&ev, 0, sizeof(ev));
 	ev.events = event_mask(events);
 	ev.data.fd = fd;
-	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == -1)
+	if (epoll_ctl(l->epfd, l->fds[fd].parked ? EPOLL_CTL_ADD :
+	    EPOLL_CTL_MOD, fd, &ev) == -1)
 		return -1;
+	l->fds[fd].parked = 0;
 	l->fds[fd].events = events;
 	return 0;
 }
@@ -120,8 +136,10 @@ event_del(struct event_loop *l, int fd)
 {
 	if (fd < 0 || (size_t)fd >= l->nfds || !l->fds[fd].live)
 		return;
-	(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+	if (!l->fds[fd].parked)
+		(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
 	l->fds[fd].live = 0;
+	l->fds[fd].parked = 0;
 	l->fds[fd].cb = NULL;
 }
 

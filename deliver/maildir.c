@@ -38,8 +38,10 @@ maildir_deliver(const char *dir, const struct local_msg *m,
 	size_t		 i;
 	int		 fd, e;
 
-	if (maildir_mkdirs(dir, err, errlen) == -1)
+	if (maildir_mkdirs(dir, err, errlen) == -1) {
+		maildir_status(errno, status);
 		return -1;
+	}
 	/* The host part may not hold '/' or ':' (Maildir's separators). */
 	snprintf(host, sizeof(host), "%s", myhostname);
 	for (i = 0; host[i]; i++)
@@ -79,7 +81,9 @@ maildir_deliver(const char *dir, const struct local_msg *m,
 		buf_free(&hdr);
 		return -1;
 	}
-	if (fsync(fd) == -1 || close(fd) == -1) {
+	if (fsync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1) {
 		fd = -1;
 		goto fail;
 	}
@@ -117,8 +121,11 @@ maildir_mkdirs(const char *dir, char *err, size_t errlen)
 			continue;
 		*p = '\0';
 		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+			int e = errno;
+
 			snprintf(err, errlen, "mkdir %s: %s", path,
-			    strerror(errno));
+			    strerror(e));
+			errno = e;	/* for the caller's status */
 			return -1;
 		}
 		*p = '/';
@@ -126,8 +133,11 @@ maildir_mkdirs(const char *dir, char *err, size_t errlen)
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
 		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+			int e = errno;
+
 			snprintf(err, errlen, "mkdir %s: %s", path,
-			    strerror(errno));
+			    strerror(e));
+			errno = e;	/* for the caller's status */
 			return -1;
 		}
 	}
@@ -139,5 +149,5 @@ static void
 maildir_status(int e, char *status)
 {
 	if (e == ENOSPC || e == EDQUOT)
-		strlcpy(status, "4.2.2", 8);
+		strlcpy(status, "4.2.2", sizeof("4.2.2"));
 }

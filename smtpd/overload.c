@@ -94,11 +94,18 @@ overload_tick(struct smtpd *sd)
 {
 	long	 n = 0;
 
-	if (!sd->accepting && !sd->stopping) {
-		/* Bounded: a flood must not keep the loop here for ever. */
+	/* Another process may have taken the slot the spare gave back. */
+	if (sd->spare_fd == -1)
+		sd->spare_fd = fcntl(sd->svc.listen_fd, F_DUPFD_CLOEXEC, 0);
+	/*
+	 * Room again: accept (a client that meets EMFILE is refused at once
+	 * by overload_no_fd).  Full: refuse who waited, a bounded number so
+	 * that a flood cannot keep the loop here.
+	 */
+	if (!sd->accepting && !sd->stopping &&
+	    sd->nsessions >= sd->conf->smtpd_client_limit)
 		while (n < OVERLOAD_MAX_PER_TICK && overload_refuse(sd) == 1)
 			n++;
-	}
 	if (sd->nrefused > 0) {
 		log_warnx("%ld connection%s refused with 421: %ld sessions, "
 		    "smtpd_client_limit %ld%s", sd->nrefused,

@@ -569,9 +569,11 @@ session_read(struct session *s)
 		/*
 		 * Half-closed after pipelining: what was sent is answered
 		 * first (session_process closes when it runs dry), as a
-		 * client of "printf ... | nc -N" expects.
+		 * client of "printf ... | nc -N" expects; that includes a
+		 * reply still owed, such as the 250 after the final dot.
 		 */
-		if (s->in.len > 0 && s->data_mode != DM_PUMP && !s->closing) {
+		if ((s->in.len > 0 || s->waiting != W_NONE || s->out.len > 0) &&
+		    s->data_mode != DM_PUMP && !s->closing) {
 			s->eof = 1;
 			return 0;
 		}

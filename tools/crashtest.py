@@ -110,6 +110,10 @@ def client():
                             stats["accepted"] += 1
                         break
             except (OSError, smtplib.SMTPException):
+                # A QUIT that fails after the 250 (smtpd killed) is no
+                # reason to send the message again.
+                if token in accepted:
+                    break
                 with lock:
                     stats["refused_or_failed"] += 1
                 time.sleep(0.05)
