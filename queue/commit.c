@@ -50,7 +50,7 @@ commit_run(void *arg)
 {
 	struct qmgr	*q = arg;
 	struct intake	*it, *next, *batch;
-	char		 from[64], to[64], dirs[16][16];
+	char		 from[64], to[64], dir[16], dirs[16][16];
 	int		 ndirs = 0, i, ok, dir_ok[16];
 	const char	*id;
 	unsigned char	*moved;
@@ -82,13 +82,14 @@ commit_run(void *arg)
 			continue;
 		}
 		moved[k] = 1;
-		snprintf(dirs[ndirs], sizeof(dirs[0]), "%s/%c", Q_ACTIVE,
-		    queueid_hash(id));
+		/* Not into dirs[ndirs]: with all 16 folders seen, that is past
+		 * the end (a batch of 50 clients reaches it). */
+		snprintf(dir, sizeof(dir), "%s/%c", Q_ACTIVE, queueid_hash(id));
 		for (i = 0; i < ndirs; i++)
-			if (strcmp(dirs[i], dirs[ndirs]) == 0)
+			if (strcmp(dirs[i], dir) == 0)
 				break;
 		if (i == ndirs && ndirs < 16)
-			ndirs++;
+			strlcpy(dirs[ndirs++], dir, sizeof(dirs[0]));
 	}
 	/* 2: make the renames durable, one fsync per folder. */
 	for (i = 0; i < ndirs; i++) {
@@ -101,8 +102,9 @@ commit_run(void *arg)
 		next = intake_commit_next(it);
 		id = intake_id(it);
 		qf_path(to, sizeof(to), Q_ACTIVE, id);
-		ok = moved[k];
-		for (i = 0; ok && i < ndirs; i++)
+		/* Moved, and its folder made durable: nothing less. */
+		ok = 0;
+		for (i = 0; moved[k] && i < ndirs; i++)
 			if (dirs[i][strlen(Q_ACTIVE) + 1] == queueid_hash(id))
 				ok = dir_ok[i];
 		if (moved[k] && !ok) {

@@ -211,3 +211,40 @@ EOF2
 	[ "$status" -eq 0 ]
 	grep -q "connect to private/qmgr" "$PH_LOG"
 }
+
+@test "150 messages ending at once: commits that span all 16 active/ folders, every message answered 250 and delivered once" {
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import socket, sys, threading
+port = int(sys.argv[1])
+n = 150
+barrier = threading.Barrier(n)
+codes = []
+lock = threading.Lock()
+def client(i):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    f = s.makefile("rb")
+    def reply():
+        while True:
+            l = f.readline()
+            if l[3:4] != b"-":
+                return l
+    assert reply().startswith(b"220")
+    s.sendall(b"HELO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<alice@localhost>\r\nDATA\r\n")
+    for want in (b"250", b"250", b"250", b"354"):
+        assert reply().startswith(want)
+    s.sendall(b"Subject: batch %d\r\n\r\nbody\r\n" % i)
+    barrier.wait()
+    s.sendall(b".\r\n")
+    r = reply()
+    with lock:
+        codes.append(r[:3])
+    s.sendall(b"QUIT\r\n")
+ts = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+for t in ts: t.start()
+for t in ts: t.join()
+assert codes == [b"250"] * n, codes
+PY
+	ph_wait_mail alice 150 60
+	grep -c "^Subject: batch" "$PH_MAIL"/alice/Maildir/new/* | grep -vc ":1$" | grep -q "^0$"
+}
