@@ -185,8 +185,7 @@ EOF2
 	[[ "$output" == *"remote.test: 253 2.0.0 OK, 1 pending message for node remote.test started"* ]]
 	[[ "$output" == *"other.test: 459 4.7.1 Node other.test not allowed"* ]]
 	wait_sent "bob@remote.test" 1
-	for i in $(seq 1 100); do [ "$(b_mail bob)" -eq 1 ] && break; sleep 0.05; done
-	[ "$(b_mail bob)" -eq 1 ]
+	b_wait_mail bob 1
 	run "$PH_BUILD/bin/posthorn-atrn" -e "127.0.0.1:$PH_PORT" remote.test
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"251 2.0.0 OK, no messages waiting for node remote.test"* ]]

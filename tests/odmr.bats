@@ -70,8 +70,8 @@ PY
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"250 2.0.0 OK now reversing the connection"* ]]
 	[[ "$output" == *"certificate verified"* ]]
-	[ "$(b_mail bob)" -eq 3 ]
-	[ "$(b_mail alice)" -eq 1 ]
+	b_wait_mail bob 3
+	b_wait_mail alice 1
 	[ "$(grep -c 'to=<bob@remote.test>, relay=odmr:alice\[127.0.0.1\].*status=sent' "$PH_LOG")" -eq 3 ]
 	grep -q "ATRN from alice\[127.0.0.1\]#1 for remote.test: 3 messages started" "$PH_LOG"
 	grep -q "ODMR session alice\[127.0.0.1\]#1 ended: 4 recipients delivered" "$PH_LOG"
@@ -85,13 +85,13 @@ PY
 	run atrn remote.test
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"453 4.3.0 You have no mail"* ]]
-	[ "$(b_mail bob)" -eq 3 ]
+	b_wait_mail bob 3
 	# Without a domain: all of the login's.
 	send s@example.org bob@remote.test
 	waiting 5
 	run atrn
 	[ "$status" -eq 0 ]
-	[ "$(b_mail bob)" -eq 4 ]
+	b_wait_mail bob 4
 }
 
 @test "ATRN refusals: not on the SMTP port, not before AUTH, not for another's domain, only ODMR verbs" {
@@ -198,7 +198,7 @@ c.sock.close()'
 	run atrn remote.test
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "$(b_mail bob)" -eq 1 ]
+	b_wait_mail bob 1
 	[ "$(ph_queue_files)" -eq 0 ]
 }
 

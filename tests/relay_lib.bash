@@ -31,6 +31,21 @@ b_mail() {
 	find "$PH_DIR/b/mail/$1" -path '*/new/*' -type f 2>/dev/null | wc -l
 }
 
+# b_wait_mail USER N: wait (up to 10 s) until USER of instance B has N
+# messages, then succeed only if it has exactly N.  B's local delivery
+# runs after its 250, so a sender that has finished may be ahead of it.
+b_wait_mail() {
+	local i
+	for i in $(seq 1 200); do
+		[ "$(b_mail "$1")" -ge "$2" ] && break
+		sleep 0.05
+	done
+	[ "$(b_mail "$1")" -eq "$2" ] || {
+		echo "# B's $1 has $(b_mail "$1") messages, expected $2" >&3
+		return 1
+	}
+}
+
 # transport KEY VALUE...: lines of the instance's transport map.
 transport() {
 	printf '%s\n' "$@" > "$PH_CONF/transport"

@@ -393,8 +393,7 @@ PY
 	ph_start
 	send alice@localhost bob@remote.test
 	wait_log "to=<bob@remote.test>, relay=127.0.0.1\[127.0.0.1\]:${bports[1]}, .*status=sent"
-	for i in $(seq 1 100); do [ "$(b_mail bob)" -eq 1 ] && break; sleep 0.05; done
-	[ "$(b_mail bob)" -eq 1 ]
+	b_wait_mail bob 1
 	grep -q "AUTH from unknown\[127.0.0.1\]: method=PLAIN, username=alice" "$PH_DIR/b.log"
 	grep -q "(Authenticated sender: alice)" "$(find "$PH_DIR/b/mail/bob" -path '*/new/*' -type f)"
 	! grep -qF "$pw" "$PH_LOG"
@@ -438,8 +437,7 @@ for rcpt in (b"alice@remote.test", b"x@sink.test"):
     assert r.startswith(b"250"), r
     s.sendall(b"QUIT\r\n"); reply()
 PY
-	for i in $(seq 1 100); do [ "$(b_mail alice)" -eq 1 ] && break; sleep 0.05; done
-	[ "$(b_mail alice)" -eq 1 ]
+	b_wait_mail alice 1
 	f=$(find "$PH_DIR/b/mail/alice" -path '*/new/*' -type f)
 	# The body after the trace headers is exactly what was sent.
 	python3 - "$f" "$PH_DIR/sent.bin" <<'PY'
