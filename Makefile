@@ -31,7 +31,9 @@ CPPFLAGS	+= -D_GNU_SOURCE -Icommon \
 		   -DCONFIG_DIR='"$(SYSCONFDIR)/posthorn"'
 CFLAGS		?=
 CFLAGS		+= -std=gnu11 $(OPT) $(WARN) $(SAN) -MMD -MP
-LDFLAGS		+= $(SAN)
+# Bind every symbol at start (and make the GOT read-only): a delivery
+# child then resolves nothing, and nothing it resolves can be redirected.
+LDFLAGS		+= $(SAN) -Wl,-z,now -Wl,-z,relro
 LDLIBS		+= -lssl -lcrypto -lcrypt -lresolv -ldb -lbsd
 
 COMMON_SRC	= $(wildcard common/*.c)

@@ -28,6 +28,18 @@ agent_on_term(int signo)
 	agent_stop = 1;
 }
 
+static void	(*agent_tick_fn)(void *);
+static void	*agent_tick_arg;
+static int	 agent_tick_ms = -1;
+
+void
+agent_set_tick(int seconds, void (*fn)(void *), void *arg)
+{
+	agent_tick_fn = fn;
+	agent_tick_arg = arg;
+	agent_tick_ms = seconds * 1000;
+}
+
 void
 agent_loop(struct service *svc, uid_t queue_uid,
     void (*serve)(int, void *), void *arg)
@@ -35,7 +47,7 @@ agent_loop(struct service *svc, uid_t queue_uid,
 	struct sigaction sa;
 	struct pollfd	 pfd[2];
 	char		 c;
-	int		 fd;
+	int		 fd, r;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = agent_on_term;
@@ -46,10 +58,15 @@ agent_loop(struct service *svc, uid_t queue_uid,
 		pfd[0].events = POLLIN;
 		pfd[1].fd = svc->master_fd;
 		pfd[1].events = POLLIN;
-		if (poll(pfd, svc->master_fd == -1 ? 1 : 2, -1) == -1) {
+		if ((r = poll(pfd, svc->master_fd == -1 ? 1 : 2,
+		    agent_tick_ms)) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_fatal("poll");
+		}
+		if (r == 0) {
+			agent_tick_fn(agent_tick_arg);
+			continue;
 		}
 		if (svc->master_fd != -1 &&
 		    (pfd[1].revents & (POLLIN | POLLHUP)) &&

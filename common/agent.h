@@ -34,6 +34,9 @@ struct service;
 void	 agent_loop(struct service *, uid_t queue_uid,
 	    void (*serve)(int fd, void *), void *arg);
 
+/* While waiting for jobs, call fn(arg) every so many seconds. */
+void	 agent_set_tick(int seconds, void (*fn)(void *), void *arg);
+
 /* 0 with job filled (qfd attached), -1 on a bad or lost job. */
 int	 agent_read_job(int fd, struct agent_job *);
 void	 agent_free_job(struct agent_job *);

@@ -1,8 +1,9 @@
 /*
  * deliver: carry out a recipient's destinations.  Each one runs in a
- * child that first becomes the destination's owner (as root), so that a
+ * child that has become the destination's owner (as root), so that a
  * mailbox, a file or a command is only ever touched with its user's
- * rights; the child reports "code status text" over a pipe.
+ * rights; the child (worker.c, kept for more of its owner's mail) replies
+ * "code status text".
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,10 +27,6 @@
 #include "sock.h"
 
 
-static void	 deliver_child(const struct conf *, const struct local_msg *,
-		    const struct dest *, int) __attribute__((noreturn));
-static int	 deliver_become(const struct conf *, const struct dest *,
-		    char *, size_t);
 static void	 deliver_merge(struct local_result *, const struct local_result *);
 
 void
@@ -102,64 +99,24 @@ void
 deliver_dest(const struct conf *conf, const struct local_msg *msg,
     const struct dest *d, struct local_result *res)
 {
-	char		 buf[sizeof(res->text) + 32], *sp, *tp;
-	struct pollfd	 pfd;
-	time_t		 deadline, left;
-	int		 p[2], status, r;
-	ssize_t		 n;
-	size_t		 got = 0;
-	pid_t		 pid;
+	char	 buf[sizeof(res->text) + 32], err[256], *sp, *tp;
 
 	memset(res, 0, sizeof(*res));
-	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
+	if (worker_deliver(conf, msg, d, buf, sizeof(buf), err,
+	    sizeof(err)) == -1) {
 		res->code = 'T';
 		strlcpy(res->status, "4.3.0", sizeof(res->status));
-		snprintf(res->text, sizeof(res->text), "fork: %s",
-		    strerror(errno));
+		strlcpy(res->text, err, sizeof(res->text));
 		return;
 	}
-	if (pid == 0) {
-		close(p[0]);
-		deliver_child(conf, msg, d, p[1]);
-	}
-	close(p[1]);
-	/*
-	 * The child runs as the recipient, who may signal it (SIGSTOP): the
-	 * root process never waits on it without a deadline.
-	 */
-	deadline = time(NULL) + 2 * conf->command_time_limit + 10;
-	pfd.fd = p[0];
-	pfd.events = POLLIN;
-	while (got < sizeof(buf) - 1) {
-		left = deadline - time(NULL);
-		r = left <= 0 ? 0 : poll(&pfd, 1, (int)left * 1000);
-		if (r == -1 && errno == EINTR)
-			continue;	/* SIGTERM: finish this job first */
-		if (r <= 0) {
-			kill(pid, SIGKILL);
-			got = 0;
-			break;
-		}
-		n = read(p[0], buf + got, sizeof(buf) - 1 - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	close(p[0]);
-	if (got == 0)
-		kill(pid, SIGKILL);	/* said nothing: do not wait for it */
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
 	/* "C status text" */
-	if (got < 4 || (buf[0] != 'D' && buf[0] != 'T' && buf[0] != 'P') ||
-	    buf[1] != ' ' || (sp = strchr(buf + 2, ' ')) == NULL) {
+	if (strlen(buf) < 4 || (buf[0] != 'D' && buf[0] != 'T' &&
+	    buf[0] != 'P') || buf[1] != ' ' ||
+	    (sp = strchr(buf + 2, ' ')) == NULL) {
 		res->code = 'T';
 		strlcpy(res->status, "4.3.0", sizeof(res->status));
 		snprintf(res->text, sizeof(res->text), "delivery process "
-		    "failed (status 0x%x)", status);
+		    "failed%s", buf[0] == '\0' ? " (no reply)" : "");
 		return;
 	}
 	res->code = buf[0];
@@ -169,43 +126,38 @@ deliver_dest(const struct conf *conf, const struct local_msg *msg,
 	strlcpy(res->text, tp, sizeof(res->text));
 }
 
-static void
-deliver_child(const struct conf *conf, const struct local_msg *msg,
-    const struct dest *d, int fd)
+/* In a child that has become d's owner: one delivery, its reply in out. */
+void
+deliver_as_owner(const struct conf *conf, const struct local_msg *msg,
+    const struct dest *d, char *out, size_t outlen)
 {
-	char	 err[512], status[8] = "", out[600];
+	char	 err[512], status[8] = "";
 	int	 rc;
 
-	if (deliver_become(conf, d, err, sizeof(err)) == -1) {
-		rc = -1;
-		strlcpy(status, "4.3.0", sizeof(status));
-	} else {
-		switch (d->kind) {
-		case DEST_MAILDIR:
-			rc = maildir_deliver(d->target, msg, d,
-			    conf->myhostname, status, err, sizeof(err));
-			break;
-		case DEST_MBOX:
-		case DEST_FILE:
-			rc = mbox_deliver(d->target, msg, d, conf, status,
-			    err, sizeof(err));
-			break;
-		case DEST_PIPE:
-			rc = pipe_deliver(d->target, msg, d, conf, status, err,
-			    sizeof(err));
-			break;
-		default:
-			rc = -2;
-			strlcpy(err, "unknown destination", sizeof(err));
-		}
+	err[0] = '\0';
+	switch (d->kind) {
+	case DEST_MAILDIR:
+		rc = maildir_deliver(d->target, msg, d, conf->myhostname,
+		    status, err, sizeof(err));
+		break;
+	case DEST_MBOX:
+	case DEST_FILE:
+		rc = mbox_deliver(d->target, msg, d, conf, status, err,
+		    sizeof(err));
+		break;
+	case DEST_PIPE:
+		rc = pipe_deliver(d->target, msg, d, conf, status, err,
+		    sizeof(err));
+		break;
+	default:
+		rc = -2;
+		strlcpy(err, "unknown destination", sizeof(err));
 	}
 	if (status[0] == '\0')
 		strlcpy(status, rc == 0 ? "2.0.0" : rc == -1 ? "4.2.0" :
 		    "5.2.0", sizeof(status));
-	snprintf(out, sizeof(out), "%c %s %s", rc == 0 ? 'D' : rc == -1 ?
+	snprintf(out, outlen, "%c %s %s", rc == 0 ? 'D' : rc == -1 ?
 	    'T' : 'P', status, err);
-	(void)io_write_all(fd, out, strlen(out));
-	_exit(0);
 }
 
 /*
@@ -213,7 +165,7 @@ deliver_child(const struct conf *conf, const struct local_msg *msg,
  * group for a spool mbox (to make its dot-lock, as mail-group programs
  * do), and nothing else.  As anyone else there is nothing to change.
  */
-static int
+int
 deliver_become(const struct conf *conf, const struct dest *d, char *err,
     size_t errlen)
 {

@@ -2,8 +2,8 @@
  * local: the local delivery agent.  master keeps a few of these waiting on
  * private/local; qmgr connects once per message and sends the job with
  * the queue file's descriptor attached, so this process never opens the
- * queue.  Running as root it forks per job and the child becomes the
- * mailbox owner before it touches any mailbox.
+ * queue.  Each copy is written by a child that has become the mailbox
+ * owner (worker.c), kept for that owner's next copies.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -48,6 +48,7 @@ static void	 local_run_job(struct service *, struct local_maps *, int,
 static void	 local_deliver_all(struct service *, struct local_maps *, int,
 		    struct local_job *);
 static void	 local_refresh(struct service *, struct local_maps *);
+static void	 local_tick(void *);
 
 int
 main(int argc, char **argv)
@@ -76,7 +77,11 @@ main(int argc, char **argv)
 
 	lctx.svc = &svc;
 	lctx.maps = &maps;
+	/* Idle delivery children go before they would go by themselves. */
+	agent_set_tick(svc.conf.local_worker_idle_time > 2 ?
+	    (int)svc.conf.local_worker_idle_time / 2 : 1, local_tick, &svc);
 	agent_loop(&svc, queue_uid, local_conn, &lctx);
+	worker_expire(NULL);
 	return 0;
 }
 
@@ -88,6 +93,14 @@ local_conn(int fd, void *arg)
 
 	local_refresh(l->svc, l->maps);
 	local_serve(l->svc, l->maps, fd);
+}
+
+static void
+local_tick(void *arg)
+{
+	struct service	*svc = arg;
+
+	worker_expire(&svc->conf);
 }
 
 static void

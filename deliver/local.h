@@ -64,6 +64,15 @@ void	 resolve_rcpt(const struct conf *, struct local_maps *,
 	    struct local_result *);
 
 /* deliver.c: one destination, in a child with its rights. */
+int	 deliver_become(const struct conf *, const struct dest *, char *err,
+	    size_t errlen);
+void	 deliver_as_owner(const struct conf *, const struct local_msg *,
+	    const struct dest *, char *out, size_t outlen);
+/* worker.c: the children per owner that deliver_dest hands copies to. */
+int	 worker_deliver(const struct conf *, const struct local_msg *,
+	    const struct dest *, char *reply, size_t replylen, char *err,
+	    size_t errlen);
+void	 worker_expire(const struct conf *);	/* NULL: all of them */
 void	 deliver_dest(const struct conf *, const struct local_msg *,
 	    const struct dest *, struct local_result *);
 /* Addresses in other domains (aliases, .forward) go to fwd, for qmgr. */

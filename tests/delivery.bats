@@ -203,3 +203,53 @@ PY
 	ph_wait_mail alice 1
 	ph_wait_mail bob 1
 }
+
+# The delivery children of the local agents (each runs as a mailbox owner).
+local_children() {
+	local p
+	for p in $(pgrep -f -- "-c $PH_CONF -n local "); do
+		pgrep -P "$p" || true
+	done
+}
+
+send_n() {
+	python3 - "$PH_PORT" "$1" "$2" <<'PY'
+import smtplib, sys
+port, n, rcpt = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+with smtplib.SMTP("127.0.0.1", port) as s:
+    for i in range(n):
+        s.sendmail("sender@example.org", [rcpt],
+                   "Subject: %d\r\n\r\nbody %d\r\n" % (i, i))
+PY
+}
+
+@test "local: one delivery child per owner serves its copies in turn; local_worker_max_use and local_worker_idle_time bound it" {
+	ph_stop
+	ph_conf local_worker_idle_time 2s
+	ph_start
+	send_n 12 alice@localhost
+	ph_wait_mail alice 12
+	# Maildir names carry the writer's pid and its count (P<pid>Q<n>):
+	# a child that wrote several copies counts up.
+	ls "$PH_MAIL/alice/Maildir/new" | grep -q 'Q[2-9][0-9]*\.'
+	[ "$(ls "$PH_MAIL/alice/Maildir/new" | sed 's/.*P\([0-9]*\)Q.*/\1/' | sort -u | wc -l)" -lt 12 ]
+	# Each body once, in its own file.
+	[ "$(cat "$PH_MAIL"/alice/Maildir/new/* | grep -c '^body ')" -eq 12 ]
+	# Idle children go (and are reaped) within the idle time.
+	[ -n "$(local_children)" ]
+	for i in $(seq 1 100); do
+		[ -z "$(local_children)" ] && break
+		sleep 0.1
+	done
+	[ -z "$(local_children)" ]
+	# local_worker_max_use = 1: a child per copy, as in a fork per copy.
+	ph_stop
+	rm -f "$PH_MAIL"/alice/Maildir/new/*
+	ph_conf local_worker_max_use 1
+	ph_start
+	send_n 6 alice@localhost
+	ph_wait_mail alice 6
+	! ls "$PH_MAIL/alice/Maildir/new" | grep -qv 'Q1\.'
+	[ "$(ls "$PH_MAIL/alice/Maildir/new" | sed 's/.*P\([0-9]*\)Q.*/\1/' | sort -u | wc -l)" -eq 6 ]
+	[ -z "$(local_children)" ]
+}
