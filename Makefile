@@ -70,7 +70,7 @@ DEB_TEST	= bats swaks libnet-ssleay-perl libio-socket-ssl-perl python3 \
 		  mandoc clang libclang-rt-14-dev dnsmasq-base postfix \
 		  pflogsumm gdb
 
-.PHONY: all run check check-asan check-valgrind install clean deps \
+.PHONY: all run check check-asan check-valgrind bench install clean deps \
 	deps-test test test-asan lint-man fuzz
 
 all: $(PROGRAMS) $(TOOLS) $(BUILD)/bin/newaliases $(BUILD)/bin/mailq $(UNITS)
@@ -177,6 +177,13 @@ check-valgrind: deps-test all
 	@command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind"; exit 1; }
 	POSTHORN_VALGRIND=1 POSTHORN_BUILD="$(abspath $(BUILD))" \
 	    bats --tap tests/valgrind.bats
+
+# Not part of check: posthorn against a private Postfix, same loads, same
+# run (root; Postfix's smtp-source and smtp-sink; ../shared/bench).  The
+# table is printed and appended to BENCHMARKS.md.  BENCH_FLAGS=--quick.
+bench: all
+	@command -v smtp-source >/dev/null || { echo "smtp-source is missing: apt-get install postfix"; exit 1; }
+	tools/bench $(BENCH_FLAGS) --out BENCHMARKS.md
 
 check-asan: deps-test
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \

@@ -56,6 +56,7 @@ static struct worker	*worker_find(const struct conf *, const struct dest *);
 static struct worker	*worker_spawn(const struct conf *, const struct dest *,
 			    char *, size_t);
 static void		 worker_drop(struct worker *);
+static int		 worker_usable(struct worker *);
 static void		 worker_main(const struct conf *, const struct dest *)
 			    __attribute__((noreturn));
 static int		 worker_send(struct worker *, const struct worker_req *,
@@ -76,7 +77,7 @@ worker_deliver(const struct conf *conf, const struct local_msg *msg,
 	struct pollfd	 pfd;
 	time_t		 deadline, left;
 	ssize_t		 n;
-	int		 r, fresh;
+	int		 r;
 
 	reply[0] = '\0';
 	memset(&req, 0, sizeof(req));
@@ -91,21 +92,19 @@ worker_deliver(const struct conf *conf, const struct local_msg *msg,
 	req.crlf = strcmp(msg->eol, "\r\n") == 0;
 
 	worker_expire(conf);
-	fresh = 0;
-	if ((w = worker_find(conf, d)) == NULL) {
+	if ((w = worker_find(conf, d)) != NULL && (!worker_usable(w) ||
+	    worker_send(w, &req, msg->qfd) == -1)) {
+		/* Gone or stopped (by its owner, say): a fresh one, once. */
+		worker_drop(w);
+		w = NULL;
+	}
+	if (w == NULL) {
 		if ((w = worker_spawn(conf, d, err, errlen)) == NULL)
 			return -1;
-		fresh = 1;
-	}
-	if (worker_send(w, &req, msg->qfd) == -1) {
-		/* A child that has just gone (killed by its owner): once more. */
-		worker_drop(w);
-		if (fresh || (w = worker_spawn(conf, d, err, errlen)) == NULL ||
-		    worker_send(w, &req, msg->qfd) == -1) {
-			if (w != NULL && !fresh)
-				worker_drop(w);
+		if (worker_send(w, &req, msg->qfd) == -1) {
 			snprintf(err, errlen, "cannot reach the delivery "
 			    "process: %s", strerror(errno));
+			worker_drop(w);
 			return -1;
 		}
 	}
@@ -219,6 +218,25 @@ worker_spawn(const struct conf *conf, const struct dest *d, char *err,
 	w->spool = d->spool;
 	w->idle_since = time(NULL);
 	return w;
+}
+
+/* Neither exited nor stopped since its last reply? */
+static int
+worker_usable(struct worker *w)
+{
+	int	 st;
+	pid_t	 r;
+
+	r = waitpid(w->pid, &st, WNOHANG | WUNTRACED);
+	if (r == 0)
+		return 1;
+	if (r == w->pid && !WIFSTOPPED(st)) {
+		/* Already reaped: nothing left to kill. */
+		close(w->fd);
+		w->pid = 0;
+		w->fd = -1;
+	}
+	return 0;
 }
 
 /* It may be stopped by its owner: kill, never just wait. */

@@ -223,9 +223,9 @@ with smtplib.SMTP("127.0.0.1", port) as s:
 PY
 }
 
-@test "local: one delivery child per owner serves its copies in turn; local_worker_max_use and local_worker_idle_time bound it" {
+@test "local: one delivery child per owner serves its copies in turn; a stopped one is replaced; local_worker_max_use and local_worker_idle_time bound it" {
 	ph_stop
-	ph_conf local_worker_idle_time 2s
+	ph_conf local_worker_idle_time 120s
 	ph_start
 	send_n 12 alice@localhost
 	ph_wait_mail alice 12
@@ -235,8 +235,20 @@ PY
 	[ "$(ls "$PH_MAIL/alice/Maildir/new" | sed 's/.*P\([0-9]*\)Q.*/\1/' | sort -u | wc -l)" -lt 12 ]
 	# Each body once, in its own file.
 	[ "$(cat "$PH_MAIL"/alice/Maildir/new/* | grep -c '^body ')" -eq 12 ]
-	# Idle children go (and are reaped) within the idle time.
-	[ -n "$(local_children)" ]
+	for i in $(seq 0 11); do grep -qx "body $i" "$PH_MAIL"/alice/Maildir/new/*; done
+	# Children its owner has stopped are not waited for: fresh ones
+	# deliver (well within the 2010 s a delivery may take).
+	stopped=$(local_children)
+	[ -n "$stopped" ]
+	kill -STOP $stopped
+	send_n 8 alice@localhost
+	ph_wait_mail alice 20
+	# Idle children go, and are reaped, within the idle time.
+	ph_stop
+	ph_conf local_worker_idle_time 2s
+	ph_start
+	send_n 3 alice@localhost
+	ph_wait_mail alice 23
 	for i in $(seq 1 100); do
 		[ -z "$(local_children)" ] && break
 		sleep 0.1
@@ -249,7 +261,7 @@ PY
 	ph_start
 	send_n 6 alice@localhost
 	ph_wait_mail alice 6
-	! ls "$PH_MAIL/alice/Maildir/new" | grep -qv 'Q1\.'
+	[ -z "$(ls "$PH_MAIL/alice/Maildir/new" | grep -v 'Q1\.')" ]
 	[ "$(ls "$PH_MAIL/alice/Maildir/new" | sed 's/.*P\([0-9]*\)Q.*/\1/' | sort -u | wc -l)" -eq 6 ]
 	[ -z "$(local_children)" ]
 }
