@@ -67,6 +67,7 @@ struct conf {
 	long	 smtpd_data_timeout;
 	long	 smtpd_min_data_rate;
 	long	 local_concurrency_limit;
+	long	 queue_directory_sync;	/* fsync active/ folders at commit */
 	long	 local_worker_limit;	/* delivery children kept per agent */
 	long	 local_worker_max_use;	/* deliveries per child */
 	long	 local_worker_idle_time;
