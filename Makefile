@@ -68,7 +68,7 @@ DEB_BUILD	= gcc make libc6-dev libcrypt-dev libssl-dev libbsd-dev libdb-dev \
 		  openssl
 DEB_TEST	= bats swaks libnet-ssleay-perl libio-socket-ssl-perl python3 \
 		  mandoc clang libclang-rt-14-dev dnsmasq-base postfix \
-		  pflogsumm gdb
+		  pflogsumm gdb strace
 
 .PHONY: all run check check-asan check-valgrind bench install clean deps \
 	deps-test test test-asan lint-man fuzz

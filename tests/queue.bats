@@ -248,3 +248,48 @@ PY
 	ph_wait_mail alice 150 60
 	grep -c "^Subject: batch" "$PH_MAIL"/alice/Maildir/new/* | grep -vc ":1$" | grep -q "^0$"
 }
+
+# commit_trace: the queue manager's commit of one message, as strace
+# sees it: renames, flushes, folder opens and the OK to smtpd.
+commit_trace() {
+	local qpid st=$PH_DIR/commit.trace
+	qpid=$(ph_pid_of qmgr)
+	strace -qq -e trace=renameat2,fsync,fdatasync,openat,sendto \
+	    -p "$qpid" -o "$st" &
+	local spid=$!
+	for i in $(seq 1 50); do
+		grep -q TracerPid:.*[1-9] "/proc/$qpid/status" && break
+		sleep 0.1
+	done
+	send_from s@example.org alice@localhost "commit trace"
+	ph_wait_mail alice 1
+	kill "$spid"
+	wait "$spid" || true
+	# From the rename into active/ to the OK (K record) for this message.
+	id=$(sed -n 's/.*renameat2(.*"incoming\/.\/\([0-9A-F]*\)".*/\1/p' "$st" | head -n 1)
+	[ -n "$id" ]
+	sed -n "/renameat2(.*incoming.*$id/,/sendto(.*$id/p" "$st"
+}
+
+@test "commit: rename into active/, one fsync of the file, then 250; queue_directory_sync = yes adds the folder's fsync" {
+	ph_start
+	run commit_trace
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == renameat2*'"active/'*RENAME_NOREPLACE* ]]
+	[[ "${lines[1]}" == "fsync("*")"*"= 0" ]]
+	[[ "${lines[-1]}" == sendto* ]]
+	[ "${#lines[@]}" -eq 3 ]
+	ph_stop
+	rm -f "$PH_MAIL"/alice/Maildir/new/*
+	ph_conf queue_directory_sync yes
+	ph_start
+	run commit_trace
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == renameat2*'"active/'*RENAME_NOREPLACE* ]]
+	[[ "${lines[1]}" == "fsync("*")"*"= 0" ]]
+	[[ "${lines[2]}" == 'openat(AT_FDCWD, "active/'?'", '*O_DIRECTORY* ]]
+	[[ "${lines[3]}" == "fsync("*")"*"= 0" ]]
+	[[ "${lines[-1]}" == sendto* ]]
+}
