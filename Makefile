@@ -34,7 +34,7 @@ CFLAGS		+= -std=gnu11 $(OPT) $(WARN) $(SAN) -MMD -MP
 # Bind every symbol at start (and make the GOT read-only): a delivery
 # child then resolves nothing, and nothing it resolves can be redirected.
 LDFLAGS		+= $(SAN) -Wl,-z,now -Wl,-z,relro
-LDLIBS		+= -lssl -lcrypto -lcrypt -lresolv -ldb -lbsd
+LDLIBS		+= -lssl -lcrypto -lcrypt -lresolv -ldb -lbsd -pthread
 
 COMMON_SRC	= $(wildcard common/*.c)
 MASTER_SRC	= master/master.c master/mconf.c master/qdirs.c master/spawn.c

@@ -91,6 +91,7 @@ static const struct conf_key conf_keys[] = {
 	N(hopcount_limit, "50", 1),
 	Z(queue_minfree, "0", 0),
 	B(queue_directory_sync, "no"),
+	N(queue_commit_threads, "8", 1),
 	Z(message_size_limit, "10240000", 1024),
 	N(smtpd_recipient_limit, "1000", 1),
 	N(smtpd_command_line_limit, "512", 512),

@@ -68,6 +68,7 @@ struct conf {
 	long	 smtpd_min_data_rate;
 	long	 local_concurrency_limit;
 	long	 queue_directory_sync;	/* fsync active/ folders at commit */
+	long	 queue_commit_threads;
 	long	 local_worker_limit;	/* delivery children kept per agent */
 	long	 local_worker_max_use;	/* deliveries per child */
 	long	 local_worker_idle_time;

@@ -8,6 +8,13 @@
  * for each active/ folder.  queue_directory_sync = yes adds the folder
  * fsyncs back, for file systems that do not.
  *
+ * The fsyncs run in queue_commit_threads threads, so that the event loop
+ * goes on reading other sessions' data meanwhile, and so that the disk
+ * cache flushes of concurrent fsyncs are merged by the block layer (one
+ * thread issuing one fsync after the other gets one flush each).  A
+ * thread only calls fsync(2); everything else stays in the loop, which
+ * hears of each finished file through a pipe and answers its client.
+ *
  * A crash before the fsync has returned leaves a file that no client was
  * told about: in incoming/, recovery discards it; in active/ it is whole
  * (END is written before the rename) and is delivered, or, torn by a
@@ -15,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +34,25 @@
 #include "qmgr.h"
 #include "sock.h"
 
+/* One file on its way to disk. */
+struct commit_item {
+	struct intake		*it;
+	int			 fd;
+	int			 ok;
+	char			 active[64];
+	struct commit_item	*next;
+};
+
 static void	 commit_run(void *);
 static int	 commit_sync_dir(const char *path);
+static void	*commit_thread(void *);
+static void	 commit_done(int, int, void *);
+static void	 commit_answer(struct commit_item *);
+
+static pthread_mutex_t	 commit_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 commit_cond = PTHREAD_COND_INITIALIZER;
+static struct commit_item *commit_todo;		/* under commit_lock */
+static int		 commit_pipe[2] = { -1, -1 };
 
 void
 commit_schedule(struct qmgr *q, struct intake *it)
@@ -41,9 +66,87 @@ commit_schedule(struct qmgr *q, struct intake *it)
 static int	 commit_dir_sync;	/* queue_directory_sync */
 
 void
-commit_init(const struct conf *conf)
+commit_init(struct qmgr *q)
 {
-	commit_dir_sync = conf->queue_directory_sync;
+	pthread_t	 t;
+	long		 i;
+
+	commit_dir_sync = q->conf->queue_directory_sync;
+	/* The threads may block on a full pipe; the loop may not. */
+	if (pipe2(commit_pipe, O_CLOEXEC) == -1 ||
+	    fcntl(commit_pipe[0], F_SETFL, O_NONBLOCK) == -1)
+		log_fatal("commit: pipe");
+	if (event_add(q->loop, commit_pipe[0], EV_READ, commit_done, q) == -1)
+		log_fatal("commit: event_add");
+	for (i = 0; i < q->conf->queue_commit_threads; i++) {
+		if ((errno = pthread_create(&t, NULL, commit_thread, NULL)) !=
+		    0)
+			log_fatal("commit: pthread_create");
+		(void)pthread_detach(t);
+	}
+}
+
+/* A commit thread: fsync what comes, and say so through the pipe. */
+static void *
+commit_thread(void *arg)
+{
+	struct commit_item	*ci;
+	ssize_t			 n;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&commit_lock);
+		while (commit_todo == NULL)
+			pthread_cond_wait(&commit_cond, &commit_lock);
+		ci = commit_todo;
+		commit_todo = ci->next;
+		pthread_mutex_unlock(&commit_lock);
+
+		ci->ok = fsync(ci->fd) == 0 ? 1 : -errno;
+		if (ci->ok == 1 && commit_sync_dir(ci->active) == -1)
+			ci->ok = -errno - 1000;
+		/* A pointer is less than PIPE_BUF: written whole, or not. */
+		do
+			n = write(commit_pipe[1], &ci, sizeof(ci));
+		while (n == -1 && errno == EINTR);
+		if (n != (ssize_t)sizeof(ci))
+			abort();	/* the loop cannot be told: no 250 */
+	}
+	return NULL;
+}
+
+/* In the loop: files that have reached the disk (or failed to). */
+static void
+commit_done(int fd, int events, void *arg)
+{
+	struct commit_item	*ci[64];
+	ssize_t			 n;
+	size_t			 i;
+
+	(void)events;
+	(void)arg;
+	while ((n = read(fd, ci, sizeof(ci))) > 0)
+		for (i = 0; i < (size_t)n / sizeof(ci[0]); i++)
+			commit_answer(ci[i]);
+}
+
+static void
+commit_answer(struct commit_item *ci)
+{
+	char		 from[64];
+	const char	*id = intake_id(ci->it);
+
+	if (ci->ok != 1) {
+		errno = ci->ok <= -1000 ? -(ci->ok + 1000) : -ci->ok;
+		log_warn("%s: fsync%s", id, ci->ok <= -1000 ?
+		    " of its folder" : "");
+		/* Not durably committed: back out of active/. */
+		qf_path(from, sizeof(from), Q_INCOMING, id);
+		(void)rename(ci->active, from);
+	}
+	intake_set_commit_next(ci->it, NULL);
+	intake_committed(ci->it, ci->ok == 1);
+	free(ci);
 }
 
 /* The folder of path, made durable (queue_directory_sync only). */
@@ -78,57 +181,43 @@ commit_file(int fd, const char *incoming, const char *active)
 static void
 commit_run(void *arg)
 {
-	struct qmgr	*q = arg;
-	struct intake	*it, *next, *batch;
-	char		 from[64], to[64];
-	const char	*id;
-	unsigned char	*moved;
-	size_t		 n = 0, k;
-	int		 ok;
+	struct qmgr		*q = arg;
+	struct intake		*it, *next;
+	struct commit_item	*ci, *first = NULL, **tail = &first;
+	char			 from[64];
+	const char		*id;
 
 	q->commit_timer = NULL;
-	batch = q->commit_first;
+	it = q->commit_first;
 	q->commit_first = NULL;
-	for (it = batch; it; it = intake_commit_next(it))
-		n++;
-	/* Which files this commit itself moved: only those may get 250. */
-	if ((moved = calloc(n ? n : 1, 1)) == NULL)
-		log_fatal("commit_run");
-
-	/* 1: into active/ (not yet durable), all of them first. */
-	for (it = batch, k = 0; it; it = intake_commit_next(it), k++) {
-		id = intake_id(it);
-		qf_path(from, sizeof(from), Q_INCOMING, id);
-		qf_path(to, sizeof(to), Q_ACTIVE, id);
-		/* Never over an existing message (a clock stepped back). */
-		if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) ==
-		    -1) {
-			log_warn("%s: rename %s %s", id, from, to);
-			continue;	/* stays in incoming/: answered 4xx */
-		}
-		moved[k] = 1;
-	}
-	/* 2: data, inode and name to disk; 3: answer. */
-	for (it = batch, k = 0; it; it = next, k++) {
+	/* Into active/ (not yet durable); the fsyncs go to the threads. */
+	for (; it; it = next) {
 		next = intake_commit_next(it);
 		id = intake_id(it);
-		qf_path(to, sizeof(to), Q_ACTIVE, id);
-		ok = 0;
-		if (moved[k]) {
-			if (fsync(intake_qfd(it)) == -1)
-				log_warn("%s: fsync", id);
-			else if (commit_sync_dir(to) == -1)
-				log_warn("%s: fsync of its folder", id);
-			else
-				ok = 1;
-			if (!ok) {
-				/* Not durably committed: back out of active/. */
-				qf_path(from, sizeof(from), Q_INCOMING, id);
-				(void)rename(to, from);
-			}
+		if ((ci = calloc(1, sizeof(*ci))) == NULL)
+			log_fatal("commit_run");
+		ci->it = it;
+		ci->fd = intake_qfd(it);
+		qf_path(from, sizeof(from), Q_INCOMING, id);
+		qf_path(ci->active, sizeof(ci->active), Q_ACTIVE, id);
+		/* Never over an existing message (a clock stepped back). */
+		if (renameat2(AT_FDCWD, from, AT_FDCWD, ci->active,
+		    RENAME_NOREPLACE) == -1) {
+			/* Stays in incoming/: answered 4xx. */
+			log_warn("%s: rename %s %s", id, from, ci->active);
+			intake_set_commit_next(it, NULL);
+			intake_committed(it, 0);
+			free(ci);
+			continue;
 		}
-		intake_set_commit_next(it, NULL);
-		intake_committed(it, ok);
+		*tail = ci;
+		tail = &ci->next;
 	}
-	free(moved);
+	if (first == NULL)
+		return;
+	pthread_mutex_lock(&commit_lock);
+	*tail = commit_todo;
+	commit_todo = first;
+	pthread_cond_broadcast(&commit_cond);
+	pthread_mutex_unlock(&commit_lock);
 }

@@ -65,7 +65,7 @@ main(int argc, char **argv)
 	if (event_signal(q.loop, SIGTERM, qmgr_signal, &q) == -1 ||
 	    event_signal(q.loop, SIGHUP, qmgr_signal, &q) == -1)
 		log_fatal("event_signal");
-	commit_init(q.conf);
+	commit_init(&q);
 	sched_init(&q);
 	sched_recover(&q);
 	log_info("queue manager started");

@@ -95,7 +95,7 @@ void	 admin_init(struct qmgr *);
 void	 admin_stop(struct qmgr *);
 
 /* commit.c */
-void	 commit_init(const struct conf *);
+void	 commit_init(struct qmgr *);
 void	 commit_schedule(struct qmgr *, struct intake *);
 int	 commit_file(int fd, const char *incoming, const char *active);
 

@@ -250,12 +250,14 @@ PY
 }
 
 # commit_trace: the queue manager's commit of one message, as strace
-# sees it: renames, flushes, folder opens and the OK to smtpd.
+# sees it (all its threads): renames, flushes, folder opens and the OK to
+# smtpd.
 commit_trace() {
 	local qpid st=$PH_DIR/commit.trace
 	qpid=$(ph_pid_of qmgr)
-	strace -qq -e trace=renameat2,fsync,fdatasync,openat,sendto \
-	    -p "$qpid" -o "$st" &
+	# -f: every thread (the fsyncs run in commit threads).
+	strace -f -qq -e trace=renameat2,fsync,fdatasync,openat,sendto \
+	    -p "$qpid" -o "$st.raw" &
 	local spid=$!
 	for i in $(seq 1 50); do
 		grep -q TracerPid:.*[1-9] "/proc/$qpid/status" && break
@@ -265,6 +267,7 @@ commit_trace() {
 	ph_wait_mail alice 1
 	kill "$spid"
 	wait "$spid" || true
+	sed 's/^[0-9]* *//' "$st.raw" > "$st"
 	# From the rename into active/ to the OK (K record) for this message.
 	id=$(sed -n 's/.*renameat2(.*"incoming\/.\/\([0-9A-F]*\)".*/\1/p' "$st" | head -n 1)
 	[ -n "$id" ]
