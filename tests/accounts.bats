@@ -209,7 +209,7 @@ PY
 	send s@example.org slow@localhost "slow"
 	wait_log "to=<slow@localhost>, relay=local, .*status=deferred \\(command .*time limit of 1s exceeded" 10
 	# -x: the whole command line, not any "sleep 300" on the machine
-	! pgrep -x -f "sleep 30" >/dev/null
+	if pgrep -x -f "sleep 30" >/dev/null; then false; fi
 }
 
 @test "alias commands run as default_privs, alias files likewise" {
@@ -318,8 +318,8 @@ EOF2
 	ph_start
 	send "$U1@localhost" "$U1@localhost" "peek"
 	wait_log "to=<$U1@localhost>, relay=local, .*status=deferred \\(:include:/etc/shadow: Permission denied"
-	! grep -rq 'root:' "$PH_DIR/spool" 2>/dev/null
-	! grep -q 'unknown user: root' "$PH_LOG"
+	if grep -rq 'root:' "$PH_DIR/spool" 2>/dev/null; then false; fi
+	if grep -q 'unknown user: root' "$PH_LOG"; then false; fi
 }
 
 @test "a delivery child stopped by its user does not wedge local" {

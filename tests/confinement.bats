@@ -72,11 +72,11 @@ PY
 	u=$(field "$p" Uid | awk '{print $1}')
 	g=$(field "$p" Gid | awk '{print $1}')
 	as_smtpd() { setpriv --reuid="$u" --regid="$g" --clear-groups "$@"; }
-	! as_smtpd cat "$f"
+	if as_smtpd cat "$f"; then false; fi
 	key=$(awk -F' *= *' '$1 == "smtpd_tls_key_file" {print $2}' "$PH_CONF/posthorn.conf")
 	[ -n "$key" ]
-	! as_smtpd cat "$key"
-	! as_smtpd cat "$PH_CONF/passwd.db"
+	if as_smtpd cat "$key"; then false; fi
+	if as_smtpd cat "$PH_CONF/passwd.db"; then false; fi
 	# Root can: the files are there.
 	cat "$f" >/dev/null
 	cat "$key" >/dev/null

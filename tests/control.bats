@@ -30,7 +30,7 @@ conf() {
 	echo "$output" | grep -qx "smtpd_tls_auth_only = yes"
 	run conf -n
 	echo "$output" | grep -qx "queue_directory = $PH_DIR/queue"
-	! echo "$output" | grep -q "^maximal_queue_lifetime"
+	if echo "$output" | grep -q "^maximal_queue_lifetime"; then false; fi
 	ph_conf maximal_queue_lifetime 3d
 	run conf -n maximal_queue_lifetime message_size_limit
 	[ "$output" = "maximal_queue_lifetime = 3d" ]
@@ -79,7 +79,8 @@ conf() {
 	run ctl stop
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"stopping the mail system"* ]]
-	! kill -0 "$pid" 2>/dev/null
+	for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	if kill -0 "$pid" 2>/dev/null; then false; fi
 	[ ! -e "$PH_DIR/queue/pid/master.pid" ]
 	run ctl status
 	[ "$status" -eq 1 ]

@@ -34,7 +34,7 @@ teardown() {
 	# The body after the header/body separator, byte for byte (LF endings).
 	body=$(awk 'p{print} /^$/{p=1}' "$f")
 	[ "$body" = "$(cat "$PH_DIR/body")" ]
-	! grep -q $'\r' "$f"
+	if grep -q $'\r' "$f"; then false; fi
 	grep -q "$id: to=<alice@localhost>, relay=local, .*status=sent" "$PH_LOG"
 	grep -q "$id: from=<sender@example.org>, size=[0-9]*, nrcpt=1" "$PH_LOG"
 }

@@ -168,7 +168,7 @@ send QUIT\r\n
 expect 221
 EOF2
 	[ "$status" -eq 0 ]
-	! echo "$output" | grep -Eq '^250[- ]SMTPUTF8$'
+	if echo "$output" | grep -Eq '^250[- ]SMTPUTF8$'; then false; fi
 }
 
 @test "DSN parameters are validated" {
@@ -226,9 +226,9 @@ EOF2
 	grep -q 'Original-Envelope-Id: env-42' "$f"
 	grep -q '<broken2@localhost>: 5.3.0' "$f"
 	grep -q 'Original-Recipient: rfc822;original@example.org' "$f"
-	! grep -q '<broken@localhost>:' "$f"
+	if grep -q '<broken@localhost>:' "$f"; then false; fi
 	grep -q '^Subject: dsn' "$f"
-	! grep -q 'SECRET BODY TEXT' "$f"
+	if grep -q 'SECRET BODY TEXT' "$f"; then false; fi
 	grep -q "to=<broken@localhost>: no bounce (NOTIFY=NEVER)" "$PH_LOG"
 	sleep 0.3
 	[ "$(ph_count_mail bob)" -eq 1 ]

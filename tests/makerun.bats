@@ -107,7 +107,7 @@ teardown() {
 	grep -qx 'ExecStart=/opt/ph/libexec/posthorn/master -c /opt/ph/etc/posthorn' "$u"
 	grep -qx 'ExecReload=/opt/ph/sbin/posthorn -c /opt/ph/etc/posthorn reload' "$u"
 	grep -qx 'PIDFile=/var/spool/posthorn/pid/master.pid' "$u"
-	! grep -q @ "$u"
+	if grep -q @ "$u"; then false; fi
 	if command -v systemd-analyze >/dev/null; then
 		run systemd-analyze verify --man=no "$u"
 		echo "$output"

@@ -290,7 +290,7 @@ EOF2
 	ph_wait_listen "$PH_PORT"
 	send_one alice@localhost "after a refused reload"
 	ph_wait_mail alice 1
-	! grep -q "exit status 127" "$PH_LOG"
+	if grep -q "exit status 127" "$PH_LOG"; then false; fi
 }
 
 @test "without -f the master detaches after setup; start-up errors still reach stderr" {
@@ -320,6 +320,6 @@ EOF2
 		kill -0 "$PH_MASTER" 2>/dev/null || break
 		sleep 0.05
 	done
-	! kill -0 "$PH_MASTER" 2>/dev/null
+	if kill -0 "$PH_MASTER" 2>/dev/null; then false; fi
 	PH_MASTER=
 }

@@ -140,7 +140,7 @@ PY
 	f=$(ph_mail_file bob)
 	grep -q "^Original-Envelope-Id: x" "$f"
 	grep -q "^Original-Recipient: rfc822; a" "$f"
-	! grep -qi "^Bcc:" "$f"
+	if grep -qi "^Bcc:" "$f"; then false; fi
 	# No control character but the line ends.
-	! tr -d '\r\n\t' < "$f" | grep -q '[[:cntrl:]]'
+	if tr -d '\r\n\t' < "$f" | grep -q '[[:cntrl:]]'; then false; fi
 }

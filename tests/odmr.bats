@@ -194,7 +194,7 @@ c.sock.close()'
 	[[ "$output" == *"EHLO"* ]]
 	wait_log "ODMR session alice.*ended: 0 recipients delivered"
 	[ "$(ph_queue_files)" -eq 1 ]
-	! grep -q "status=bounced" "$PH_LOG"
+	if grep -q "status=bounced" "$PH_LOG"; then false; fi
 	run atrn remote.test
 	echo "$output"
 	[ "$status" -eq 0 ]

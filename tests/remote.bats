@@ -36,7 +36,7 @@ teardown() {
 	# The sender hears about the one that failed, and only that one.
 	ph_wait_mail alice 1
 	grep -q "nobody@remote.test" "$(ph_mail_file alice)"
-	! grep -q "bob@remote.test.*5\." "$(ph_mail_file alice)"
+	if grep -q "bob@remote.test.*5\." "$(ph_mail_file alice)"; then false; fi
 }
 
 @test "a 4xx for one recipient defers only that one; the retry sends only it" {
@@ -396,7 +396,7 @@ PY
 	b_wait_mail bob 1
 	grep -q "AUTH from unknown\[127.0.0.1\]: method=PLAIN, username=alice" "$PH_DIR/b.log"
 	grep -q "(Authenticated sender: alice)" "$(find "$PH_DIR/b/mail/bob" -path '*/new/*' -type f)"
-	! grep -qF "$pw" "$PH_LOG"
+	if grep -qF "$pw" "$PH_LOG"; then false; fi
 	# A wrong password: deferred with the server's answer, nothing sent.
 	printf '[127.0.0.1]:%s alice:wrong\n' "${bports[1]}" > "$PH_CONF/sasl"
 	"$PH_BUILD/bin/posthorn-map" "hash:$PH_CONF/sasl"
@@ -481,7 +481,7 @@ PY
 	wait_log "to=<a@gone.test>, .*dsn=5.1.2, status=bounced"
 	send alice@localhost b@gone.test
 	wait_log "to=<b@gone.test>, .*dsn=5.1.2, status=bounced"
-	! grep -q "marked dead" "$PH_LOG"
+	if grep -q "marked dead" "$PH_LOG"; then false; fi
 }
 
 @test "local_timeout must leave room for a relay attempt" {
@@ -681,7 +681,7 @@ PY
 	run pq flush @sub.test
 	[ "$output" = "1 message of sub.test and its subdomains queued for delivery" ]
 	wait_sent "u@x.sub.test" 1
-	! grep -q "to=<w@other.test>, .*status=sent" "$PH_LOG"
+	if grep -q "to=<w@other.test>, .*status=sent" "$PH_LOG"; then false; fi
 	run pq flush
 	[ "$output" = "1 message of the deferred queue queued for delivery" ]
 	wait_sent "w@other.test" 1

@@ -105,7 +105,7 @@ PY
 	ph_wait_listen "$PH_PORT"
 	in_process "$pid" 'execve("/bin/true", 0, 0)' || true
 	for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-	! kill -0 "$pid" 2>/dev/null
+	if kill -0 "$pid" 2>/dev/null; then false; fi
 	grep -Eq "smtpd.*(killed by signal 31|SIGSYS)" "$PH_LOG"
 	# master starts another, which serves.
 	for i in $(seq 1 100); do
@@ -136,5 +136,5 @@ PY
 	[ ! -e /tmp/posthorn-sandbox-test ]
 	in_process "$pid" 'execve("/bin/true", 0, 0)' || true
 	for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-	! kill -0 "$pid" 2>/dev/null
+	if kill -0 "$pid" 2>/dev/null; then false; fi
 }
