@@ -18,6 +18,19 @@
 
 static int	 qf_read_defer(struct qf_env *, const char *, size_t);
 static int	 qf_pread_all(int, void *, size_t, off_t);
+
+/*
+ * The envelope is read through a window of the file: its records are
+ * small and many (two reads each), and the window turns them into one
+ * pread for a usual message.  Content records are skipped, never read.
+ */
+struct qf_window {
+	int	 fd;
+	off_t	 off;		/* of buf[0] */
+	size_t	 len;		/* bytes valid in buf */
+	char	 buf[8192];
+};
+static int	 qf_window_read(struct qf_window *, void *, size_t, off_t);
 static char	*qf_field_dup(const char *, size_t, size_t *);
 
 int
@@ -64,6 +77,7 @@ qf_write(int fd, int type, const void *p, size_t len)
 int
 qf_read_env(int fd, struct qf_env *env, char *err, size_t errlen)
 {
+	static struct qf_window w;	/* 8 KiB: not on the stack */
 	unsigned char	 h[RECORD_HDR];
 	char		*p = NULL, *end;
 	off_t		 off = 0;
@@ -74,8 +88,14 @@ qf_read_env(int fd, struct qf_env *env, char *err, size_t errlen)
 
 	memset(env, 0, sizeof(*env));
 	env->content_off = -1;
+	w.fd = fd;
+	w.off = 0;
+	w.len = 0;
 	for (;;) {
-		if (qf_pread_all(fd, h, sizeof(h), off) == -1) {
+		/* Within the content, D after D: only the headers are read. */
+		if ((env->content_off == -1 || seen_e ?
+		    qf_window_read(&w, h, sizeof(h), off) :
+		    qf_pread_all(fd, h, sizeof(h), off)) == -1) {
 			if (seen_e)
 				break;	/* the end, or a torn X record */
 			snprintf(err, errlen, "truncated at offset %lld "
@@ -106,7 +126,7 @@ qf_read_env(int fd, struct qf_env *env, char *err, size_t errlen)
 			snprintf(err, errlen, "out of memory");
 			goto bad;
 		}
-		if (qf_pread_all(fd, p, len, off + RECORD_HDR) == -1) {
+		if (qf_window_read(&w, p, len, off + RECORD_HDR) == -1) {
 			if (seen_e)
 				break;
 			snprintf(err, errlen, "truncated record at offset %lld",
@@ -330,6 +350,30 @@ qf_path(char *out, size_t outlen, const char *dir, const char *id)
 
 	n = snprintf(out, outlen, "%s/%c/%s", dir, queueid_hash(id), id);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+/* As qf_pread_all, from the window when it holds the bytes. */
+static int
+qf_window_read(struct qf_window *w, void *p, size_t len, off_t off)
+{
+	ssize_t	 n;
+
+	if (off >= w->off && (size_t)(off - w->off) <= w->len &&
+	    len <= w->len - (size_t)(off - w->off)) {
+		memcpy(p, w->buf + (off - w->off), len);
+		return 0;
+	}
+	if (len > sizeof(w->buf))
+		return qf_pread_all(w->fd, p, len, off);
+	do
+		n = pread(w->fd, w->buf, sizeof(w->buf), off);
+	while (n == -1 && errno == EINTR);
+	w->off = off;
+	w->len = n > 0 ? (size_t)n : 0;
+	if (w->len < len)	/* short: the file's end, or an error */
+		return qf_pread_all(w->fd, p, len, off);
+	memcpy(p, w->buf, len);
+	return 0;
 }
 
 static int
