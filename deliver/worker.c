@@ -261,30 +261,10 @@ worker_drop(struct worker *w)
 static int
 worker_send(struct worker *w, const struct worker_req *req, int qfd)
 {
-	struct msghdr	 mh;
-	struct iovec	 iov;
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct cmsghdr	*c;
-	ssize_t		 n;
+	ssize_t	 n;
 
-	memset(&mh, 0, sizeof(mh));
-	memset(&cm, 0, sizeof(cm));
-	iov.iov_base = (void *)req;
-	iov.iov_len = sizeof(*req);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &qfd, sizeof(int));
 	do
-		n = sendmsg(w->fd, &mh, MSG_NOSIGNAL);
+		n = sock_send_fd(w->fd, req, sizeof(*req), qfd);
 	while (n == -1 && errno == EINTR);
 	return n == (ssize_t)sizeof(*req) ? 0 : -1;
 }
@@ -295,13 +275,6 @@ worker_main(const struct conf *conf, const struct dest *owner)
 {
 	static struct worker_req req;
 	struct local_msg msg;
-	struct msghdr	 mh;
-	struct iovec	 iov;
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct cmsghdr	*c;
 	struct pollfd	 pfd;
 	char		 out[600], berr[512];
 	ssize_t		 n;
@@ -317,24 +290,14 @@ worker_main(const struct conf *conf, const struct dest *owner)
 			continue;
 		if (r <= 0)
 			_exit(0);
-		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = &req;
-		iov.iov_len = sizeof(req);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		n = recvmsg(WORKER_FD, &mh, MSG_CMSG_CLOEXEC);
+		n = sock_recv_fd(WORKER_FD, &req, sizeof(req), &qfd);
 		if (n == -1 && errno == EINTR)
 			continue;
-		qfd = -1;
-		if ((c = CMSG_FIRSTHDR(&mh)) != NULL &&
-		    c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(&qfd, CMSG_DATA(c), sizeof(int));
-		if (n != (ssize_t)sizeof(req) || qfd == -1 ||
-		    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		if (n != (ssize_t)sizeof(req) || qfd == -1) {
+			if (qfd != -1)
+				close(qfd);
 			_exit(n == 0 ? 0 : 1);
+		}
 		/* Only the owner this child became. */
 		if (req.d.uid != owner->uid || req.d.gid != owner->gid ||
 		    req.d.spool != owner->spool)
