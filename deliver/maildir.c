@@ -21,6 +21,7 @@
 #include "sock.h"
 
 static int	 maildir_mkdirs(const char *, char *, size_t);
+static int	 maildir_link(const char *, const char *, const char *);
 static void	 maildir_status(int, char *);
 
 int
@@ -38,10 +39,6 @@ maildir_deliver(const char *dir, const struct local_msg *m,
 	size_t		 i;
 	int		 fd, e;
 
-	if (maildir_mkdirs(dir, err, errlen) == -1) {
-		maildir_status(errno, status);
-		return -1;
-	}
 	/* The host part may not hold '/' or ':' (Maildir's separators). */
 	snprintf(host, sizeof(host), "%s", myhostname);
 	for (i = 0; host[i]; i++)
@@ -59,8 +56,16 @@ maildir_deliver(const char *dir, const struct local_msg *m,
 		snprintf(err, errlen, "mailbox path too long");
 		return -2;
 	}
+	/* The folders are made only when they are missing (the first copy). */
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) ==
-	    -1) {
+	    -1 && errno == ENOENT) {
+		if (maildir_mkdirs(dir, err, errlen) == -1) {
+			maildir_status(errno, status);
+			return -1;
+		}
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	}
+	if (fd == -1) {
 		e = errno;
 		snprintf(err, errlen, "create %s: %s", tmp, strerror(e));
 		maildir_status(e, status);
@@ -88,7 +93,7 @@ maildir_deliver(const char *dir, const struct local_msg *m,
 		goto fail;
 	}
 	fd = -1;
-	if (link(tmp, new) == -1 && rename(tmp, new) == -1)
+	if (maildir_link(dir, tmp, new) == -1)
 		goto fail;
 	(void)unlink(tmp);
 	if (io_fsync_dir(newdir) == -1)
@@ -142,6 +147,26 @@ maildir_mkdirs(const char *dir, char *err, size_t errlen)
 		}
 	}
 	return 0;
+}
+
+/*
+ * tmp/NAME to new/NAME: a link (rename where the file system has no hard
+ * links), new/ and cur/ made first if new/ is missing.
+ */
+static int
+maildir_link(const char *dir, const char *tmp, const char *new)
+{
+	char	 err[512];
+
+	if (link(tmp, new) == 0)
+		return 0;
+	if (errno == ENOENT) {
+		if (maildir_mkdirs(dir, err, sizeof(err)) == -1)
+			return -1;
+		if (link(tmp, new) == 0)
+			return 0;
+	}
+	return rename(tmp, new);
 }
 
 /* RFC 3463: 4.2.2 "mailbox full" for a full disk or quota. */

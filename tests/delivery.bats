@@ -39,6 +39,21 @@ teardown() {
 	grep -q "$id: from=<sender@example.org>, size=[0-9]*, nrcpt=1" "$PH_LOG"
 }
 
+@test "the first copy makes the Maildir; a Maildir that lost new/ and cur/ gets them back" {
+	[ ! -e "$PH_MAIL/bob/Maildir" ]
+	swaks --server 127.0.0.1:$PH_PORT --from s@example.org --to bob@localhost \
+	    --body one >/dev/null
+	ph_wait_mail bob 1
+	[ -d "$PH_MAIL/bob/Maildir/tmp" ] && [ -d "$PH_MAIL/bob/Maildir/cur" ]
+	rm -rf "$PH_MAIL/bob/Maildir/new" "$PH_MAIL/bob/Maildir/cur"
+	swaks --server 127.0.0.1:$PH_PORT --from s@example.org --to bob@localhost \
+	    --body two >/dev/null
+	ph_wait_mail bob 1
+	grep -qx two "$(ph_mail_file bob)"
+	[ -d "$PH_MAIL/bob/Maildir/cur" ]
+	[ -z "$(ls -A "$PH_MAIL/bob/Maildir/tmp")" ]
+}
+
 @test "python smtplib: message with 8-bit body arrives intact" {
 	run python3 - "$PH_PORT" <<'PY'
 import smtplib, sys
