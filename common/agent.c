@@ -53,6 +53,14 @@ agent_loop(struct service *svc, uid_t queue_uid,
 	sa.sa_handler = agent_on_term;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);	/* no SA_RESTART: poll returns */
+	/*
+	 * Every process of the service wakes for a new connection and one
+	 * gets it: the others must not wait in accept, where they would
+	 * miss their ticks (idle delivery children not reaped) until the
+	 * next connection.
+	 */
+	if (sock_nonblock(svc->listen_fd) == -1)
+		log_fatal("listen socket");
 	while (!agent_stop) {
 		pfd[0].fd = svc->listen_fd;
 		pfd[0].events = POLLIN;

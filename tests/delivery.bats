@@ -264,6 +264,12 @@ PY
 	ph_start
 	send_n 3 alice@localhost
 	ph_wait_mail alice 23
+	# No local process waits in accept(2) (syscall 288) for the next job,
+	# where it could not reap its children: only in poll.
+	sleep 0.5
+	for p in $(pgrep -f -- "-c $PH_CONF -n local "); do
+		[ "$(cut -d' ' -f1 /proc/$p/syscall 2>/dev/null)" != 288 ]
+	done
 	for i in $(seq 1 100); do
 		[ -z "$(local_children)" ] && break
 		sleep 0.1
