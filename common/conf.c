@@ -72,6 +72,7 @@ static const struct conf_key conf_keys[] = {
 	B(deliver_to_system_accounts, "yes"),
 	T(command_time_limit, "1000s", 1),
 	Z(mailbox_size_limit, "51200000", 0),
+	B(maildir_directory_sync, "no"),
 	S(smtpd_banner, "ESMTP posthorn"),
 	S(mynetworks, "127.0.0.0/8, [::1]/128"),
 	S(relay_domains, ""),

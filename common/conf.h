@@ -40,6 +40,7 @@ struct conf {
 	long	 deliver_to_system_accounts;
 	long	 command_time_limit;
 	long	 mailbox_size_limit;
+	long	 maildir_directory_sync;	/* fsync new/ (the author's order) */
 	char	*smtpd_banner;
 	char	*mynetworks;
 	char	*relay_domains;

@@ -137,7 +137,7 @@ deliver_as_owner(const struct conf *conf, const struct local_msg *msg,
 	err[0] = '\0';
 	switch (d->kind) {
 	case DEST_MAILDIR:
-		rc = maildir_deliver(d->target, msg, d, conf->myhostname,
+		rc = maildir_deliver(d->target, msg, d, conf,
 		    status, err, sizeof(err));
 		break;
 	case DEST_MBOX:

@@ -82,7 +82,7 @@ void	 local_deliver_rcpt(const struct conf *, struct local_maps *,
 
 /* maildir.c, mbox.c, pipe.c: run with the destination's rights already. */
 int	 maildir_deliver(const char *dir, const struct local_msg *,
-	    const struct dest *, const char *myhostname, char *status,
+	    const struct dest *, const struct conf *, char *status,
 	    char *err, size_t errlen);
 int	 mbox_deliver(const char *path, const struct local_msg *,
 	    const struct dest *, const struct conf *, char *status,
