@@ -286,3 +286,59 @@ PY
 	[ "$(ls "$PH_MAIL/alice/Maildir/new" | sed 's/.*P\([0-9]*\)Q.*/\1/' | sort -u | wc -l)" -eq 6 ]
 	[ -z "$(local_children)" ]
 }
+
+# maildir_trace: one delivery to alice as strace sees the delivery child
+# (forked by a local process after the trace began): the calls on the
+# Maildir file and its folders, from its creation to the last flush.
+maildir_trace() {
+	local st=$PH_DIR/maildir.trace pids="" p i spid
+	for p in $(pgrep -f -- "-c $PH_CONF -n local "); do
+		pids="$pids -p $p"
+	done
+	strace -f -qq -e trace=openat,renameat2,link,linkat,unlink,unlinkat,fsync,fdatasync \
+	    $pids -o "$st.raw" &
+	spid=$!
+	for p in $(pgrep -f -- "-c $PH_CONF -n local "); do
+		for i in $(seq 1 50); do
+			grep -q TracerPid:.*[1-9] "/proc/$p/status" && break
+			sleep 0.1
+		done
+	done
+	swaks --server 127.0.0.1:$PH_PORT --from s@example.org \
+	    --to alice@localhost --body traced >/dev/null
+	ph_wait_mail alice 1
+	sleep 0.2
+	kill "$spid"
+	wait "$spid" || true
+	# The child's calls from the open of tmp/NAME on (the first copy
+	# also makes the folders), without the pids.
+	sed -n '/openat(.*Maildir\/tmp\/.*) = [0-9]/,$p' "$st.raw" |
+	    grep -E 'Maildir|fsync|fdatasync' | sed 's/^[0-9]* *//'
+}
+
+@test "Maildir: renamed from tmp/ into new/, then one fsync; maildir_directory_sync = yes: fsync, link, fsync of new/" {
+	run maildir_trace
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == 'openat(AT_FDCWD, "'*'/Maildir/tmp/'*O_CREAT*O_EXCL* ]]
+	[[ "${lines[1]}" == 'renameat2(AT_FDCWD, "'*'/Maildir/tmp/'*'/Maildir/new/'*RENAME_NOREPLACE*'= 0' ]]
+	[[ "${lines[2]}" == "fsync("*")"*"= 0" ]]
+	[ "${#lines[@]}" -eq 3 ]
+	grep -qx traced "$(ph_mail_file alice)"
+	[ -z "$(ls -A "$PH_MAIL/alice/Maildir/tmp")" ]
+	ph_stop
+	rm -f "$PH_MAIL"/alice/Maildir/new/*
+	ph_conf maildir_directory_sync yes
+	ph_start
+	run maildir_trace
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == 'openat(AT_FDCWD, "'*'/Maildir/tmp/'*O_CREAT*O_EXCL* ]]
+	[[ "${lines[1]}" == "fsync("*")"*"= 0" ]]
+	[[ "${lines[2]}" == 'link("'*'/Maildir/tmp/'*'/Maildir/new/'*'= 0' ]]
+	[[ "${lines[3]}" == 'unlink("'*'/Maildir/tmp/'* ]]
+	[[ "${lines[4]}" == 'openat(AT_FDCWD, "'*'/Maildir/new", '*O_DIRECTORY* ]]
+	[[ "${lines[5]}" == "fsync("*")"*"= 0" ]]
+	[ "${#lines[@]}" -eq 6 ]
+	grep -qx traced "$(ph_mail_file alice)"
+}
