@@ -1,9 +1,10 @@
 /* agent: the job side of the delivery agents' channel to qmgr. */
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <errno.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,43 +45,56 @@ void
 agent_loop(struct service *svc, uid_t queue_uid,
     void (*serve)(int, void *), void *arg)
 {
-	struct sigaction sa;
-	struct pollfd	 pfd[2];
-	char		 c;
-	int		 fd, r;
+	struct sigaction	 sa;
+	struct epoll_event	 ev, evs[2];
+	char			 c;
+	int			 ep, fd, i, r, master_gone = 0, job;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = agent_on_term;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);	/* no SA_RESTART: poll returns */
+	sigaction(SIGTERM, &sa, NULL);	/* no SA_RESTART: epoll returns */
 	/*
-	 * Every process of the service wakes for a new connection and one
-	 * gets it: the others must not wait in accept, where they would
-	 * miss their ticks (idle delivery children not reaped) until the
-	 * next connection.
+	 * A new connection wakes one waiting process of the service
+	 * (EPOLLEXCLUSIVE), not all of them: with poll, every job woke the
+	 * four local and twenty relay processes, and all but one lost the
+	 * accept.  The socket stays non-blocking all the same: a process
+	 * that lost a race must not wait in accept, where it would miss its
+	 * ticks (idle delivery children not reaped) until the next job.
 	 */
 	if (sock_nonblock(svc->listen_fd) == -1)
 		log_fatal("listen socket");
-	while (!agent_stop) {
-		pfd[0].fd = svc->listen_fd;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = svc->master_fd;
-		pfd[1].events = POLLIN;
-		if ((r = poll(pfd, svc->master_fd == -1 ? 1 : 2,
-		    agent_tick_ms)) == -1) {
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		log_fatal("epoll_create1");
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	ev.data.fd = svc->listen_fd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, svc->listen_fd, &ev) == -1)
+		log_fatal("epoll_ctl");
+	if (svc->master_fd != -1) {
+		ev.events = EPOLLIN;
+		ev.data.fd = svc->master_fd;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, svc->master_fd, &ev) == -1)
+			log_fatal("epoll_ctl");
+	}
+	while (!agent_stop && !master_gone) {
+		if ((r = epoll_wait(ep, evs, 2, agent_tick_ms)) == -1) {
 			if (errno == EINTR)
 				continue;
-			log_fatal("poll");
+			log_fatal("epoll_wait");
 		}
 		if (r == 0) {
 			agent_tick_fn(agent_tick_arg);
 			continue;
 		}
-		if (svc->master_fd != -1 &&
-		    (pfd[1].revents & (POLLIN | POLLHUP)) &&
-		    read(svc->master_fd, &c, 1) <= 0)
-			break;
-		if (!(pfd[0].revents & POLLIN))
+		job = 0;
+		for (i = 0; i < r; i++) {
+			if (evs[i].data.fd == svc->listen_fd)
+				job = 1;
+			else if (read(svc->master_fd, &c, 1) <= 0)
+				master_gone = 1;
+		}
+		if (!job || master_gone)
 			continue;
 		if ((fd = accept4(svc->listen_fd, NULL, NULL, SOCK_CLOEXEC)) ==
 		    -1) {
@@ -93,6 +107,7 @@ agent_loop(struct service *svc, uid_t queue_uid,
 			serve(fd, arg);
 		close(fd);
 	}
+	close(ep);
 }
 
 static int
