@@ -6,6 +6,7 @@
  * still works after a chroot.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,14 +22,26 @@
 static char	 log_name[64] = "posthorn";
 static char	 log_host[64] = "localhost";
 static int	 log_stderr = 1;
+static pid_t	 log_pid;	/* 0: not known yet (reset in a fork's child) */
+
+static void
+log_forget_pid(void)
+{
+	log_pid = 0;
+}
 
 static void	 log_emit(int, const char *, const char *, int, va_list);
 
 void
 log_init(const char *prog, int to_stderr)
 {
+	static int	 atfork;
+
 	snprintf(log_name, sizeof(log_name), "posthorn/%s", prog);
 	log_stderr = to_stderr;
+	/* getpid(2) once per process, not once per line. */
+	if (!atfork++)
+		(void)pthread_atfork(NULL, NULL, log_forget_pid);
 	if (gethostname(log_host, sizeof(log_host)) == -1 || !log_host[0])
 		strlcpy(log_host, "localhost", sizeof(log_host));
 	log_host[sizeof(log_host) - 1] = '\0';
@@ -134,9 +147,11 @@ log_emit(int pri, const char *prefix, const char *fmt, int err, va_list ap)
 	now = time(NULL);
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+	if (log_pid == 0)
+		log_pid = getpid();
 	/* One write(2) per line, so lines of concurrent processes never mix. */
 	len = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s\n", stamp,
-	    log_host, log_name, (long)getpid(), prefix ? prefix : "", msg);
+	    log_host, log_name, (long)log_pid, prefix ? prefix : "", msg);
 	if (len < 0)
 		return;
 	if ((size_t)len >= sizeof(line)) {

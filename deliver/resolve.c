@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bsd/stdlib.h>
@@ -78,6 +79,7 @@ static struct dest *resolve_add(struct resolve *, enum dest_kind,
 		    const char *, uid_t, gid_t, const char *, const char *);
 static int	 resolve_allowed(const char *, const char *);
 static int	 resolve_default_privs(const struct conf *, struct privs *);
+static int	 resolve_config_user(const char *, uid_t *, gid_t *);
 static int	 resolve_get(struct resolve *, struct map *, const char *,
 		    const char **);
 static void	 resolve_fail(struct resolve *, int temp, const char *,
@@ -423,19 +425,14 @@ static void
 resolve_virtual_add(struct resolve *r, const char *dir, const char *addr,
     const char *sender)
 {
-	struct passwd	*pw;
 	uid_t		 vuid = getuid();
 	gid_t		 vgid = getgid();
 
-	if (getuid() == 0) {
-		if ((pw = getpwnam(r->conf->virtual_user)) == NULL ||
-		    pw->pw_uid == 0) {
-			resolve_fail(r, 1, "4.3.5", "virtual_user %s: missing or "
-			    "root", r->conf->virtual_user);
-			return;
-		}
-		vuid = pw->pw_uid;
-		vgid = pw->pw_gid;
+	if (getuid() == 0 &&
+	    resolve_config_user(r->conf->virtual_user, &vuid, &vgid) == -1) {
+		resolve_fail(r, 1, "4.3.5", "virtual_user %s: missing or root",
+		    r->conf->virtual_user);
+		return;
 	}
 	resolve_add(r, DEST_MAILDIR, dir, vuid, vgid, addr, sender);
 }
@@ -633,14 +630,13 @@ resolve_default_privs(const struct conf *conf, struct privs *p)
 		p->uid = getuid();
 		p->gid = getgid();
 		pw = getpwuid(p->uid);
+		strlcpy(p->user, pw ? pw->pw_name : "", sizeof(p->user));
 	} else {
-		if ((pw = getpwnam(conf->default_privs)) == NULL ||
-		    pw->pw_uid == 0)
+		if (resolve_config_user(conf->default_privs, &p->uid,
+		    &p->gid) == -1)
 			return -1;
-		p->uid = pw->pw_uid;
-		p->gid = pw->pw_gid;
+		strlcpy(p->user, conf->default_privs, sizeof(p->user));
 	}
-	strlcpy(p->user, pw ? pw->pw_name : "", sizeof(p->user));
 	strlcpy(p->home, "/", sizeof(p->home));
 	return 0;
 }
@@ -678,4 +674,43 @@ resolve_fail(struct resolve *r, int temp, const char *status,
 	va_start(ap, fmt);
 	vsnprintf(r->res->text, sizeof(r->res->text), fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * The account of virtual_user or default_privs: looked up at most once a
+ * second, not once per copy (each getpwnam reads the whole of
+ * /etc/passwd).  -1 if it is missing or root.
+ */
+static int
+resolve_config_user(const char *name, uid_t *uid, gid_t *gid)
+{
+	static struct {
+		char	 name[64];
+		uid_t	 uid;
+		gid_t	 gid;
+		time_t	 at;
+	}		 cache[2];
+	static size_t	 next;
+	struct passwd	*pw;
+	time_t		 now = time(NULL);
+	size_t		 i;
+
+	for (i = 0; i < 2; i++)
+		if (cache[i].at == now && strcmp(cache[i].name, name) == 0) {
+			*uid = cache[i].uid;
+			*gid = cache[i].gid;
+			return 0;
+		}
+	if ((pw = getpwnam(name)) == NULL || pw->pw_uid == 0)
+		return -1;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	if (strlen(name) < sizeof(cache[0].name)) {
+		i = next++ % 2;
+		strlcpy(cache[i].name, name, sizeof(cache[i].name));
+		cache[i].uid = pw->pw_uid;
+		cache[i].gid = pw->pw_gid;
+		cache[i].at = now;
+	}
+	return 0;
 }
