@@ -70,6 +70,8 @@ struct conf {
 	long	 local_concurrency_limit;
 	long	 queue_directory_sync;	/* fsync active/ folders at commit */
 	long	 queue_commit_threads;
+	long	 queue_file_recycle_limit;	/* files kept in free/ */
+	long	 queue_file_recycle_size;	/* ... of at most this size */
 	long	 local_worker_limit;	/* delivery children kept per agent */
 	long	 local_worker_max_use;	/* deliveries per child */
 	long	 local_worker_idle_time;

@@ -150,6 +150,14 @@ local_run_job(struct service *svc, struct local_maps *maps, int fd,
     struct local_job *job)
 {
 	local_deliver_all(svc, maps, fd, job);
+	/*
+	 * The queue file is let go before "done": qmgr may then use it for
+	 * another message (queue/recycle.c).  The delivery children have
+	 * closed their copies, or were killed, by now.
+	 */
+	if (job->a.qfd != -1)
+		close(job->a.qfd);
+	job->a.qfd = job->msg.qfd = -1;
 	if (agent_done(fd, 0) == -1)
 		log_warn("%s: write done", job->msg.id);
 }

@@ -286,7 +286,7 @@ static void
 check_dirs(const struct conf *c)
 {
 	static const char *const q[] = { "incoming", "active", "deferred",
-	    "hold", "corrupt" };
+	    "hold", "corrupt", "free" };
 	char		 path[PATH_MAX];
 	struct stat	 st;
 	size_t		 i;

@@ -30,7 +30,7 @@ qdirs_setup(const struct conf *c, const struct service_set *set, char *err,
     size_t errlen)
 {
 	static const char *const qd[] = { "incoming", "active", "deferred",
-	    "hold", "corrupt" };
+	    "hold", "corrupt", "free" };
 	char		 path[PATH_MAX];
 	uid_t		 quid = geteuid();
 	gid_t		 qgid = getegid(), mgid = getegid(), agid = getegid();

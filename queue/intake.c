@@ -37,6 +37,7 @@ struct intake {
 	long long	 size;
 	int		 werr;
 	int		 committing;
+	int		 recycled;	/* written over a file from free/ */
 	int		 passed;	/* a descriptor smtpd sent (ATRN) */
 	int		 local;		/* pickup: a local submission */
 	char		**rcpts;	/* queued so far: no duplicates */
@@ -110,7 +111,7 @@ intake_committed(struct intake *it, int ok)
 		log_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)",
 		    it->id, it->sender, it->size, it->nrcpt);
 		record_put(&it->out, PROTO_OK, it->id, strlen(it->id) + 1);
-		sched_enqueue(it->q, it->id);
+		sched_enqueue_fresh(it->q, it->id);
 	} else {
 		(void)unlink(it->path);
 		record_putf(&it->out, PROTO_FAIL,
@@ -247,6 +248,10 @@ intake_record(struct intake *it, const struct record *r)
 		if (it->werr == 0 &&
 		    qf_write(it->qfd, 'E', size, strlen(size)) == -1)
 			it->werr = errno ? errno : EIO;
+		/* An old message's bytes may follow: cut them off. */
+		if (it->werr == 0 && it->recycled &&
+		    recycle_trim(it->qfd) == -1)
+			it->werr = errno ? errno : EIO;
 		intake_end(it);
 		return 0;
 	case PROTO_ABORT:
@@ -311,8 +316,10 @@ intake_mail(struct intake *it, const struct record *r)
 	queueid_new(it->id);
 	if (qf_path(it->path, sizeof(it->path), Q_INCOMING, it->id) == -1)
 		log_panic("queue path");
-	it->qfd = open(it->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600);
+	it->recycled = (it->qfd = recycle_take(it->path)) != -1;
+	if (!it->recycled)
+		it->qfd = open(it->path, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0600);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	if (it->qfd == -1 ||
 	    qf_write(it->qfd, 'V', QF_VERSION, strlen(QF_VERSION)) == -1 ||

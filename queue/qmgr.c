@@ -66,6 +66,7 @@ main(int argc, char **argv)
 	    event_signal(q.loop, SIGHUP, qmgr_signal, &q) == -1)
 		log_fatal("event_signal");
 	commit_init(&q);
+	recycle_init(&q);
 	sched_init(&q);
 	sched_recover(&q);
 	log_info("queue manager started");

@@ -40,6 +40,7 @@ struct qmsg {
 	int		 flush;		/* a flush: dead markers are reset */
 	time_t		 next_try;	/* the file's retry time before it */
 	long		 odmr;		/* for this ODMR session (odmr.c) */
+	int		 fresh;		/* just taken in by this process */
 	struct qmsg	*next;
 };
 
@@ -99,6 +100,12 @@ void	 commit_init(struct qmgr *);
 void	 commit_schedule(struct qmgr *, struct intake *);
 int	 commit_file(int fd, const char *incoming, const char *active);
 
+/* recycle.c */
+void	 recycle_init(struct qmgr *);
+int	 recycle_take(const char *path);
+int	 recycle_trim(int fd);
+int	 recycle_put(const char *path, int fd);
+
 /* recipient.c */
 int	 recipient_check(struct qmgr *, const char *addr, struct buf *reply);
 int	 recipient_is_local(struct qmgr *, const char *addr);
@@ -143,6 +150,7 @@ void	 route_queue_name(struct qmgr *, const char *, char *, size_t);
 /* sched.c */
 void	 sched_init(struct qmgr *);
 void	 sched_enqueue(struct qmgr *, const char *id);
+void	 sched_enqueue_fresh(struct qmgr *, const char *id);
 void	 sched_enqueue_msg(struct qmgr *, struct qmsg *);
 void	 sched_recover(struct qmgr *);
 /* An administrator's word on a message being delivered: 0, or -1. */

@@ -56,6 +56,13 @@ struct job {
 	size_t		 odmr_waits;	/* recipients waiting for an ATRN */
 	size_t		 remaining;	/* recipients still pending after it */
 	int		 mark;		/* SCHED_MARK_*: the administrator's */
+	/*
+	 * The file may go to free/ (recycle.c) when the job ends: fresh from
+	 * intake, and no agent may still hold it (tainted: one stopped
+	 * without saying it was done, or a recipient was deferred).
+	 */
+	int		 fresh;
+	int		 tainted;
 	struct job	*next;
 };
 
@@ -77,6 +84,7 @@ struct conn {
 	struct buf	 in, out;
 	struct event_timer *timer;
 	int		 reuse;		/* the agent would take another job */
+	int		 done;		/* the agent said so (and let go) */
 	struct conn	*next;		/* in the job */
 	struct conn	*wnext;		/* in a wait queue */
 };
@@ -126,6 +134,19 @@ sched_enqueue(struct qmgr *q, const char *id)
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		log_fatal("sched_enqueue");
 	strlcpy(m->id, id, sizeof(m->id));
+	sched_enqueue_msg(q, m);
+}
+
+/* A message intake has just committed: its file may be recycled. */
+void
+sched_enqueue_fresh(struct qmgr *q, const char *id)
+{
+	struct qmsg	*m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		log_fatal("sched_enqueue");
+	strlcpy(m->id, id, sizeof(m->id));
+	m->fresh = 1;
 	sched_enqueue_msg(q, m);
 }
 
@@ -330,6 +351,7 @@ sched_start(struct qmgr *q, const struct qmsg *m)
 	j->q = q;
 	j->flush = m->flush;
 	j->next_try = m->next_try;
+	j->fresh = m->fresh;
 	strlcpy(j->id, id, sizeof(j->id));
 	qf_path(j->path, sizeof(j->path), Q_ACTIVE, id);
 	if ((j->qfd = open(j->path, O_RDWR | O_CLOEXEC)) == -1) {
@@ -716,6 +738,7 @@ conn_io(int fd, int events, void *arg)
 	}
 	while ((rc = record_peek(&c->in, &r, &total)) == 1) {
 		if (r.type == PROTO_DONE) {
+			c->done = 1;
 			c->reuse = c->dest && r.len == 1 && r.data[0] == '1';
 			conn_done(c);
 			return;
@@ -809,6 +832,8 @@ job_result(struct job *j, size_t i, char res, const char *status,
 	    (rl = strdup(relay)) == NULL)
 		log_fatal("job_result");
 	j->result[i] = res;
+	if (res == RESULT_TEMPFAIL)
+		j->tainted = 1;	/* a timed-out agent, perhaps */
 	free(j->status[i]);
 	free(j->text[i]);
 	free(j->relay[i]);
@@ -843,6 +868,8 @@ conn_done(struct conn *c)
 	size_t		 i;
 	int		 answered = 0;
 
+	if (c->fd != -1 && !c->done)
+		j->tainted = 1;	/* it may still hold the file */
 	if (c->fd != -1) {
 		if (c->dest) {
 			c->dest->active--;
@@ -1090,7 +1117,10 @@ job_finish(struct job *j)
 	if (j->mark == SCHED_MARK_HOLD)
 		j->hold = 1;
 	if (remaining == 0 || j->mark == SCHED_MARK_DELETE) {
-		if (unlink(j->path) == -1)
+		if (remaining == 0 && j->fresh && !j->tainted &&
+		    j->mark == 0 && recycle_put(j->path, j->qfd) == 0)
+			log_info("%s: removed", j->id);
+		else if (unlink(j->path) == -1)
 			log_warn("%s: unlink %s", j->id, j->path);
 		else
 			log_info("%s: removed%s", j->id, remaining ?

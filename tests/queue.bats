@@ -269,9 +269,10 @@ commit_trace() {
 	wait "$spid" || true
 	sed 's/^[0-9]* *//' "$st.raw" > "$st"
 	# From the rename into active/ to the OK (K record) for this message.
-	id=$(sed -n 's/.*renameat2(.*"incoming\/.\/\([0-9A-F]*\)".*/\1/p' "$st" | head -n 1)
+	# (A file taken from free/ was renamed into incoming/ before that.)
+	id=$(sed -n 's/^renameat2(AT_FDCWD, "incoming\/.\/\([0-9A-F]*\)".*/\1/p' "$st" | head -n 1)
 	[ -n "$id" ]
-	sed -n "/renameat2(.*incoming.*$id/,/sendto(.*$id/p" "$st"
+	sed -n "/^renameat2(AT_FDCWD, \"incoming.*$id/,/sendto(.*$id/p" "$st"
 }
 
 @test "commit: rename into active/, one fsync of the file, then 250; queue_directory_sync = yes adds the folder's fsync" {
@@ -295,4 +296,111 @@ commit_trace() {
 	[[ "${lines[2]}" == 'openat(AT_FDCWD, "active/'?'", '*O_DIRECTORY* ]]
 	[[ "${lines[3]}" == "fsync("*")"*"= 0" ]]
 	[[ "${lines[-1]}" == sendto* ]]
+}
+
+# free_files: the queue files kept for reuse (queue/free/), one per line.
+free_files() {
+	find "$PH_DIR/queue/free" -type f -printf '%i %f\n' | sort
+}
+
+@test "recycling: a delivered message's file waits in free/ and the next message is written over it, without the old bytes" {
+	ph_start
+	python3 - "$PH_PORT" <<'PY'
+import smtplib, sys
+body = "".join("long line %05d OLDTAIL\r\n" % i for i in range(800))
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20) as s:
+    s.sendmail("s@example.org", ["alice@localhost"], "Subject: long\r\n\r\n" + body)
+PY
+	ph_wait_mail alice 1
+	for i in $(seq 1 50); do [ -n "$(free_files)" ] && break; sleep 0.1; done
+	run free_files
+	[ "${#lines[@]}" -eq 1 ]
+	old=${lines[0]}
+	# Over 16 KiB: the long message's file.
+	[ "$(stat -c %s "$PH_DIR/queue/free/${old#* }")" -gt 16384 ]
+	rm -f "$PH_MAIL"/alice/Maildir/new/*
+	send_from s@example.org alice@localhost "short one"
+	ph_wait_mail alice 1
+	f=$(ph_mail_file alice)
+	grep -qx "short one" "$f"
+	if grep -q OLDTAIL "$f"; then false; fi
+	id=$(sed -n 's/.*with ESMTP id \([0-9A-F]*\).*/\1/p' "$f")
+	grep -q "$id: removed" "$PH_LOG"
+	# The same inode went round: taken, cut to the short message, back.
+	for i in $(seq 1 50); do [ -n "$(free_files)" ] && break; sleep 0.1; done
+	run free_files
+	[ "${#lines[@]}" -eq 1 ]
+	[ "${lines[0]%% *}" = "${old%% *}" ]
+	[ "${lines[0]#* }" = "$id" ]
+	[ "$(stat -c %s "$PH_DIR/queue/free/$id")" -lt 4096 ]
+	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+@test "recycling: a deferred message is unlinked, never reused; the pool outlives a restart; queue_file_recycle_limit = 0 keeps none" {
+	ph_conf minimal_backoff_time 1s
+	ph_conf queue_run_delay 1s
+	ph_start
+	send_from s@example.org alice@localhost "first"
+	ph_wait_mail alice 1
+	for i in $(seq 1 50); do [ -n "$(free_files)" ] && break; sleep 0.1; done
+	pooled=$(free_files)
+	[ -n "$pooled" ]
+	# The second message takes the pooled file, is deferred, and so is
+	# unlinked when it is finally delivered: free/ is then empty.
+	block_alice
+	send_from s@example.org alice@localhost "deferred"
+	for i in $(seq 1 60); do
+		grep -q "status=deferred" "$PH_LOG" && break
+		sleep 0.05
+	done
+	grep -q "status=deferred" "$PH_LOG"
+	[ -z "$(free_files)" ]
+	unblock_alice
+	ph_wait_mail alice 2 15
+	sleep 0.5
+	[ -z "$(free_files)" ]
+	[ "$(ph_queue_files)" -eq 0 ]
+	# A fresh file for the next one; it is pooled, and kept over a restart.
+	send_from s@example.org alice@localhost "third"
+	ph_wait_mail alice 3
+	for i in $(seq 1 50); do [ -n "$(free_files)" ] && break; sleep 0.1; done
+	pooled=$(free_files)
+	[ -n "$pooled" ]
+	ph_stop
+	[ "$(free_files)" = "$pooled" ]
+	ph_start
+	send_from s@example.org alice@localhost "fourth"
+	ph_wait_mail alice 4
+	for i in $(seq 1 50); do [ "$(free_files)" != "$pooled" ] && break; sleep 0.1; done
+	# The same inode, under the fourth message's name.
+	[ "$(free_files | cut -d' ' -f1)" = "${pooled%% *}" ]
+	[ "$(free_files)" != "$pooled" ]
+	ph_stop
+	ph_conf queue_file_recycle_limit 0
+	ph_start
+	send_from s@example.org alice@localhost "fifth"
+	ph_wait_mail alice 5
+	sleep 0.5
+	# At start the pool over the limit (all of it) is unlinked.
+	[ -z "$(free_files)" ]
+	[ "$(ph_queue_files)" -eq 0 ]
+}
+
+@test "recycling: a message with a deferred recipient is never pooled, even when that first attempt also ends it" {
+	# The attempt outlasts maximal_queue_lifetime (0): the deferral
+	# expires at once, and the message is removed after one attempt.
+	printf 'slowfail: "|sleep 1.5; exit 75"\n' >> "$PH_CONF/aliases"
+	ph_conf maximal_queue_lifetime 0
+	ph_start
+	send_from bob@localhost slowfail@localhost "expires at once"
+	ph_wait_mail bob 1 20
+	id=$(sed -n 's/.*: \([0-9A-F]*\): to=<slowfail@localhost>.*status=expired.*/\1/p' "$PH_LOG" | head -n 1)
+	[ -n "$id" ]
+	grep -q "$id: removed" "$PH_LOG"
+	if grep -q "qmgr.*$id: .*status=deferred" "$PH_LOG"; then false; fi
+	sleep 0.5
+	# Neither the message nor its bounce (not taken in by intake) went to
+	# free/: an agent that deferred may still have held the file.
+	[ -z "$(free_files)" ]
+	[ "$(ph_queue_files)" -eq 0 ]
 }

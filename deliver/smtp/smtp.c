@@ -194,6 +194,10 @@ smtp_serve(struct service *svc, SSL_CTX *tls, int fd,
 	}
 	if (sess->open && !smtp_session_usable(sess, &svc->conf))
 		smtp_session_end(sess);
+	/* Let go of the queue file before "done" (queue/recycle.c). */
+	if (a.qfd != -1)
+		close(a.qfd);
+	a.qfd = -1;
 	if (agent_done(fd, sess->open) == -1) {
 		log_warn("%s: write done", a.id);
 		smtp_session_end(sess);
