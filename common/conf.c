@@ -94,7 +94,7 @@ static const struct conf_key conf_keys[] = {
 	B(queue_directory_sync, "no"),
 	N(queue_commit_threads, "8", 1),
 	N(queue_file_recycle_limit, "1000", 0),
-	Z(queue_file_recycle_size, "65536", 0),
+	Z(queue_file_recycle_size, "262144", 0),
 	Z(message_size_limit, "10240000", 1024),
 	N(smtpd_recipient_limit, "1000", 1),
 	N(smtpd_command_line_limit, "512", 512),
