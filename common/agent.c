@@ -69,8 +69,13 @@ agent_loop(struct service *svc, uid_t queue_uid,
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
 	ev.data.fd = svc->listen_fd;
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, svc->listen_fd, &ev) == -1)
-		log_fatal("epoll_ctl");
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, svc->listen_fd, &ev) == -1) {
+		/* Linux before 4.5: every process wakes, as with poll. */
+		ev.events = EPOLLIN;
+		if (errno != EINVAL ||
+		    epoll_ctl(ep, EPOLL_CTL_ADD, svc->listen_fd, &ev) == -1)
+			log_fatal("epoll_ctl");
+	}
 	if (svc->master_fd != -1) {
 		ev.events = EPOLLIN;
 		ev.data.fd = svc->master_fd;
@@ -96,16 +101,18 @@ agent_loop(struct service *svc, uid_t queue_uid,
 		}
 		if (!job || master_gone)
 			continue;
-		if ((fd = accept4(svc->listen_fd, NULL, NULL, SOCK_CLOEXEC)) ==
-		    -1) {
-			if (errno != EINTR && errno != EAGAIN &&
-			    errno != ECONNABORTED)
-				log_warn("accept");
-			continue;
+		/*
+		 * Then every job already waiting: one wake-up may stand for
+		 * several connections, and the others may all be asleep.
+		 */
+		while (!agent_stop && (fd = accept4(svc->listen_fd, NULL, NULL,
+		    SOCK_CLOEXEC)) != -1) {
+			if (agent_peer_trusted(fd, queue_uid))
+				serve(fd, arg);
+			close(fd);
 		}
-		if (agent_peer_trusted(fd, queue_uid))
-			serve(fd, arg);
-		close(fd);
+		if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+			log_warn("accept");
 	}
 	close(ep);
 }

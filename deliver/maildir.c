@@ -105,7 +105,9 @@ maildir_deliver(const char *dir, const struct local_msg *m,
 			e = errno;
 		fd = -1;
 		if (e != 0) {
-			(void)unlink(new);	/* not durable: no duplicate */
+			/* Not durable: a retry comes (unless a reader
+			 * already took it to cur/: then a duplicate). */
+			(void)unlink(new);
 			errno = e;
 			goto fail;
 		}
@@ -193,6 +195,8 @@ maildir_link(const char *dir, const char *tmp, const char *new)
 		if (link(tmp, new) == 0)
 			return 0;
 	}
+	if (errno == EEXIST)
+		return -1;	/* never over another message */
 	return rename(tmp, new);
 }
 

@@ -64,6 +64,8 @@ recycle_init(struct qmgr *q)
 		if (errno != ENOENT)
 			log_warn("opendir %s", RECYCLE_DIR);
 		maxpool = 0;	/* master makes it; without it, no pool */
+		free(pool);
+		pool = NULL;
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -103,13 +105,22 @@ recycle_take(const char *path)
 		    pool[--npool].id);
 		if (renameat2(AT_FDCWD, from, AT_FDCWD, path,
 		    RENAME_NOREPLACE) == -1) {
-			if (errno != ENOENT)
+			if (errno != ENOENT) {
 				log_warn("rename %s %s", from, path);
+				(void)unlink(from);
+			}
 			continue;
 		}
+		/*
+		 * One name only: a crash on a file system without a journal
+		 * can leave an old name (in free/ or active/) besides the one
+		 * the file got next; such a file is never written over.
+		 */
 		if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) ==
-		    -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-			log_warn("recycled queue file %s", path);
+		    -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+		    st.st_nlink != 1) {
+			log_warnx("recycled queue file %s: not a plain file "
+			    "with one name; not used", path);
 			if (fd != -1)
 				close(fd);
 			(void)unlink(path);
@@ -143,7 +154,7 @@ recycle_put(const char *path, int fd)
 	const char	*name;
 	char		 to[64];
 
-	if (npool >= maxpool || fstat(fd, &st) == -1 ||
+	if (npool >= maxpool || fstat(fd, &st) == -1 || st.st_nlink != 1 ||
 	    st.st_size > maxsize || (name = strrchr(path, '/')) == NULL)
 		return -1;
 	snprintf(to, sizeof(to), "%s/%s", RECYCLE_DIR, name + 1);

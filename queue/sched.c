@@ -346,6 +346,18 @@ sched_start(struct qmgr *q, const struct qmsg *m)
 	const char	*id = m->id, *rd;
 	size_t		 i, k, ngroups = 0;
 
+	/*
+	 * Queued twice (held and released while it waited, say): one
+	 * attempt at a time, or two jobs would write its states, and one
+	 * could recycle the file under the other (recycle.c).
+	 */
+	for (j = q->jobs; j; j = j->next)
+		if (strcmp(j->id, id) == 0) {
+			log_info("%s: already being delivered", id);
+			if (m->odmr)
+				odmr_job_gone(q, m->odmr);
+			return;
+		}
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		log_fatal("sched_start");
 	j->q = q;

@@ -165,3 +165,27 @@ assert by[""]["recipients"][0]["address"] == "u3@elsewhere.test"
 	run pq list
 	[ "$status" -eq 0 ]
 }
+
+@test "a message held and released while it waits for a slot: one attempt at a time, one delivery" {
+	printf 'slow: "|sleep 3"\n' >> "$PH_CONF/aliases"
+	ph_conf qmgr_message_active_limit 2
+	ph_start
+	# Two slow ones take both slots; the third waits.
+	send s1@example.org slow@localhost
+	send s3@example.org slow@localhost
+	send s2@example.org slow@localhost
+	wait_log "from=<s2@example.org>.*queue active" 5
+	id=$(sed -n 's/.*: \([0-9A-F]*\): from=<s2@example.org>.*/\1/p' "$PH_LOG")
+	[ -n "$id" ]
+	# Taken out and put back while it waits, it is queued a second time;
+	# when the slots free, its second entry finds it being delivered.
+	run pq hold "$id"
+	[ "$status" -eq 0 ]
+	run pq release "$id"
+	[ "$status" -eq 0 ]
+	wait_log "$id: already being delivered" 15
+	wait_log "qmgr.*$id: removed" 15
+	sleep 0.5
+	[ "$(grep -c "qmgr.*$id: to=<slow@localhost>.*status=sent" "$PH_LOG")" -eq 1 ]
+	[ "$(ph_queue_files)" -eq 0 ]
+}
