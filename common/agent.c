@@ -102,17 +102,22 @@ agent_loop(struct service *svc, uid_t queue_uid,
 		if (!job || master_gone)
 			continue;
 		/*
-		 * Then every job already waiting: one wake-up may stand for
-		 * several connections, and the others may all be asleep.
+		 * Every job already waiting, not only one: a wake-up may
+		 * stand for several connections while the other processes
+		 * sleep on.
 		 */
-		while (!agent_stop && (fd = accept4(svc->listen_fd, NULL, NULL,
-		    SOCK_CLOEXEC)) != -1) {
+		while (!agent_stop) {
+			if ((fd = accept4(svc->listen_fd, NULL, NULL,
+			    SOCK_CLOEXEC)) == -1) {
+				if (errno != EINTR && errno != EAGAIN &&
+				    errno != ECONNABORTED)
+					log_warn("accept");
+				break;
+			}
 			if (agent_peer_trusted(fd, queue_uid))
 				serve(fd, arg);
 			close(fd);
 		}
-		if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
-			log_warn("accept");
 	}
 	close(ep);
 }
