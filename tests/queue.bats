@@ -404,3 +404,23 @@ PY
 	[ -z "$(free_files)" ]
 	[ "$(ph_queue_files)" -eq 0 ]
 }
+
+@test "recycling: a pooled file with a second name (as a crash can leave) is never written over" {
+	ph_start
+	send_from s@example.org alice@localhost "first"
+	ph_wait_mail alice 1
+	for i in $(seq 1 50); do [ -n "$(free_files)" ] && break; sleep 0.1; done
+	old=$(free_files)
+	[ -n "$old" ]
+	ph_stop
+	ln "$PH_DIR/queue/free/${old#* }" "$PH_DIR/queue/corrupt/second-name"
+	cp "$PH_DIR/queue/corrupt/second-name" "$PH_DIR/before"
+	ph_start
+	send_from s@example.org alice@localhost "second"
+	ph_wait_mail alice 2
+	grep -q "recycled queue file .*: not a plain file with one name; not used" "$PH_LOG"
+	# The other name still holds the first message, untouched.
+	cmp "$PH_DIR/before" "$PH_DIR/queue/corrupt/second-name"
+	grep -qx second "$(ph_mail_file alice)"
+	[ "$(stat -c %h "$PH_DIR/queue/corrupt/second-name")" -eq 1 ]
+}
