@@ -126,28 +126,29 @@ sched_init(struct qmgr *q)
 	dindex_init(q);
 }
 
-void
-sched_enqueue(struct qmgr *q, const char *id)
+static void
+sched_enqueue_id(struct qmgr *q, const char *id, int fresh)
 {
 	struct qmsg	*m;
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		log_fatal("sched_enqueue");
 	strlcpy(m->id, id, sizeof(m->id));
+	m->fresh = fresh;
 	sched_enqueue_msg(q, m);
+}
+
+void
+sched_enqueue(struct qmgr *q, const char *id)
+{
+	sched_enqueue_id(q, id, 0);
 }
 
 /* A message intake has just committed: its file may be recycled. */
 void
 sched_enqueue_fresh(struct qmgr *q, const char *id)
 {
-	struct qmsg	*m;
-
-	if ((m = calloc(1, sizeof(*m))) == NULL)
-		log_fatal("sched_enqueue");
-	strlcpy(m->id, id, sizeof(m->id));
-	m->fresh = 1;
-	sched_enqueue_msg(q, m);
+	sched_enqueue_id(q, id, 1);
 }
 
 void
@@ -1129,14 +1130,14 @@ job_finish(struct job *j)
 	if (j->mark == SCHED_MARK_HOLD)
 		j->hold = 1;
 	if (remaining == 0 || j->mark == SCHED_MARK_DELETE) {
-		if (remaining == 0 && j->fresh && !j->tainted &&
-		    j->mark == 0 && recycle_put(j->path, j->qfd) == 0)
-			log_info("%s: removed", j->id);
-		else if (unlink(j->path) == -1)
-			log_warn("%s: unlink %s", j->id, j->path);
-		else
+		/* Into free/ when no agent can hold it, else unlinked. */
+		if ((remaining == 0 && j->fresh && !j->tainted &&
+		    j->mark == 0 && recycle_put(j->path, j->qfd) == 0) ||
+		    unlink(j->path) == 0)
 			log_info("%s: removed%s", j->id, remaining ?
 			    " (deleted by the administrator)" : "");
+		else
+			log_warn("%s: unlink %s", j->id, j->path);
 	} else {
 		if (changed && fdatasync(j->qfd) == -1)
 			log_warn("%s: fdatasync", j->id);

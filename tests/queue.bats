@@ -303,6 +303,12 @@ free_files() {
 	find "$PH_DIR/queue/free" -type f -printf '%i %f\n' | sort
 }
 
+# wait_pooled: until free/ holds a file (qmgr moves it there once the
+# agent has reported, a little after the copy shows in the Maildir).
+wait_pooled() {
+	for i in $(seq 1 50); do [ -n "$(free_files)" ] && break; sleep 0.1; done
+}
+
 @test "recycling: a delivered message's file waits in free/ and the next message is written over it, without the old bytes" {
 	ph_start
 	python3 - "$PH_PORT" <<'PY'
@@ -312,7 +318,7 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20) as s:
     s.sendmail("s@example.org", ["alice@localhost"], "Subject: long\r\n\r\n" + body)
 PY
 	ph_wait_mail alice 1
-	for i in $(seq 1 50); do [ -n "$(free_files)" ] && break; sleep 0.1; done
+	wait_pooled
 	run free_files
 	[ "${#lines[@]}" -eq 1 ]
 	old=${lines[0]}
@@ -327,7 +333,7 @@ PY
 	id=$(sed -n 's/.*with ESMTP id \([0-9A-F]*\).*/\1/p' "$f")
 	grep -q "$id: removed" "$PH_LOG"
 	# The same inode went round: taken, cut to the short message, back.
-	for i in $(seq 1 50); do [ -n "$(free_files)" ] && break; sleep 0.1; done
+	wait_pooled
 	run free_files
 	[ "${#lines[@]}" -eq 1 ]
 	[ "${lines[0]%% *}" = "${old%% *}" ]
@@ -342,7 +348,7 @@ PY
 	ph_start
 	send_from s@example.org alice@localhost "first"
 	ph_wait_mail alice 1
-	for i in $(seq 1 50); do [ -n "$(free_files)" ] && break; sleep 0.1; done
+	wait_pooled
 	pooled=$(free_files)
 	[ -n "$pooled" ]
 	# The second message takes the pooled file, is deferred, and so is
@@ -363,7 +369,7 @@ PY
 	# A fresh file for the next one; it is pooled, and kept over a restart.
 	send_from s@example.org alice@localhost "third"
 	ph_wait_mail alice 3
-	for i in $(seq 1 50); do [ -n "$(free_files)" ] && break; sleep 0.1; done
+	wait_pooled
 	pooled=$(free_files)
 	[ -n "$pooled" ]
 	ph_stop
@@ -409,7 +415,7 @@ PY
 	ph_start
 	send_from s@example.org alice@localhost "first"
 	ph_wait_mail alice 1
-	for i in $(seq 1 50); do [ -n "$(free_files)" ] && break; sleep 0.1; done
+	wait_pooled
 	old=$(free_files)
 	[ -n "$old" ]
 	ph_stop
