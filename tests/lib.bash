@@ -160,9 +160,16 @@ ph_teardown() {
 	PH_DIR=
 }
 
-# ph_pid_of SERVICE: pid of a service's (first) process.
+# ph_pid_of SERVICE: pid of a service's (first) process.  The master may
+# still be starting it (ph_start waits for the SMTP port only): up to 5 s.
 ph_pid_of() {
-	pgrep -f -- "-c $PH_CONF -n $1 " | head -n 1
+	local i pid
+	for i in $(seq 1 50); do
+		pid=$(pgrep -f -- "-c $PH_CONF -n $1 " | head -n 1)
+		[ -n "$pid" ] && break
+		sleep 0.1
+	done
+	echo "$pid"
 }
 
 # ph_count_mail USER: messages in USER's Maildir/new.
