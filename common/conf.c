@@ -103,6 +103,7 @@ static const struct conf_key conf_keys[] = {
 	T(smtpd_timeout, "300s", 1),
 	T(smtpd_data_timeout, "600s", 1),
 	N(smtpd_min_data_rate, "500", 0),
+	N(smtpd_qmgr_idle_channels, "64", 0),
 	N(local_concurrency_limit, "10", 1),
 	N(local_worker_limit, "8", 1),
 	N(local_worker_max_use, "100", 1),

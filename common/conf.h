@@ -67,6 +67,7 @@ struct conf {
 	long	 smtpd_timeout;
 	long	 smtpd_data_timeout;
 	long	 smtpd_min_data_rate;
+	long	 smtpd_qmgr_idle_channels;
 	long	 local_concurrency_limit;
 	long	 queue_directory_sync;	/* fsync active/ folders at commit */
 	long	 queue_commit_threads;

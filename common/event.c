@@ -131,6 +131,16 @@ event_mod(struct event_loop *l, int fd, int events)
 	return 0;
 }
 
+/* A new owner for a registered descriptor: no system call. */
+void
+event_set_handler(struct event_loop *l, int fd, event_fd_cb cb, void *arg)
+{
+	if (fd < 0 || (size_t)fd >= l->nfds || !l->fds[fd].live)
+		log_panic("event_set_handler: fd %d not registered", fd);
+	l->fds[fd].cb = cb;
+	l->fds[fd].arg = arg;
+}
+
 void
 event_del(struct event_loop *l, int fd)
 {

@@ -18,6 +18,7 @@ struct event_loop *event_loop_new(void);
 /* Register fd for events; mod changes the mask; del forgets it. */
 int	 event_add(struct event_loop *, int fd, int events, event_fd_cb, void *);
 int	 event_mod(struct event_loop *, int fd, int events);
+void	 event_set_handler(struct event_loop *, int fd, event_fd_cb, void *);
 void	 event_del(struct event_loop *, int fd);
 /* Call cb once after ms milliseconds; cancel before it fires, never after. */
 struct event_timer *event_timer_add(struct event_loop *, long ms,

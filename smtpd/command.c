@@ -171,6 +171,8 @@ command_qmgr_reply(struct session *s, const struct record *r)
 		session_reject(s, w == W_MAIL ? "MAIL" : w == W_RCPT ? "RCPT" :
 		    s->bdat ? "BDAT" : "END-OF-MESSAGE", w == W_RCPT ?
 		    s->pending : NULL, "%s", text);
+		if (w == W_END)
+			s->qtx = 0;	/* qmgr has dropped the file */
 		if (w != W_RCPT)
 			session_reset_tx(s);
 		return;
@@ -184,6 +186,7 @@ command_qmgr_reply(struct session *s, const struct record *r)
 		}
 		strlcpy(s->id, text, sizeof(s->id));
 		s->in_tx = 1;
+		s->qtx = 1;
 		session_reply(s, "250 2.1.0 Ok");
 		break;
 	case W_RCPT:
@@ -198,6 +201,7 @@ command_qmgr_reply(struct session *s, const struct record *r)
 		session_reply(s, "250 2.1.5 Ok");
 		break;
 	case W_END:
+		s->qtx = 0;
 		session_reply(s, "250 2.0.0 Ok: queued as %s", s->id);
 		session_reset_tx(s);
 		break;

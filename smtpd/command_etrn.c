@@ -122,7 +122,7 @@ command_etrn_reply(struct session *s, const struct record *r)
 		    s->pending, s->addr, n, n == 1 ? "" : "s");
 	}
 	if (!s->in_tx)
-		qc_close(s);
+		qc_release(s);
 }
 
 /* smtpd_etrn_clients: any, mynetworks, authenticated (or none). */

@@ -120,7 +120,7 @@ command_query_reply(struct session *s, const struct record *r)
 			break;
 	}
 	if (!s->in_tx)
-		qc_close(s);
+		qc_release(s);
 }
 
 static void

@@ -28,7 +28,7 @@ static void	 data_emit(struct session *, char);
 static void	 data_put(struct session *, const char *, size_t);
 static void	 data_line_end(struct session *);
 static void	 data_add_headers(struct session *);
-static void	 data_flush(struct session *);
+static void	 data_flush(struct session *, int);
 static const char *data_eol(struct session *);
 
 void
@@ -156,13 +156,14 @@ data_end(struct session *s)
 	}
 	if (s->hdr_in)
 		data_add_headers(s);	/* headers only, no body */
-	data_flush(s);
+	data_flush(s, 0);	/* goes with END (or ABORT): one write */
 	if (s->nreceived >= c->hopcount_limit)
 		s->dflags |= DATA_LOOP;
 	if (s->dflags) {
 		const char *stage = s->bdat ? "BDAT" : "END-OF-MESSAGE";
 
 		qc_send(s, PROTO_ABORT, NULL, 0);
+		s->qtx = 0;
 		if (s->dflags & DATA_LOST)
 			session_reject(s, stage, NULL, "451 4.3.0 Error: queue "
 			    "manager unavailable, try again later");
@@ -278,16 +279,20 @@ data_put(struct session *s, const char *p, size_t n)
 		p += take;
 		n -= take;
 		if (s->chunk.len >= QF_CHUNK)
-			data_flush(s);
+			data_flush(s, 1);
 	}
 }
 
+/* The content so far to qmgr: written now, or with the next record. */
 static void
-data_flush(struct session *s)
+data_flush(struct session *s, int now)
 {
 	if (s->chunk.len == 0 || (s->dflags & DATA_TOO_BIG))
 		return;
-	qc_send(s, PROTO_DATA, s->chunk.data, s->chunk.len);
+	if (now)
+		qc_send(s, PROTO_DATA, s->chunk.data, s->chunk.len);
+	else
+		qc_put(s, PROTO_DATA, s->chunk.data, s->chunk.len);
 	buf_reset(&s->chunk);
 }
 

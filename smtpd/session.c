@@ -428,7 +428,7 @@ void
 session_reset_tx(struct session *s)
 {
 	if (s->qfd != -1)
-		qc_close(s);
+		qc_release(s);
 	if (s->atrn_fd != -1) {
 		close(s->atrn_fd);
 		s->atrn_fd = -1;
@@ -456,7 +456,7 @@ session_close(struct session *s)
 	if (s->greet_timer)
 		event_timer_cancel(sd->loop, s->greet_timer);
 	if (s->qfd != -1)
-		qc_close(s);	/* qmgr discards an unfinished file */
+		qc_release(s);	/* an unfinished file is discarded */
 	if (s->atrn_fd != -1)
 		close(s->atrn_fd);
 	event_del(sd->loop, s->fd);

@@ -77,6 +77,8 @@ struct smtpd {
 	int		 auth_fd;	/* channel to the auth service */
 	struct buf	 auth_in, auth_out;
 	uint32_t	 auth_tag;
+	int		*qpool;		/* idle channels to qmgr */
+	size_t		 nqpool;
 };
 
 struct session {
@@ -120,6 +122,7 @@ struct session {
 	/* Channel to qmgr for the current transaction. */
 	int		 qfd;
 	struct buf	 qin, qout;
+	int		 qtx;		/* qmgr holds an open transaction */
 	int		 atrn_fd;	/* ODMR: our end, until qmgr says OK */
 	uint64_t	 deadline;
 	long		 nerrors;
@@ -215,6 +218,8 @@ void	 data_end(struct session *);
 /* qmgr_client.c */
 int	 qc_open(struct session *);
 void	 qc_close(struct session *);
+void	 qc_release(struct session *);
+void	 qc_put(struct session *, int type, const void *, size_t);
 void	 qc_send(struct session *, int type, const void *, size_t);
 void	 qc_sendf(struct session *, int type, ...) __attribute__((sentinel));
 

@@ -430,3 +430,103 @@ PY
 	grep -qx second "$(ph_mail_file alice)"
 	[ "$(stat -c %h "$PH_DIR/queue/corrupt/second-name")" -eq 1 ]
 }
+
+# qmgr's open sockets: its listeners and the channels smtpd keeps.
+qmgr_sockets() {
+	ls -l "/proc/$(ph_pid_of qmgr)/fd" 2>/dev/null | grep -c 'socket:' || true
+}
+
+# wait_qmgr_sockets N: until qmgr has N sockets open (5 s at most).
+wait_qmgr_sockets() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(qmgr_sockets)" -eq "$1" ] && return 0
+		sleep 0.05
+	done
+	echo "qmgr has $(qmgr_sockets) sockets, expected $1" >&2
+	return 1
+}
+
+@test "smtpd keeps its channel to qmgr for the next transaction; smtpd_qmgr_idle_channels = 0 keeps none" {
+	ph_start
+	base=$(qmgr_sockets)
+	for i in 1 2 3; do send_from s@example.org alice@localhost "kept $i"; done
+	ph_wait_mail alice 3
+	# One channel served the three sessions, one after another, and
+	# stays open for the next.
+	wait_qmgr_sockets $((base + 1))
+	send_from s@example.org alice@localhost "kept 4"
+	ph_wait_mail alice 4
+	wait_qmgr_sockets $((base + 1))
+	ph_stop
+	ph_conf smtpd_qmgr_idle_channels 0
+	ph_start
+	base=$(qmgr_sockets)
+	for i in 5 6; do send_from s@example.org alice@localhost "kept $i"; done
+	ph_wait_mail alice 6
+	wait_qmgr_sockets "$base"
+	sleep 0.3
+	[ "$(qmgr_sockets)" -eq "$base" ]
+}
+
+@test "a kept channel: a transaction ended by RSET, a refused recipient or a refused DATA leaves nothing behind" {
+	ph_start
+	run ph_smtp <<'EOF2'
+expect 220
+send EHLO x\r\n
+expect 250
+send MAIL FROM:<a@example.org>\r\n
+expect 250
+send RCPT TO:<alice@localhost>\r\n
+expect 250
+send RSET\r\n
+expect 250
+send MAIL FROM:<a@example.org>\r\n
+expect 250
+send RCPT TO:<nosuchuser@localhost>\r\n
+expect 550
+send RCPT TO:<alice@localhost>\r\n
+expect 250
+send DATA\r\n
+expect 354
+send Subject: nul\r\n\r\nbad\x00byte\r\n.\r\n
+expect 554
+send MAIL FROM:<a@example.org>\r\n
+expect 250
+send RCPT TO:<alice@localhost>\r\n
+expect 250
+send DATA\r\n
+expect 354
+send Subject: third\r\n\r\nthird transaction\r\n.\r\n
+expect 250
+send QUIT\r\n
+expect 221
+EOF2
+	[ "$status" -eq 0 ]
+	send_from s@example.org alice@localhost "next session"
+	ph_wait_mail alice 2
+	sleep 0.3
+	[ "$(ph_count_mail alice)" -eq 2 ]
+	grep -l "third transaction" "$PH_MAIL"/alice/Maildir/new/*
+	grep -l "next session" "$PH_MAIL"/alice/Maildir/new/*
+	[ "$(ph_queue_files)" -eq 0 ]
+	[ -z "$(find "$PH_DIR/queue/incoming" -type f)" ]
+	if grep -q "intake: \|lost connection to the queue manager" "$PH_LOG"; then false; fi
+}
+
+@test "a kept channel to a queue manager that died is not used: the next message is accepted" {
+	ph_start
+	send_from s@example.org alice@localhost "before"
+	ph_wait_mail alice 1
+	old=$(ph_pid_of qmgr)
+	kill -KILL "$old"
+	for i in $(seq 1 100); do
+		new=$(ph_pid_of qmgr)
+		[ -n "$new" ] && [ "$new" != "$old" ] && break
+		sleep 0.05
+	done
+	[ -n "$new" ] && [ "$new" != "$old" ]
+	send_from s@example.org alice@localhost "after"
+	ph_wait_mail alice 2
+	if grep -q "lost connection to the queue manager" "$PH_LOG"; then false; fi
+}
