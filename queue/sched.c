@@ -71,6 +71,7 @@ struct job {
 
 /* One delivery agent's share of a job: waiting for a slot, or running. */
 #define SCHED_RATE_HOLD	10	/* seconds a share may wait for its rate */
+#define SCHED_JOB_WHOLE	65536	/* a job this long goes in one write */
 
 struct conn {
 	struct job	*j;
@@ -654,7 +655,7 @@ conn_start(struct conn *c)
 	struct qmgr	*q = j->q;
 	const char	*sock = c->dest ? RELAY_SOCKET : LOCAL_SOCKET;
 	char		 idx[32], off[32];
-	size_t		 i;
+	size_t		 i, first;
 	int		 fd = -1, rofd, fds[2], cust = -1;
 
 	/* A relay agent still connected to this destination's server first. */
@@ -685,11 +686,26 @@ conn_start(struct conn *c)
 	record_putf(&c->out, PROTO_JOB, j->id, j->env.sender, off,
 	    j->env.sender_params, c->transport, c->dest ? c->nexthop : "",
 	    NULL);
+	first = c->out.len;
+	for (i = 0; i < c->nidx; i++) {
+		snprintf(idx, sizeof(idx), "%zu", c->idx[i]);
+		record_putf(&c->out, PROTO_RCPT, idx,
+		    j->env.rcpt[c->idx[i]].addr, j->env.rcpt[c->idx[i]].params,
+		    NULL);
+	}
+	record_put(&c->out, PROTO_GO, NULL, 0);
+	/*
+	 * The whole job in one message, so that the agent wakes once for
+	 * it; only a long recipient list (which could block on a socket
+	 * still blocking here) follows through the loop.
+	 */
+	if (c->out.len <= SCHED_JOB_WHOLE)
+		first = c->out.len;
 	/* The agent gets its own read-only descriptor (and the customer's). */
 	fds[0] = rofd = open(j->path, O_RDONLY | O_CLOEXEC);
 	fds[1] = cust;
-	if (rofd == -1 || sock_send_fds(fd, c->out.data, c->out.len, fds,
-	    cust == -1 ? 1 : 2) != (ssize_t)c->out.len) {
+	if (rofd == -1 || sock_send_fds(fd, c->out.data, first, fds,
+	    cust == -1 ? 1 : 2) != (ssize_t)first) {
 		log_warn("%s: send job to %s", j->id, c->agent);
 		if (rofd != -1)
 			close(rofd);
@@ -702,16 +718,10 @@ conn_start(struct conn *c)
 	close(rofd);
 	if (cust != -1)
 		close(cust);
-	buf_reset(&c->out);
-	for (i = 0; i < c->nidx; i++) {
-		snprintf(idx, sizeof(idx), "%zu", c->idx[i]);
-		record_putf(&c->out, PROTO_RCPT, idx,
-		    j->env.rcpt[c->idx[i]].addr, j->env.rcpt[c->idx[i]].params,
-		    NULL);
-	}
-	record_put(&c->out, PROTO_GO, NULL, 0);
+	buf_consume(&c->out, first);
 	sock_nonblock(fd);
-	if (event_add(q->loop, fd, EV_READ | EV_WRITE, conn_io, c) == -1)
+	if (event_add(q->loop, fd, EV_READ | (c->out.len ? EV_WRITE : 0),
+	    conn_io, c) == -1)
 		log_fatal("event_add");
 	c->timer = event_timer_add(q->loop, q->conf->local_timeout * 1000,
 	    conn_timeout, c);
