@@ -66,7 +66,7 @@ UNITS		= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 DEB_BUILD	= gcc make libc6-dev libcrypt-dev libssl-dev libbsd-dev libdb-dev \
 		  openssl
-DEB_TEST	= bats swaks libnet-ssleay-perl libio-socket-ssl-perl python3 \
+DEB_TEST	= bats swaks libnet-ssleay-perl libio-socket-ssl-perl python3 haproxy \
 		  mandoc clang libclang-rt-14-dev dnsmasq-base postfix \
 		  pflogsumm gdb strace
 
@@ -212,6 +212,7 @@ FUZZ_CFLAGS	= -std=gnu11 -g -O1 -D_GNU_SOURCE -Icommon \
 # Harnesses of a daemon's parts link its sources too, without its main.
 FUZZ_SMTPD_SRC	= $(filter-out smtpd/smtpd.c,$(SMTPD_SRC))
 build/fuzz/fuzz_smtpd build/fuzz/fuzz_data: FUZZ_SRC = $(FUZZ_SMTPD_SRC)
+build/fuzz/fuzz_proxy: FUZZ_SRC = smtpd/proxy.c
 build/fuzz/fuzz_dsn: FUZZ_SRC = $(FUZZ_SMTPD_SRC) queue/dsn.c
 build/fuzz/fuzz_conf: FUZZ_SRC = master/mconf.c
 build/fuzz/fuzz_smtpd build/fuzz/fuzz_data: $(FUZZ_SMTPD_SRC) \
@@ -219,6 +220,7 @@ build/fuzz/fuzz_smtpd build/fuzz/fuzz_data: $(FUZZ_SMTPD_SRC) \
 build/fuzz/fuzz_dsn: $(FUZZ_SMTPD_SRC) $(wildcard smtpd/*.h) queue/dsn.c \
 		  queue/qmgr.h
 build/fuzz/fuzz_conf: master/mconf.c master/master.h
+build/fuzz/fuzz_proxy: smtpd/proxy.c smtpd/smtpd.h
 
 build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h)
 	@mkdir -p $(@D)

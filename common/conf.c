@@ -104,6 +104,8 @@ static const struct conf_key conf_keys[] = {
 	T(smtpd_data_timeout, "600s", 1),
 	N(smtpd_min_data_rate, "500", 0),
 	N(smtpd_qmgr_idle_channels, "64", 0),
+	S(smtpd_upstream_proxy_protocol, ""),
+	T(smtpd_upstream_proxy_timeout, "5s", 1),
 	N(local_concurrency_limit, "10", 1),
 	N(local_worker_limit, "8", 1),
 	N(local_worker_max_use, "100", 1),
@@ -540,6 +542,13 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 	    strcmp(c->smtpd_tls_security_level, "encrypt") != 0) {
 		snprintf(err, errlen, "smtpd_tls_security_level: expected none, "
 		    "may or encrypt");
+		return -1;
+	}
+	if (c->smtpd_upstream_proxy_protocol[0] &&
+	    strcmp(c->smtpd_upstream_proxy_protocol, "haproxy") != 0) {
+		snprintf(err, errlen, "smtpd_upstream_proxy_protocol: expected "
+		    "haproxy or nothing, not \"%s\"",
+		    c->smtpd_upstream_proxy_protocol);
 		return -1;
 	}
 	if ((strcmp(c->smtpd_tls_security_level, "encrypt") == 0 ||

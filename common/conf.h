@@ -68,6 +68,8 @@ struct conf {
 	long	 smtpd_data_timeout;
 	long	 smtpd_min_data_rate;
 	long	 smtpd_qmgr_idle_channels;
+	char	*smtpd_upstream_proxy_protocol;
+	long	 smtpd_upstream_proxy_timeout;
 	long	 local_concurrency_limit;
 	long	 queue_directory_sync;	/* fsync active/ folders at commit */
 	long	 queue_commit_threads;

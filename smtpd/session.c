@@ -18,6 +18,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <bsd/string.h>
+
 #include "log.h"
 #include "proto.h"
 #include "smtpd.h"
@@ -28,6 +30,8 @@ static void	 session_io(int, int, void *);
 static int	 session_read(struct session *);
 static void	 session_extend_deadline(struct session *, size_t);
 static void	 session_peer(struct session *, struct sockaddr_storage *);
+static void	 session_begin(struct session *);
+static void	 session_proxy(struct session *);
 static long	 session_count_from(struct smtpd *, struct session *);
 static void	 session_log_disconnect(struct session *);
 static void	 session_greet(void *);
@@ -70,8 +74,6 @@ session_accept(int lfd, int events, void *arg)
 	buf_init(&s->qin, RECORD_MAX + RECORD_HDR);
 	buf_init(&s->qout, 0);
 	session_peer(s, &ss);
-	s->peer = ss;
-	s->trusted = cidr_match(&sd->mynetworks, (struct sockaddr *)&ss);
 	if (event_add(sd->loop, fd, EV_READ, session_io, s) == -1) {
 		log_warn("event_add");
 		close(fd);
@@ -85,6 +87,22 @@ session_accept(int lfd, int events, void *arg)
 	sd->nsessions++;
 	if (sd->nsessions >= sd->conf->smtpd_client_limit)
 		overload_pause(sd);
+	if (strcmp(sd->conf->smtpd_upstream_proxy_protocol, "haproxy") == 0) {
+		/* Nothing is said before the header names the client. */
+		s->data_mode = DM_PROXY;
+		s->deadline = event_now_ms() +
+		    (uint64_t)sd->conf->smtpd_upstream_proxy_timeout * 1000;
+		return;
+	}
+	session_begin(s);
+}
+
+/* The client is known: policy on its address, then the greeting. */
+static void
+session_begin(struct session *s)
+{
+	struct smtpd	*sd = s->sd;
+
 	s->deadline = event_now_ms() + (uint64_t)sd->conf->smtpd_timeout * 1000;
 	log_info("connect from unknown[%s]", s->addr);
 	if (!s->trusted && sd->conf->smtpd_client_connection_limit > 0 &&
@@ -323,6 +341,10 @@ session_process(struct session *s)
 		session_update_events(s);
 		return;
 	}
+	if (s->data_mode == DM_PROXY) {
+		session_proxy(s);
+		return;
+	}
 	if (s->data_mode == DM_PUMP) {
 		/* Bytes OpenSSL already decrypted raise no event. */
 		while (s->tls_state == TLS_ON && !s->closing &&
@@ -504,6 +526,13 @@ session_sweep(struct smtpd *sd)
 			session_close(s);
 			continue;
 		}
+		if (s->data_mode == DM_PROXY) {
+			log_info("PROXY protocol from unknown[%s]: no header "
+			    "within %lds; connection closed", s->addr,
+			    sd->conf->smtpd_upstream_proxy_timeout);
+			session_close(s);
+			continue;
+		}
 		log_info("timeout after %s from unknown[%s]",
 		    s->data_mode ? "DATA" : "command", s->addr);
 		session_reset_tx(s);
@@ -663,6 +692,38 @@ session_update_events(struct session *s)
 	event_mod(s->sd->loop, s->fd, ev);
 }
 
+/* The PROXY header, read before anything else: the real client. */
+static void
+session_proxy(struct session *s)
+{
+	struct sockaddr_storage ss;
+	char		 why[128], proxy[sizeof(s->addr)];
+	size_t		 used;
+	int		 r;
+
+	r = proxy_header(s->in.data, s->in.len, &used, &ss, why, sizeof(why));
+	if (r == 0 && !s->eof) {
+		session_update_events(s);
+		return;
+	}
+	if (r != 1) {
+		log_info("PROXY protocol from unknown[%s]: %s; connection "
+		    "closed", s->addr, r == 0 ? "the proxy closed the "
+		    "connection within the header" : why);
+		session_close(s);
+		return;
+	}
+	buf_consume(&s->in, used);
+	s->data_mode = DM_NONE;
+	if (ss.ss_family != AF_UNSPEC) {
+		strlcpy(proxy, s->addr, sizeof(proxy));
+		session_peer(s, &ss);
+		log_info("PROXY protocol: unknown[%s] by way of [%s]", s->addr,
+		    proxy);
+	}
+	session_begin(s);
+}
+
 static void
 session_peer(struct session *s, struct sockaddr_storage *ss)
 {
@@ -674,4 +735,6 @@ session_peer(struct session *s, struct sockaddr_storage *ss)
 		    s->addr, sizeof(s->addr));
 	else
 		snprintf(s->addr, sizeof(s->addr), "local");
+	s->peer = *ss;
+	s->trusted = cidr_match(&s->sd->mynetworks, (struct sockaddr *)ss);
 }

@@ -37,6 +37,7 @@ enum data_state { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
 #define DM_DATA		1	/* after DATA's 354, up to CRLF.CRLF */
 #define DM_BDAT		2	/* inside a BDAT chunk */
 #define DM_PUMP		3	/* ODMR: relaying the reversed session */
+#define DM_PROXY	4	/* waiting for the PROXY protocol header */
 
 #define BODY_7BIT	0
 #define BODY_8BITMIME	1
@@ -219,6 +220,10 @@ void	 data_end(struct session *);
 int	 qc_open(struct session *);
 void	 qc_close(struct session *);
 void	 qc_release(struct session *);
+
+/* proxy.c */
+int	 proxy_header(const char *, size_t, size_t *, struct sockaddr_storage *,
+	    char *, size_t);
 void	 qc_put(struct session *, int type, const void *, size_t);
 void	 qc_send(struct session *, int type, const void *, size_t);
 void	 qc_sendf(struct session *, int type, ...) __attribute__((sentinel));
