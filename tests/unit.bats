@@ -26,3 +26,9 @@ load lib
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
+
+@test "unit: milter protocol packets, replies and the smtpd_milters list" {
+	run "$PH_BUILD/tests/test_milter"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
