@@ -7,6 +7,10 @@
  *	PROTO_DATA	content bytes (LF endings)	no reply
  *	PROTO_END	-				reply OK(queue id) | FAIL
  *	PROTO_ABORT	-				no reply; file discarded
+ *	PROTO_CHANGE	op, index, name or address, value or	no reply; after
+ *			parameters (a filter's change: hadd,	the content, before
+ *			hins, hchg, from, radd, rdel, hold)	END
+ *	PROTO_NEWBODY	a chunk of a filter's new body		no reply
  *	PROTO_VRFY	address				reply OK(SMTP reply text)
  *	PROTO_EXPN	name				reply OK(SMTP reply lines)
  *	PROTO_FLUSH	domain ("" = all, "#host" = a named queue),
@@ -91,6 +95,8 @@
 #define PROTO_SHOW	'H'
 #define PROTO_ITEM	'I'
 #define PROTO_ADMIN	'Y'
+#define PROTO_CHANGE	'C'
+#define PROTO_NEWBODY	'B'
 
 #define KEYOP_RSA_ENC	'e'
 #define KEYOP_ECDSA	's'

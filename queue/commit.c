@@ -212,7 +212,9 @@ commit_run(void *arg)
 		ci->it = it;
 		ci->fd = intake_qfd(it);
 		qf_path(from, sizeof(from), Q_INCOMING, id);
-		qf_path(ci->active, sizeof(ci->active), Q_ACTIVE, id);
+		/* Quarantined by a filter: on hold until released. */
+		qf_path(ci->active, sizeof(ci->active), intake_hold(it) ?
+		    Q_HOLD : Q_ACTIVE, id);
 		/* Never over an existing message (a clock stepped back). */
 		if (renameat2(AT_FDCWD, from, AT_FDCWD, ci->active,
 		    RENAME_NOREPLACE) == -1) {

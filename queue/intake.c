@@ -40,6 +40,10 @@ struct intake {
 	int		 recycled;	/* written over a file from free/ */
 	int		 passed;	/* a descriptor smtpd sent (ATRN) */
 	int		 local;		/* pickup: a local submission */
+	struct buf	 changes;	/* a filter's CHANGE records */
+	struct buf	 newbody;	/* and its new body, if has_body */
+	int		 has_body;
+	int		 hold;		/* quarantined by a filter */
 	char		**rcpts;	/* queued so far: no duplicates */
 	size_t		 nrcpts;
 	struct intake	*next;
@@ -63,6 +67,7 @@ static void	 intake_discard(struct intake *);
 static void	 intake_close(struct intake *);
 static int	 intake_flush(struct intake *);
 static void	 intake_fail(struct intake *, const char *);
+static int	 intake_change(struct intake *, const struct record *);
 
 void
 intake_accept(int lfd, int events, void *arg)
@@ -90,6 +95,9 @@ intake_accept(int lfd, int events, void *arg)
 	it->passed = -1;
 	buf_init(&it->in, RECORD_MAX + RECORD_HDR);
 	buf_init(&it->out, 0);
+	/* Bounded by what smtpd may send: its content limit, twice. */
+	buf_init(&it->changes, RECORD_MAX);
+	buf_init(&it->newbody, 0);
 	if (event_add(q->loop, fd, EV_READ, intake_io, it) == -1) {
 		log_warn("intake: event_add");
 		close(fd);
@@ -108,10 +116,12 @@ intake_committed(struct intake *it, int ok)
 	close(it->qfd);
 	it->qfd = -1;
 	if (ok) {
-		log_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)",
-		    it->id, it->sender, it->size, it->nrcpt);
+		log_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue %s)",
+		    it->id, it->sender, it->size, it->nrcpt,
+		    it->hold ? "hold" : "active");
 		record_put(&it->out, PROTO_OK, it->id, strlen(it->id) + 1);
-		sched_enqueue_fresh(it->q, it->id);
+		if (!it->hold)
+			sched_enqueue_fresh(it->q, it->id);
 	} else {
 		(void)unlink(it->path);
 		record_putf(&it->out, PROTO_FAIL,
@@ -120,6 +130,10 @@ intake_committed(struct intake *it, int ok)
 	free(it->sender);
 	it->sender = NULL;
 	intake_forget_rcpts(it);
+	buf_reset(&it->changes);
+	buf_reset(&it->newbody);
+	it->has_body = 0;
+	it->hold = 0;
 	if (it->fd == -1) {
 		intake_close(it);	/* smtpd left while we committed */
 		return;
@@ -137,6 +151,12 @@ void
 intake_set_commit_next(struct intake *it, struct intake *next)
 {
 	it->commit_next = next;
+}
+
+int
+intake_hold(struct intake *it)
+{
+	return it->hold;
 }
 
 int
@@ -257,6 +277,9 @@ intake_record(struct intake *it, const struct record *r)
 	case PROTO_ABORT:
 		intake_discard(it);
 		return 0;
+	case PROTO_CHANGE:
+	case PROTO_NEWBODY:
+		return intake_change(it, r);
 	case PROTO_VRFY:
 	case PROTO_EXPN:
 		return intake_query(it, r);
@@ -617,9 +640,57 @@ intake_atrn(struct intake *it, const struct record *r)
 	return 0;
 }
 
+/* A filter's change, kept for END (change.c applies them). */
+static int
+intake_change(struct intake *it, const struct record *r)
+{
+	const char	*f[4];
+
+	if (it->qfd == -1 || it->nrcpt == 0) {
+		log_warnx("intake: change outside a transaction");
+		return -1;
+	}
+	if (r->type == PROTO_NEWBODY) {
+		if (r->len > QF_CHUNK || it->newbody.len + r->len >
+		    (size_t)it->q->conf->message_size_limit) {
+			log_warnx("%s: a filter's new body over the size limit",
+			    it->id);
+			return -1;
+		}
+		it->has_body = 1;
+		return buf_append(&it->newbody, r->data, r->len);
+	}
+	if (record_fields(r, f, 4) == -1) {
+		log_warnx("%s: bad CHANGE record from smtpd", it->id);
+		return -1;
+	}
+	if (strcmp(f[0], "hold") == 0) {
+		it->hold = 1;
+		log_info("%s: quarantined by a filter: %s", it->id, f[2]);
+		return 0;
+	}
+	if (record_put(&it->changes, PROTO_CHANGE, r->data, r->len) == -1) {
+		log_warnx("%s: too many changes from filters", it->id);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 intake_end(struct intake *it)
 {
+	char	 why[512];
+
+	why[0] = '\0';
+	if (it->werr == 0 && (it->changes.len > 0 || it->has_body) &&
+	    change_apply(it->id, it->path, &it->qfd, &it->changes,
+	    &it->newbody, it->has_body, why, sizeof(why)) == -1) {
+		log_warnx("%s: %s", it->id, why);
+		intake_discard(it);
+		intake_fail(it, "451 4.3.0 Error: a filter's changes could not "
+		    "be made");
+		return;
+	}
 	if (it->werr) {
 		errno = it->werr;
 		log_warn("%s: queue file write error", it->id);
@@ -649,6 +720,10 @@ static void
 intake_discard(struct intake *it)
 {
 	intake_forget_rcpts(it);
+	buf_reset(&it->changes);
+	buf_reset(&it->newbody);
+	it->has_body = 0;
+	it->hold = 0;
 	if (it->qfd == -1)
 		return;
 	close(it->qfd);
@@ -714,6 +789,8 @@ intake_close(struct intake *it)
 	close(it->fd);
 	buf_free(&it->in);
 	buf_free(&it->out);
+	buf_free(&it->changes);
+	buf_free(&it->newbody);
 	free(it);
 	qmgr_maybe_exit(q);
 }

@@ -90,10 +90,16 @@ struct intake *intake_commit_next(struct intake *);
 void	 intake_set_commit_next(struct intake *, struct intake *);
 int	 intake_qfd(struct intake *);
 const char *intake_id(struct intake *);
+int	 intake_hold(struct intake *);
 
 /* admin.c: the queue tools' channel. */
 void	 admin_init(struct qmgr *);
 void	 admin_stop(struct qmgr *);
+
+/* change.c */
+int	 change_apply(const char *id, const char *path, int *fdp,
+	    const struct buf *changes, const struct buf *newbody, int has_body,
+	    char *why, size_t whylen);
 
 /* commit.c */
 void	 commit_init(struct qmgr *);

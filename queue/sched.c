@@ -197,14 +197,24 @@ sched_recover_incoming(struct qmgr *q, const char *dir, const char *name,
 {
 	char	 path[320];
 
+	char	 id[QUEUEID_LEN + 1];
+	size_t	 n = strlen(name);
+
 	(void)q;
 	(void)sub;
 	(void)arg;
+	/* A filter's changed copy (change.c) that a crash left half made. */
+	if (n == QUEUEID_LEN + 8 && strcmp(name + QUEUEID_LEN, ".changed") ==
+	    0) {
+		snprintf(id, sizeof(id), "%.*s", QUEUEID_LEN, name);
+		name = queueid_valid(id) ? id : name;
+		snprintf(path, sizeof(path), "%s/%s.changed", dir, id);
+	} else
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (!queueid_valid(name)) {
 		log_warnx("%s: not a queue file: %s", dir, name);
 		return 0;
 	}
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	log_info("%s: discarding unfinished incoming file (never "
 	    "acknowledged)", name);
 	if (unlink(path) == -1)
