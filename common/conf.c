@@ -18,6 +18,7 @@
 
 #include "cidr.h"
 #include "conf.h"
+#include "milter.h"
 #include "sock.h"
 
 #ifndef DAEMON_DIR
@@ -105,6 +106,11 @@ static const struct conf_key conf_keys[] = {
 	N(smtpd_min_data_rate, "500", 0),
 	N(smtpd_qmgr_idle_channels, "64", 0),
 	S(smtpd_upstream_proxy_protocol, ""),
+	S(smtpd_milters, ""),
+	S(milter_default_action, "tempfail"),
+	T(milter_connect_timeout, "30s", 1),
+	T(milter_command_timeout, "30s", 1),
+	T(milter_content_timeout, "300s", 1),
 	T(smtpd_upstream_proxy_timeout, "5s", 1),
 	N(local_concurrency_limit, "10", 1),
 	N(local_worker_limit, "8", 1),
@@ -544,6 +550,22 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		    "may or encrypt");
 		return -1;
 	}
+	if (milter_parse_default_action(c->milter_default_action) == -1) {
+		snprintf(err, errlen, "milter_default_action: expected "
+		    "tempfail, accept or reject");
+		return -1;
+	}
+	{
+		struct milter_spec def, m[CONF_MILTERS_MAX];
+		char		 e[256];
+
+		conf_milter_defaults(c, &def);
+		if (milter_parse_list(c->smtpd_milters, &def, m,
+		    CONF_MILTERS_MAX, e, sizeof(e)) == -1) {
+			snprintf(err, errlen, "smtpd_milters: %s", e);
+			return -1;
+		}
+	}
 	if (c->smtpd_upstream_proxy_protocol[0] &&
 	    strcmp(c->smtpd_upstream_proxy_protocol, "haproxy") != 0) {
 		snprintf(err, errlen, "smtpd_upstream_proxy_protocol: expected "
@@ -791,4 +813,17 @@ conf_origin(const struct conf *c, char *out, size_t len)
 		snprintf(out, len, "%.*s", (int)strcspn(l, ", \t"), l);
 	else
 		snprintf(out, len, "%s", c->myhostname);
+}
+
+void
+conf_milter_defaults(const struct conf *c, struct milter_spec *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->connect_timeout = c->milter_connect_timeout;
+	m->command_timeout = c->milter_command_timeout;
+	m->content_timeout = c->milter_content_timeout;
+	m->default_action = milter_parse_default_action(
+	    c->milter_default_action);
+	if (m->default_action == -1)
+		m->default_action = MILTER_DEFAULT_TEMPFAIL;
 }

@@ -69,6 +69,11 @@ struct conf {
 	long	 smtpd_min_data_rate;
 	long	 smtpd_qmgr_idle_channels;
 	char	*smtpd_upstream_proxy_protocol;
+	char	*smtpd_milters;
+	char	*milter_default_action;
+	long	 milter_connect_timeout;
+	long	 milter_command_timeout;
+	long	 milter_content_timeout;
 	long	 smtpd_upstream_proxy_timeout;
 	long	 local_concurrency_limit;
 	long	 queue_directory_sync;	/* fsync active/ folders at commit */
@@ -152,6 +157,11 @@ int	 conf_list_has(const char *list, const char *word);
 void	 conf_origin(const struct conf *, char *out, size_t);
 /* smtpd_tls_protocols -> lowest/highest version number; -1 if bad. */
 int	 conf_tls_versions(const char *list, int *min, int *max);
+
+/* smtpd_milters: at most this many; the milter_* defaults for each. */
+#define CONF_MILTERS_MAX	8
+struct milter_spec;
+void	 conf_milter_defaults(const struct conf *, struct milter_spec *);
 
 /* Parse helpers shared with master.conf. */
 int	 conf_parse_time(const char *, long *);

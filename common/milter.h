@@ -92,8 +92,9 @@
 #define MILTER_P_NR_BODY	0x080000
 #define MILTER_P_HDR_LEADSPC	0x100000
 
-/* What posthorn offers: every step, and the replies it can do without. */
-#define MILTER_P_OFFER		0x1fffff
+/* What posthorn offers: every step and reply flag but RCPT_REJ. */
+#define MILTER_P_OFFER		0x1ff7ff
+#define MILTER_A_ALL		0x1ff
 
 /* Default action when a filter cannot be reached or fails. */
 #define MILTER_DEFAULT_TEMPFAIL	0

@@ -186,13 +186,17 @@ sandbox_enter(enum sandbox_profile profile, char *err, size_t errlen)
 #ifdef SYS_openat2
 	deny(&p, SYS_openat2, RET_ERRNO(ENOSYS));
 #endif
-	if (profile == SANDBOX_NO_FILES) {
+	if (profile == SANDBOX_NO_FILES || profile == SANDBOX_NO_FILES_NET) {
 #ifdef SYS_open
 		deny(&p, SYS_open, RET_ERRNO(EACCES));
 		deny(&p, SYS_creat, RET_ERRNO(EACCES));
 #endif
 		deny(&p, SYS_openat, RET_ERRNO(EACCES));
-		allow_only(&p, SYS_socket, 0, AF_UNIX, RET_ERRNO(EACCES));
+		if (profile == SANDBOX_NO_FILES_NET)
+			allow_families(&p, SYS_socket);
+		else
+			allow_only(&p, SYS_socket, 0, AF_UNIX,
+			    RET_ERRNO(EACCES));
 		allow_only(&p, SYS_socketpair, 0, AF_UNIX, RET_ERRNO(EACCES));
 		/* Its listening socket is inherited: a bind would make a file. */
 		deny(&p, SYS_bind, RET_ERRNO(EPERM));

@@ -13,6 +13,7 @@
 
 enum sandbox_profile {
 	SANDBOX_NO_FILES,	/* smtpd, keyd: no open(2), AF_UNIX sockets only */
+	SANDBOX_NO_FILES_NET,	/* smtpd with TCP milters: IP sockets too */
 	SANDBOX_READ_ONLY,	/* smtp, auth: open(2) read-only, any socket */
 };
 

@@ -28,6 +28,11 @@ static void	 cmd_rset(struct session *, char *);
 static void	 cmd_noop(struct session *, char *);
 static void	 cmd_quit(struct session *, char *);
 static void	 command_helo_common(struct session *, char *, int);
+static void	 command_helo_reply(struct session *);
+static void	 command_helo_filtered(struct session *);
+static void	 command_mail_filtered(struct session *);
+static void	 command_rcpt_ok(struct session *);
+static void	 command_rcpt_filtered(struct session *);
 static int	 command_relay_ok(struct session *, const struct mailbox *);
 
 /* Every verb posthorn knows, with what HELP says about it. */
@@ -136,6 +141,12 @@ command_run(struct session *s, char *line, size_t len)
 		    "(RFC 2645): EHLO, STARTTLS, AUTH, then ATRN");
 		return;
 	}
+	/* A filter refused the connection: every command hears it. */
+	if (s->mc_refuse[0] && c->run != cmd_quit && c->run != cmd_noop &&
+	    c->run != cmd_rset && c->run != cmd_help) {
+		session_reject(s, "CONNECT", NULL, "%s", s->mc_refuse);
+		return;
+	}
 	/* Draining: finish the transaction, then only QUIT is left. */
 	if (s->sd->stopping && !s->in_tx && c->run != cmd_quit)
 		session_reply(s, "421 4.3.2 %s Service shutting down",
@@ -187,18 +198,18 @@ command_qmgr_reply(struct session *s, const struct record *r)
 		strlcpy(s->id, text, sizeof(s->id));
 		s->in_tx = 1;
 		s->qtx = 1;
+		if (mc_active(s)) {
+			mc_run(s, MC_MAIL, command_mail_filtered);
+			break;
+		}
 		session_reply(s, "250 2.1.0 Ok");
 		break;
 	case W_RCPT:
-		/* Postfix logs client= once a message exists: first RCPT. */
-		if (s->nrcpt++ == 0) {
-			strlcpy(s->first_rcpt, s->pending,
-			    sizeof(s->first_rcpt));
-			log_info("%s: client=unknown[%s]%s%s", s->id, s->addr,
-			    s->auth_user[0] ? ", sasl_username=" : "",
-			    s->auth_user);
+		if (mc_active(s)) {
+			mc_run(s, MC_RCPT, command_rcpt_filtered);
+			break;
 		}
-		session_reply(s, "250 2.1.5 Ok");
+		command_rcpt_ok(s);
 		break;
 	case W_END:
 		s->qtx = 0;
@@ -209,11 +220,50 @@ command_qmgr_reply(struct session *s, const struct record *r)
 	case W_ETRN:
 	case W_ATRN:
 	case W_AUTH:	/* not a qmgr answer */
+	case W_MILTER:
 	case W_NONE:
 		log_warnx("unexpected answer from qmgr");
 		session_reset_tx(s);
 		break;
 	}
+}
+
+/* qmgr took the sender; so did the filters, or not. */
+static void
+command_mail_filtered(struct session *s)
+{
+	if (s->mc_verdict == MC_REJECT) {
+		session_reject(s, "MAIL", NULL, "%s", s->mc_text);
+		s->mc_verdict = MC_CONTINUE;
+		session_reset_tx(s);
+		return;
+	}
+	session_reply(s, "250 2.1.0 Ok");
+}
+
+static void
+command_rcpt_ok(struct session *s)
+{
+	/* Postfix logs client= once a message exists: first RCPT. */
+	if (s->nrcpt++ == 0) {
+		strlcpy(s->first_rcpt, s->pending, sizeof(s->first_rcpt));
+		log_info("%s: client=unknown[%s]%s%s", s->id, s->addr,
+		    s->auth_user[0] ? ", sasl_username=" : "", s->auth_user);
+	}
+	session_reply(s, "250 2.1.5 Ok");
+}
+
+/* qmgr queued the recipient; a filter's refusal takes it back. */
+static void
+command_rcpt_filtered(struct session *s)
+{
+	if (s->mc_verdict == MC_REJECT) {
+		session_reject(s, "RCPT", s->pending, "%s", s->mc_text);
+		s->mc_verdict = MC_CONTINUE;
+		qc_sendf(s, PROTO_CHANGE, "rdel", "", s->pending, "", NULL);
+		return;
+	}
+	command_rcpt_ok(s);
 }
 
 static void
@@ -231,7 +281,6 @@ cmd_ehlo(struct session *s, char *arg)
 static void
 command_helo_common(struct session *s, char *arg, int esmtp)
 {
-	struct conf	*c = s->sd->conf;
 	const char	*p;
 
 	if (*arg == '\0') {
@@ -251,7 +300,32 @@ command_helo_common(struct session *s, char *arg, int esmtp)
 	s->helo[strcspn(s->helo, " ")] = '\0';
 	s->helo_seen = 1;
 	s->esmtp = esmtp;
-	if (!esmtp) {
+	if (mc_active(s)) {
+		mc_run(s, MC_HELO, command_helo_filtered);
+		return;
+	}
+	command_helo_reply(s);
+}
+
+static void
+command_helo_filtered(struct session *s)
+{
+	if (s->mc_verdict == MC_REJECT) {
+		session_reject(s, s->esmtp ? "EHLO" : "HELO", NULL, "%s",
+		    s->mc_text);
+		s->mc_verdict = MC_CONTINUE;
+		s->helo_seen = 0;
+		return;
+	}
+	command_helo_reply(s);
+}
+
+static void
+command_helo_reply(struct session *s)
+{
+	struct conf	*c = s->sd->conf;
+
+	if (!s->esmtp) {
 		session_reply(s, "250 %s", c->myhostname);
 		return;
 	}

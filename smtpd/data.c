@@ -29,6 +29,7 @@ static void	 data_put(struct session *, const char *, size_t);
 static void	 data_line_end(struct session *);
 static void	 data_add_headers(struct session *);
 static void	 data_flush(struct session *, int);
+static void	 data_end_filtered(struct session *);
 static const char *data_eol(struct session *);
 
 void
@@ -42,6 +43,7 @@ data_begin(struct session *s, int bdat)
 
 	s->data_mode = bdat ? DM_BDAT : DM_DATA;
 	s->bdat = bdat;
+	mc_data(s);
 	s->deadline = event_now_ms() +
 	    (uint64_t)s->sd->conf->smtpd_data_timeout * 1000;
 	s->dstate = D_BOL;
@@ -188,8 +190,39 @@ data_end(struct session *s)
 		session_reset_tx(s);
 		return;
 	}
+	if (mc_active(s) && s->mc != NULL) {
+		mc_run(s, MC_EOM, data_end_filtered);
+		return;
+	}
 	qc_send(s, PROTO_END, NULL, 0);
 	s->waiting = W_END;
+}
+
+/* The filters have seen the whole message: queue it, or not. */
+static void
+data_end_filtered(struct session *s)
+{
+	const char	*stage = s->bdat ? "BDAT" : "END-OF-MESSAGE";
+	int		 verdict = s->mc_verdict;
+
+	if (verdict == MC_CONTINUE) {
+		mc_end_message(s, 0);
+		qc_send(s, PROTO_END, NULL, 0);
+		s->waiting = W_END;
+		return;
+	}
+	qc_send(s, PROTO_ABORT, NULL, 0);
+	s->qtx = 0;
+	mc_end_message(s, 0);
+	if (verdict == MC_DISCARD) {
+		log_info("%s: discard: %s from unknown[%s]: discarded by a "
+		    "filter; from=<%s>", s->id, stage, s->addr,
+		    s->sender.addr);
+		session_reply(s, "250 2.0.0 Ok: discarded as %s", s->id);
+	} else
+		session_reject(s, stage, NULL, "%s", s->mc_text);
+	s->mc_verdict = MC_CONTINUE;
+	session_reset_tx(s);
 }
 
 /* One byte of content, after dot and line-ending handling. */
@@ -289,6 +322,7 @@ data_flush(struct session *s, int now)
 {
 	if (s->chunk.len == 0 || (s->dflags & DATA_TOO_BIG))
 		return;
+	mc_content(s, s->chunk.data, s->chunk.len);
 	if (now)
 		qc_send(s, PROTO_DATA, s->chunk.data, s->chunk.len);
 	else

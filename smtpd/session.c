@@ -31,6 +31,8 @@ static int	 session_read(struct session *);
 static void	 session_extend_deadline(struct session *, size_t);
 static void	 session_peer(struct session *, struct sockaddr_storage *);
 static void	 session_begin(struct session *);
+static void	 session_begin_filtered(struct session *);
+static void	 session_open(struct session *);
 static void	 session_proxy(struct session *);
 static long	 session_count_from(struct smtpd *, struct session *);
 static void	 session_log_disconnect(struct session *);
@@ -118,6 +120,30 @@ session_begin(struct session *s)
 		session_process(s);
 		return;
 	}
+	if (mc_active(s)) {
+		mc_run(s, MC_CONNECT, session_begin_filtered);
+		return;
+	}
+	session_open(s);
+}
+
+/* A filter's refusal of the connection is the answer to every command. */
+static void
+session_begin_filtered(struct session *s)
+{
+	if (s->mc_verdict == MC_REJECT) {
+		strlcpy(s->mc_refuse, s->mc_text, sizeof(s->mc_refuse));
+		s->mc_verdict = MC_CONTINUE;
+	}
+	session_open(s);
+}
+
+/* The greeting, or (smtps) the TLS handshake before it. */
+static void
+session_open(struct session *s)
+{
+	struct smtpd	*sd = s->sd;
+
 	if (sd->conf->smtpd_tls_wrappermode) {
 		/* Implicit TLS (RFC 8314): the greeting comes after the handshake. */
 		if (tls_start(s) == -1) {
@@ -449,6 +475,8 @@ again:
 void
 session_reset_tx(struct session *s)
 {
+	if (s->in_tx || s->qtx)
+		mc_end_message(s, 1);
 	if (s->qfd != -1)
 		qc_release(s);
 	if (s->atrn_fd != -1) {
@@ -474,6 +502,7 @@ session_close(struct session *s)
 
 	session_log_disconnect(s);
 	auth_session_gone(s);
+	mc_session_end(s);
 	tls_free(s);
 	if (s->greet_timer)
 		event_timer_cancel(sd->loop, s->greet_timer);
@@ -687,7 +716,8 @@ session_update_events(struct session *s)
 	if (s->out.len > 0)
 		ev |= EV_WRITE;
 	if (!s->closing && !s->eof && s->in.len < SMTPD_IN_MAX &&
-	    s->qout.len <= SMTPD_QOUT_HIGH && s->out.len <= SMTPD_OUT_HIGH)
+	    s->qout.len <= SMTPD_QOUT_HIGH && s->out.len <= SMTPD_OUT_HIGH &&
+	    !mc_blocked(s))
 		ev |= EV_READ;
 	event_mod(s->sd->loop, s->fd, ev);
 }

@@ -22,6 +22,7 @@ static void	 smtpd_signal(int, void *);
 static void	 smtpd_master_gone(int, int, void *);
 static void	 smtpd_tick(void *);
 static void	 smtpd_stop(struct smtpd *);
+static int	 smtpd_milters_inet(const struct smtpd *);
 
 int
 main(int argc, char **argv)
@@ -48,9 +49,13 @@ main(int argc, char **argv)
 		    err);
 		sd.tls_broken = 1;
 	}
+	/* Filters' host names are resolved now, outside the chroot. */
+	if (mc_init(&sd, err, sizeof(err)) == -1)
+		log_fatalx("smtpd_milters: %s", err);
 	service_drop(&sd.svc);
 	overload_init(&sd);
-	service_sandbox(&sd.svc, SANDBOX_NO_FILES);
+	service_sandbox(&sd.svc, smtpd_milters_inet(&sd) ?
+	    SANDBOX_NO_FILES_NET : SANDBOX_NO_FILES);
 
 	sd.loop = event_loop_new();
 	sock_nonblock(sd.svc.listen_fd);
@@ -140,4 +145,16 @@ smtpd_stop(struct smtpd *sd)
 	}
 	if (sd->nsessions == 0)
 		event_loop_exit(sd->loop);
+}
+
+/* TCP filters need IP sockets, which the filter refuses otherwise. */
+static int
+smtpd_milters_inet(const struct smtpd *sd)
+{
+	int	 i;
+
+	for (i = 0; i < sd->nmilters; i++)
+		if (sd->milters[i].family != AF_UNIX)
+			return 1;
+	return 0;
 }

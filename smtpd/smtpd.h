@@ -2,12 +2,15 @@
 #ifndef POSTHORN_SMTPD_H
 #define POSTHORN_SMTPD_H
 
+#include <sys/socket.h>
+
 #include <stdint.h>
 
 #include "addr.h"
 #include "buf.h"
 #include "cidr.h"
 #include "event.h"
+#include "milter.h"
 #include "queueid.h"
 #include "record.h"
 #include "service.h"
@@ -17,8 +20,9 @@
 #define SMTPD_OUT_HIGH	65536		/* replies a client has not read */
 #define SMTPD_AUTH_LINE	12288		/* RFC 4954 4: AUTH lines */
 
+enum mc_stage { MC_CONNECT, MC_HELO, MC_MAIL, MC_RCPT, MC_EOM };
 enum smtpd_wait { W_NONE, W_MAIL, W_RCPT, W_END, W_QUERY, W_AUTH, W_ETRN,
-		  W_ATRN };
+		  W_ATRN, W_MILTER };
 enum tls_state { TLS_NONE, TLS_HANDSHAKE, TLS_ON };
 enum auth_state { AUTH_NONE, AUTH_PLAIN, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
 
@@ -80,7 +84,14 @@ struct smtpd {
 	uint32_t	 auth_tag;
 	int		*qpool;		/* idle channels to qmgr */
 	size_t		 nqpool;
+	/* smtpd_milters, with their addresses resolved before the chroot. */
+	struct milter_spec milters[CONF_MILTERS_MAX];
+	struct sockaddr_storage milter_addr[CONF_MILTERS_MAX];
+	socklen_t	 milter_addrlen[CONF_MILTERS_MAX];
+	int		 nmilters;
 };
+
+struct mc_conn;
 
 struct session {
 	struct smtpd	*sd;
@@ -124,6 +135,18 @@ struct session {
 	int		 qfd;
 	struct buf	 qin, qout;
 	int		 qtx;		/* qmgr holds an open transaction */
+	/* Mail filters (milter_client.c). */
+	struct mc_conn	*mc;		/* one per smtpd_milters entry */
+	int		 mc_cur;	/* the one we wait for */
+	enum mc_stage	 mc_stage;
+	int		 mc_verdict;	/* MC_* of the stage or the message */
+	char		 mc_text[512];
+	char		 mc_refuse[512];	/* refused at connect: every reply */
+	void		(*mc_next)(struct session *);
+	struct event_timer *mc_timer;	/* runs mc_next */
+	int		 mc_hdr;	/* in the header section */
+	struct buf	 mc_field;	/* the header field being read */
+	struct buf	 mc_body;	/* body bytes not yet sent */
 	int		 atrn_fd;	/* ODMR: our end, until qmgr says OK */
 	uint64_t	 deadline;
 	long		 nerrors;
@@ -220,13 +243,27 @@ void	 data_end(struct session *);
 int	 qc_open(struct session *);
 void	 qc_close(struct session *);
 void	 qc_release(struct session *);
+void	 qc_put(struct session *, int type, const void *, size_t);
+void	 qc_send(struct session *, int type, const void *, size_t);
+void	 qc_sendf(struct session *, int type, ...) __attribute__((sentinel));
 
 /* proxy.c */
 int	 proxy_header(const char *, size_t, size_t *, struct sockaddr_storage *,
 	    char *, size_t);
-void	 qc_put(struct session *, int type, const void *, size_t);
-void	 qc_send(struct session *, int type, const void *, size_t);
-void	 qc_sendf(struct session *, int type, ...) __attribute__((sentinel));
+
+/* milter_client.c: the mail filters of smtpd_milters. */
+#define MC_CONTINUE	0
+#define MC_REJECT	1	/* mc_text holds the reply */
+#define MC_DISCARD	2
+int	 mc_init(struct smtpd *, char *, size_t);
+int	 mc_active(const struct session *);
+/* Ask every filter in turn; next runs when they are through. */
+void	 mc_run(struct session *, enum mc_stage, void (*next)(struct session *));
+void	 mc_content(struct session *, const char *, size_t);
+void	 mc_data(struct session *);
+void	 mc_end_message(struct session *, int abort);
+void	 mc_session_end(struct session *);
+int	 mc_blocked(const struct session *);
 
 /* auth_client.c: AUTH, with the password checked by the auth service. */
 int	 auth_available(struct session *);
