@@ -236,9 +236,9 @@ command_mail_filtered(struct session *s)
 		session_reject(s, "MAIL", NULL, "%s", s->mc_text);
 		s->mc_verdict = MC_CONTINUE;
 		session_reset_tx(s);
-		return;
-	}
-	session_reply(s, "250 2.1.0 Ok");
+	} else
+		session_reply(s, "250 2.1.0 Ok");
+	session_process(s);
 }
 
 static void
@@ -261,9 +261,9 @@ command_rcpt_filtered(struct session *s)
 		session_reject(s, "RCPT", s->pending, "%s", s->mc_text);
 		s->mc_verdict = MC_CONTINUE;
 		qc_sendf(s, PROTO_CHANGE, "rdel", "", s->pending, "", NULL);
-		return;
-	}
-	command_rcpt_ok(s);
+	} else
+		command_rcpt_ok(s);
+	session_process(s);
 }
 
 static void
@@ -315,9 +315,9 @@ command_helo_filtered(struct session *s)
 		    s->mc_text);
 		s->mc_verdict = MC_CONTINUE;
 		s->helo_seen = 0;
-		return;
-	}
-	command_helo_reply(s);
+	} else
+		command_helo_reply(s);
+	session_process(s);
 }
 
 static void

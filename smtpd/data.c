@@ -209,6 +209,7 @@ data_end_filtered(struct session *s)
 		mc_end_message(s, 0);
 		qc_send(s, PROTO_END, NULL, 0);
 		s->waiting = W_END;
+		session_process(s);
 		return;
 	}
 	qc_send(s, PROTO_ABORT, NULL, 0);
@@ -223,6 +224,7 @@ data_end_filtered(struct session *s)
 		session_reject(s, stage, NULL, "%s", s->mc_text);
 	s->mc_verdict = MC_CONTINUE;
 	session_reset_tx(s);
+	session_process(s);
 }
 
 /* One byte of content, after dot and line-ending handling. */

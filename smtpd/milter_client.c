@@ -221,7 +221,8 @@ mc_advance(struct session *s)
 
 /*
  * The stage is over.  Its continuation runs from the event loop, not
- * from deep inside a filter's reply, so that it may end the session.
+ * from deep inside a filter's reply, so that it may end the session;
+ * it calls session_process itself, last.
  */
 static void
 mc_finish(struct session *s)
@@ -242,7 +243,8 @@ mc_finish_run(void *arg)
 	s->mc_next = NULL;
 	if (next)
 		next(s);
-	session_process(s);
+	else
+		session_process(s);
 }
 
 /* Connect without blocking; OPTNEG goes out once connected. */
@@ -469,7 +471,7 @@ mc_io(int fd, int events, void *arg)
 	struct milter_reply r;
 	size_t		 total;
 	ssize_t		 n;
-	int		 err = 0, rc;
+	int		 err = 0, rc = 0;
 	socklen_t	 len = sizeof(err);
 
 	if (m->state == MCS_CONNECTING) {

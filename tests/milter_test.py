@@ -6,7 +6,7 @@ Usage: milter_test.py PORT LOG
 Listens on 127.0.0.1:PORT and writes one JSON line per callback to LOG.
 What it does depends on the message:
   MAIL FROM:<reject@...>        550 5.7.1 at MAIL
-  RCPT TO:<refused@...>         550 5.7.1 for that recipient
+  RCPT TO:<user+refused@...>    550 5.7.1 for that recipient
   X-Test: reject                554 5.7.1 at the end of the message
   X-Test: tempfail              TEMPFAIL at the end
   X-Test: discard               DISCARD at the end
@@ -56,7 +56,7 @@ class TestMilter(Milter.Base):
 
     def envrcpt(self, to, *params):
         log(ev="rcpt", rcpt=to)
-        if to.startswith("<refused@"):
+        if "+refused@" in to:
             self.setreply("550", "5.7.1", "recipient refused by the test filter")
             return Milter.REJECT
         return Milter.CONTINUE
