@@ -67,6 +67,7 @@ UNITS		= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 DEB_BUILD	= gcc make libc6-dev libcrypt-dev libssl-dev libbsd-dev libdb-dev \
 		  openssl
 DEB_TEST	= bats swaks libnet-ssleay-perl libio-socket-ssl-perl python3 haproxy \
+		  python3-milter opendkim opendkim-tools python3-dkim \
 		  dovecot-lmtpd \
 		  mandoc clang libclang-rt-14-dev dnsmasq-base postfix \
 		  pflogsumm gdb strace
