@@ -14,8 +14,9 @@
  *
  * A filter that cannot be reached, breaks the protocol or does not
  * answer within its timeout is handled by its default_action: tempfail
- * (451 4.7.1 / 421 at connect), accept (left out for the rest of the
- * session) or reject.
+ * (451 4.7.1 for this command and every later one of the session, as
+ * Postfix), accept (left out for the rest of the session) or reject
+ * (550 5.7.1 likewise).
  *
  * MAIL and RCPT go to the filters after qmgr has accepted them, so that
  * a filter sees only what the policy lets through and the message has
@@ -322,11 +323,15 @@ mc_fail(struct mc_conn *m, const char *fmt, ...)
 	    "tempfail");
 	mc_close(m);
 	m->state = MCS_GONE;
+	/* As Postfix: the rest of the session is refused the same way. */
 	if (sp->default_action == MILTER_DEFAULT_TEMPFAIL)
-		mc_verdict(s, MC_REJECT, "451 4.7.1 Service unavailable - "
-		    "try again later");
+		strlcpy(s->mc_refuse, "451 4.7.1 Service unavailable - try "
+		    "again later", sizeof(s->mc_refuse));
 	else if (sp->default_action == MILTER_DEFAULT_REJECT)
-		mc_verdict(s, MC_REJECT, "550 5.7.1 Command rejected");
+		strlcpy(s->mc_refuse, "550 5.7.1 Command rejected",
+		    sizeof(s->mc_refuse));
+	if (sp->default_action != MILTER_DEFAULT_ACCEPT)
+		mc_verdict(s, MC_REJECT, s->mc_refuse);
 	if (was_waiting && s->waiting == W_MILTER) {
 		if (s->mc_verdict == MC_REJECT)
 			mc_finish(s);
@@ -878,6 +883,27 @@ mc_blocked(const struct session *s)
 		if (s->mc[i].out.len > MC_OUT_HIGH)
 			return 1;
 	return 0;
+}
+
+/*
+ * The stage is abandoned (qmgr went away under it): no continuation, and
+ * the filter asked is closed, since its answer can no longer be heard.
+ */
+void
+mc_cancel(struct session *s)
+{
+	if (s->mc_timer) {
+		event_timer_cancel(s->sd->loop, s->mc_timer);
+		s->mc_timer = NULL;
+	}
+	s->mc_next = NULL;
+	if (s->mc && s->mc_cur >= 0 && s->mc_cur < s->sd->nmilters &&
+	    s->mc[s->mc_cur].waiting) {
+		s->mc[s->mc_cur].waiting = 0;
+		mc_fail(&s->mc[s->mc_cur], "its answer was abandoned");
+	}
+	s->mc_verdict = MC_CONTINUE;
+	s->waiting = W_NONE;
 }
 
 /*

@@ -257,6 +257,13 @@ qc_lost(struct session *s)
 
 	log_warnx("%s: lost connection to the queue manager",
 	    s->id[0] ? s->id : "NOQUEUE");
+	if (w == W_MILTER) {
+		/* qmgr's answer is what the filters' continuation needs. */
+		mc_cancel(s);
+		w = W_NONE;
+		session_reply(s, "451 4.3.0 Error: queue manager unavailable, "
+		    "try again later");
+	}
 	qc_close(s);
 	if (w == W_NONE && (s->data_mode || s->bdat))
 		s->dflags |= DATA_LOST;

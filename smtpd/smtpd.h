@@ -262,6 +262,7 @@ void	 mc_run(struct session *, enum mc_stage, void (*next)(struct session *));
 void	 mc_content(struct session *, const char *, size_t);
 void	 mc_data(struct session *);
 void	 mc_end_message(struct session *, int abort);
+void	 mc_cancel(struct session *);
 void	 mc_session_end(struct session *);
 int	 mc_blocked(const struct session *);
 

@@ -128,7 +128,7 @@ PY
 	[ "$(ph_count_mail bob)" -eq 1 ]
 }
 
-@test "milter: a filter that is down or silent gets its default action (tempfail, accept, reject)" {
+@test "milter: a filter that is down or silent gets its default action (tempfail for the rest of the session, or accept)" {
 	port=$(ph_free_ports 1)
 	ph_conf smtpd_milters "inet:127.0.0.1:$port"
 	ph_start
@@ -175,11 +175,24 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
         print("accepted")
     except smtplib.SMTPDataError as e:
         print(e.smtp_code, round(time.time() - t))
+    # The rest of this session is refused too (as Postfix does).
+    try:
+        s.sendmail("me@example.org", ["alice@localhost"], "Subject: y\r\n\r\ny\r\n")
+        print("second accepted")
+    except smtplib.SMTPSenderRefused as e:
+        print("second", e.smtp_code)
+# A new session has the filter again.
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
+    s.sendmail("me@example.org", ["alice@localhost"], "Subject: z\r\n\r\nnew session\r\n")
+    print("third accepted")
 PY
 	echo "$output"
-	[[ "$output" == "451 "[23] ]]
+	[[ "${lines[0]}" == "451 "[23] ]]
+	[ "${lines[1]}" = "second 451" ]
+	[ "${lines[2]}" = "third accepted" ]
 	grep -q "timeout waiting for a reply; default action tempfail" "$PH_LOG"
-	[ "$(ph_count_mail alice)" -eq 1 ]
+	ph_wait_mail alice 2
+	grep -q "new session" "$(ph_mail_file alice)"
 }
 
 @test "smtpd_milters: a malformed list or an unknown default action is a configuration error" {
