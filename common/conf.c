@@ -107,6 +107,11 @@ static const struct conf_key conf_keys[] = {
 	N(smtpd_qmgr_idle_channels, "64", 0),
 	S(smtpd_upstream_proxy_protocol, ""),
 	S(smtpd_milters, ""),
+	S(dkim_signing_keys, ""),
+	S(dkim_canonicalization, "relaxed/relaxed"),
+	S(dkim_sign_headers, "From, Reply-To, Subject, Date, To, Cc, "
+	    "Message-ID, In-Reply-To, References, MIME-Version, "
+	    "Content-Type, Content-Transfer-Encoding"),
 	S(milter_default_action, "tempfail"),
 	T(milter_connect_timeout, "30s", 1),
 	T(milter_command_timeout, "30s", 1),
@@ -548,6 +553,15 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 	    strcmp(c->smtpd_tls_security_level, "encrypt") != 0) {
 		snprintf(err, errlen, "smtpd_tls_security_level: expected none, "
 		    "may or encrypt");
+		return -1;
+	}
+	if (strcmp(c->dkim_canonicalization, "relaxed/relaxed") != 0 &&
+	    strcmp(c->dkim_canonicalization, "relaxed/simple") != 0 &&
+	    strcmp(c->dkim_canonicalization, "simple/relaxed") != 0 &&
+	    strcmp(c->dkim_canonicalization, "simple/simple") != 0) {
+		snprintf(err, errlen, "dkim_canonicalization: expected "
+		    "relaxed/relaxed, relaxed/simple, simple/relaxed or "
+		    "simple/simple");
 		return -1;
 	}
 	if (milter_parse_default_action(c->milter_default_action) == -1) {

@@ -70,6 +70,9 @@ struct conf {
 	long	 smtpd_qmgr_idle_channels;
 	char	*smtpd_upstream_proxy_protocol;
 	char	*smtpd_milters;
+	char	*dkim_signing_keys;
+	char	*dkim_canonicalization;
+	char	*dkim_sign_headers;
 	char	*milter_default_action;
 	long	 milter_connect_timeout;
 	long	 milter_command_timeout;

@@ -100,6 +100,7 @@
 
 #define KEYOP_RSA_ENC	'e'
 #define KEYOP_ECDSA	's'
+#define KEYOP_DKIM	'd'	/* key id "dkim:domain"; see keyd/dkim.c */
 
 #define AUTH_BAD	"bad"
 #define AUTH_RATE	"rate"

@@ -26,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include "event.h"
+#include "keyd.h"
 #include "log.h"
 #include "proto.h"
 #include "record.h"
@@ -75,6 +76,7 @@ main(int argc, char **argv)
 	memset(&kd, 0, sizeof(kd));
 	service_init(&kd.svc, argc, argv, "keyd");
 	keyd_load(&kd);
+	(void)dkim_load(&kd.svc.conf);
 	service_drop(&kd.svc);
 	/* No core dumps, no ptrace by another process of the same user. */
 	if (setrlimit(RLIMIT_CORE, &rl) == -1 ||
@@ -336,6 +338,20 @@ keyd_request(struct client *c, const struct record *r)
 	in = (const unsigned char *)++p;
 	inlen = (size_t)(end - p);
 	padding = atoi(pad);
+	if (op[0] == KEYOP_DKIM && op[1] == '\0' &&
+	    strncmp(id, "dkim:", 5) == 0) {
+		struct buf	 sig;
+		const char	*why;
+
+		buf_init(&sig, 0);
+		if (dkim_sign(id + 5, in, inlen, &sig, &why) == -1)
+			keyd_fail(c, why);
+		else if (record_put(&c->out, PROTO_OK, sig.data, sig.len) ==
+		    -1)
+			log_fatal("keyd");
+		buf_free(&sig);
+		return;
+	}
 	for (i = 0; i < c->kd->nkeys; i++)
 		if (strcmp(c->kd->keys[i].id, id) == 0)
 			k = &c->kd->keys[i];

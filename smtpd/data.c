@@ -43,7 +43,9 @@ data_begin(struct session *s, int bdat)
 
 	s->data_mode = bdat ? DM_BDAT : DM_DATA;
 	s->bdat = bdat;
+	s->mc_changed = 0;
 	mc_data(s);
+	dkim_begin(s);
 	s->deadline = event_now_ms() +
 	    (uint64_t)s->sd->conf->smtpd_data_timeout * 1000;
 	s->dstate = D_BOL;
@@ -194,6 +196,7 @@ data_end(struct session *s)
 		mc_run(s, MC_EOM, data_end_filtered);
 		return;
 	}
+	dkim_finish(s);
 	qc_send(s, PROTO_END, NULL, 0);
 	s->waiting = W_END;
 }
@@ -207,6 +210,7 @@ data_end_filtered(struct session *s)
 
 	if (verdict == MC_CONTINUE) {
 		mc_end_message(s, 0);
+		dkim_finish(s);
 		qc_send(s, PROTO_END, NULL, 0);
 		s->waiting = W_END;
 		session_process(s);
@@ -325,6 +329,7 @@ data_flush(struct session *s, int now)
 	if (s->chunk.len == 0 || (s->dflags & DATA_TOO_BIG))
 		return;
 	mc_content(s, s->chunk.data, s->chunk.len);
+	dkim_content(s, s->chunk.data, s->chunk.len);
 	if (now)
 		qc_send(s, PROTO_DATA, s->chunk.data, s->chunk.len);
 	else

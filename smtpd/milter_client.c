@@ -653,6 +653,7 @@ mc_change(struct mc_conn *m, const struct milter_reply *r)
 		mc_fail(m, "a change ('%c') it did not ask for", r->cmd);
 		return -1;
 	}
+	s->mc_changed = 1;
 	switch (r->cmd) {
 	case MILTER_R_ADDHEADER:
 	case MILTER_R_INSHEADER:

@@ -477,6 +477,7 @@ session_reset_tx(struct session *s)
 {
 	if (s->in_tx || s->qtx)
 		mc_end_message(s, 1);
+	dkim_end(s);
 	if (s->qfd != -1)
 		qc_release(s);
 	if (s->atrn_fd != -1) {
@@ -503,6 +504,7 @@ session_close(struct session *s)
 	session_log_disconnect(s);
 	auth_session_gone(s);
 	mc_session_end(s);
+	dkim_end(s);
 	tls_free(s);
 	if (s->greet_timer)
 		event_timer_cancel(sd->loop, s->greet_timer);

@@ -92,6 +92,7 @@ struct smtpd {
 };
 
 struct mc_conn;
+struct dkim_state;
 
 struct session {
 	struct smtpd	*sd;
@@ -147,6 +148,8 @@ struct session {
 	int		 mc_hdr;	/* in the header section */
 	struct buf	 mc_field;	/* the header field being read */
 	struct buf	 mc_body;	/* body bytes not yet sent */
+	int		 mc_changed;	/* a filter changed this message */
+	struct dkim_state *dkim;	/* signing this message (dkim.c) */
 	int		 atrn_fd;	/* ODMR: our end, until qmgr says OK */
 	uint64_t	 deadline;
 	long		 nerrors;
@@ -246,6 +249,12 @@ void	 qc_release(struct session *);
 void	 qc_put(struct session *, int type, const void *, size_t);
 void	 qc_send(struct session *, int type, const void *, size_t);
 void	 qc_sendf(struct session *, int type, ...) __attribute__((sentinel));
+
+/* dkim.c */
+void	 dkim_begin(struct session *);
+void	 dkim_content(struct session *, const char *, size_t);
+void	 dkim_finish(struct session *);
+void	 dkim_end(struct session *);
 
 /* proxy.c */
 int	 proxy_header(const char *, size_t, size_t *, struct sockaddr_storage *,

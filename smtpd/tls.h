@@ -25,5 +25,7 @@ void	 tls_describe(struct session *, char *, size_t);
 
 /* tls_key.c */
 EVP_PKEY *tls_key_proxy(X509 *, char *err, size_t errlen);
+int	 keyd_dkim(const char *domain, const void *, size_t, char *out,
+	    size_t outmax);
 
 #endif

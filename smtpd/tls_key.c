@@ -208,12 +208,15 @@ keyd_call(const char *id, int op, int padding, const unsigned char *in,
 	struct buf	 b;
 	unsigned char	 hdr[RECORD_HDR];
 	char		 why[128];
-	char		 head[TLS_KEY_ID_LEN + 32];
+	char		 head[300];
 	size_t		 hlen, len;
-	int		 attempt;
+	int		 attempt, n;
 
-	hlen = (size_t)snprintf(head, sizeof(head), "%s%c%c%c%d", id, '\0',
-	    op, '\0', padding) + 1;
+	n = snprintf(head, sizeof(head), "%s%c%c%c%d", id, '\0', op, '\0',
+	    padding);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -1;
+	hlen = (size_t)n + 1;
 	buf_init(&b, 0);
 	if (buf_append(&b, head, hlen) == -1 ||
 	    buf_append(&b, in, inlen) == -1) {
@@ -265,4 +268,17 @@ keyd_call(const char *id, int op, int padding, const unsigned char *in,
 	}
 	buf_free(&b);
 	return -1;
+}
+
+/* A DKIM-Signature value from keyd (keyd/dkim.c); its length, or -1. */
+int
+keyd_dkim(const char *domain, const void *in, size_t inlen, char *out,
+    size_t outmax)
+{
+	char	 id[270];
+
+	if (snprintf(id, sizeof(id), "dkim:%s", domain) >= (int)sizeof(id))
+		return -1;
+	return keyd_call(id, KEYOP_DKIM, 0, in, inlen, (unsigned char *)out,
+	    outmax);
 }
