@@ -18,8 +18,19 @@
 
 #include "cidr.h"
 #include "conf.h"
+#include "dkimkeys.h"
 #include "milter.h"
 #include "sock.h"
+
+static int
+conf_dkim_nop(const char *d, const char *s, const char *p, void *a)
+{
+	(void)d;
+	(void)s;
+	(void)p;
+	(void)a;
+	return 0;
+}
 
 #ifndef DAEMON_DIR
 #define DAEMON_DIR	"/usr/local/libexec/posthorn"
@@ -554,6 +565,15 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "smtpd_tls_security_level: expected none, "
 		    "may or encrypt");
 		return -1;
+	}
+	{
+		char	 e[512];
+
+		if (dkimkeys_each(c->dkim_signing_keys, 0, conf_dkim_nop, NULL,
+		    e, sizeof(e)) == -1) {
+			snprintf(err, errlen, "dkim_signing_keys: %s", e);
+			return -1;
+		}
 	}
 	if (strcmp(c->dkim_canonicalization, "relaxed/relaxed") != 0 &&
 	    strcmp(c->dkim_canonicalization, "relaxed/simple") != 0 &&

@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "dkimkeys.h"
 #include "keyd.h"
 #include "log.h"
 
@@ -38,57 +39,57 @@ static size_t		 nkeys;
 static void	 dkim_relaxed_value(struct buf *, const char *);
 static int	 dkim_tags_ok(const char *);
 
-/* dkim_signing_keys: "domain:selector:/path", separated by , or blanks. */
-size_t
-dkim_load(const struct conf *c)
+/* One entry of dkim_signing_keys: its key, read now (as root). */
+static int
+dkim_load_one(const char *domain, const char *selector, const char *path,
+    void *arg)
 {
-	char		*list, *item, *save = NULL, *sel, *path;
 	FILE		*fp;
 	EVP_PKEY	*pk;
 	struct dkim_key	*k;
+	char		*p;
 
-	if ((list = strdup(c->dkim_signing_keys)) == NULL)
-		log_fatal("keyd");
-	for (item = strtok_r(list, ", \t\n", &save); item != NULL;
-	    item = strtok_r(NULL, ", \t\n", &save)) {
-		if ((sel = strchr(item, ':')) == NULL ||
-		    (path = strchr(sel + 1, ':')) == NULL) {
-			log_warnx("keyd: dkim_signing_keys: \"%s\": expected "
-			    "domain:selector:/path/to/key.pem", item);
-			continue;
-		}
-		*sel++ = '\0';
-		*path++ = '\0';
-		if (nkeys == DKIM_MAX_KEYS) {
-			log_warnx("keyd: dkim_signing_keys: more than %d keys",
-			    DKIM_MAX_KEYS);
-			break;
-		}
-		if ((fp = fopen(path, "r")) == NULL) {
-			log_warn("keyd: DKIM key %s", path);
-			continue;
-		}
-		pk = PEM_read_PrivateKey(fp, NULL, NULL, (void *)"");
-		fclose(fp);
-		if (pk == NULL || (EVP_PKEY_base_id(pk) != EVP_PKEY_RSA &&
-		    EVP_PKEY_base_id(pk) != EVP_PKEY_ED25519)) {
-			log_warnx("keyd: DKIM key %s: not an RSA or Ed25519 "
-			    "private key", path);
-			EVP_PKEY_free(pk);
-			ERR_clear_error();
-			continue;
-		}
-		k = &keys[nkeys++];
-		strlcpy(k->domain, item, sizeof(k->domain));
-		strlcpy(k->selector, sel, sizeof(k->selector));
-		for (sel = k->domain; *sel; sel++)
-			*sel = (char)tolower((unsigned char)*sel);
-		k->pk = pk;
-		k->ed25519 = EVP_PKEY_base_id(pk) == EVP_PKEY_ED25519;
-		log_info("keyd: DKIM key for %s, selector %s (%s)", k->domain,
-		    k->selector, k->ed25519 ? "ed25519-sha256" : "rsa-sha256");
+	(void)arg;
+	if (nkeys == DKIM_MAX_KEYS) {
+		log_warnx("keyd: dkim_signing_keys: more than %d keys; %s "
+		    "not loaded", DKIM_MAX_KEYS, path);
+		return 0;
 	}
-	free(list);
+	if ((fp = fopen(path, "r")) == NULL) {
+		log_warn("keyd: DKIM key %s", path);
+		return 0;
+	}
+	pk = PEM_read_PrivateKey(fp, NULL, NULL, (void *)"");
+	fclose(fp);
+	if (pk == NULL || (EVP_PKEY_base_id(pk) != EVP_PKEY_RSA &&
+	    EVP_PKEY_base_id(pk) != EVP_PKEY_ED25519)) {
+		log_warnx("keyd: DKIM key %s: not an RSA or Ed25519 private "
+		    "key", path);
+		EVP_PKEY_free(pk);
+		ERR_clear_error();
+		return 0;
+	}
+	k = &keys[nkeys++];
+	strlcpy(k->domain, domain, sizeof(k->domain));
+	strlcpy(k->selector, selector, sizeof(k->selector));
+	for (p = k->domain; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	k->pk = pk;
+	k->ed25519 = EVP_PKEY_base_id(pk) == EVP_PKEY_ED25519;
+	log_info("keyd: DKIM key for %s, selector %s (%s)", k->domain,
+	    k->selector, k->ed25519 ? "ed25519-sha256" : "rsa-sha256");
+	return 0;
+}
+
+/* The keys of dkim_signing_keys; one that cannot be read is logged. */
+size_t
+dkim_load(const struct conf *c)
+{
+	char	 err[512];
+
+	if (dkimkeys_each(c->dkim_signing_keys, 1, dkim_load_one, NULL, err,
+	    sizeof(err)) == -1)
+		log_warnx("keyd: dkim_signing_keys: %s", err);
 	return nkeys;
 }
 

@@ -17,6 +17,7 @@
 #include <bsd/string.h>
 #include <openssl/evp.h>
 
+#include "dkimkeys.h"
 #include "log.h"
 #include "proto.h"
 #include "smtpd.h"
@@ -46,7 +47,7 @@ static void	 dkim_body(struct dkim_state *, const char *, size_t);
 static int	 dkim_from_domain(const struct dkim_state *, char *, size_t);
 static const char *dkim_last_field(const struct dkim_state *, const char *);
 static void	 dkim_canon_field(struct buf *, const char *, int);
-static int	 dkim_have_key(const struct conf *, const char *);
+static int	 dkim_have_key(const struct smtpd *, const char *);
 
 /* A new message: sign it if the client may have its mail signed. */
 void
@@ -55,7 +56,7 @@ dkim_begin(struct session *s)
 	struct dkim_state *d;
 
 	dkim_end(s);
-	if (s->sd->conf->dkim_signing_keys[0] == '\0' ||
+	if (s->sd->dkim_domains.len == 0 ||
 	    (!s->trusted && s->auth_user[0] == '\0') ||
 	    s->mparams.body == BODY_BINARYMIME)
 		return;
@@ -217,7 +218,7 @@ dkim_finish(struct session *s)
 	EVP_DigestFinal_ex(d->bh, md, NULL);
 	EVP_EncodeBlock((unsigned char *)bh, md, sizeof(md));
 	if (dkim_from_domain(d, domain, sizeof(domain)) == -1 ||
-	    !dkim_have_key(s->sd->conf, domain)) {
+	    !dkim_have_key(s->sd, domain)) {
 		dkim_end(s);
 		return;
 	}
@@ -333,17 +334,36 @@ dkim_canon_field(struct buf *b, const char *f, int simple)
 
 /* Is domain one of dkim_signing_keys'?  keyd has the keys themselves. */
 static int
-dkim_have_key(const struct conf *c, const char *domain)
+dkim_have_key(const struct smtpd *sd, const char *domain)
 {
-	const char	*p = c->dkim_signing_keys;
-	size_t		 n = strlen(domain), k;
+	const char	*p = sd->dkim_domains.data;
+	const char	*end = p + sd->dkim_domains.len;
 
-	while (*p) {
-		p += strspn(p, ", \t\n");
-		k = strcspn(p, ":, \t\n");
-		if (k == n && strncasecmp(p, domain, n) == 0 && p[k] == ':')
+	for (; p < end; p += strlen(p) + 1)
+		if (strcasecmp(p, domain) == 0)
 			return 1;
-		p += strcspn(p, ", \t\n");
-	}
 	return 0;
+}
+
+static int
+dkim_add_domain(const char *domain, const char *selector, const char *path,
+    void *arg)
+{
+	struct smtpd	*sd = arg;
+
+	(void)selector;
+	(void)path;
+	return buf_append(&sd->dkim_domains, domain, strlen(domain) + 1);
+}
+
+/* At start, before the chroot: the domains that have a key. */
+void
+dkim_init(struct smtpd *sd)
+{
+	char	 err[512];
+
+	buf_init(&sd->dkim_domains, 0);
+	if (dkimkeys_each(sd->conf->dkim_signing_keys, 1, dkim_add_domain, sd,
+	    err, sizeof(err)) == -1)
+		log_warnx("dkim_signing_keys: %s", err);
 }

@@ -52,6 +52,7 @@ main(int argc, char **argv)
 	/* Filters' host names are resolved now, outside the chroot. */
 	if (mc_init(&sd, err, sizeof(err)) == -1)
 		log_fatalx("smtpd_milters: %s", err);
+	dkim_init(&sd);
 	service_drop(&sd.svc);
 	overload_init(&sd);
 	service_sandbox(&sd.svc, smtpd_milters_inet(&sd) ?

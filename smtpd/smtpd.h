@@ -89,6 +89,7 @@ struct smtpd {
 	struct sockaddr_storage milter_addr[CONF_MILTERS_MAX];
 	socklen_t	 milter_addrlen[CONF_MILTERS_MAX];
 	int		 nmilters;
+	struct buf	 dkim_domains;	/* with a DKIM key, NUL after each */
 };
 
 struct mc_conn;
@@ -251,6 +252,7 @@ void	 qc_send(struct session *, int type, const void *, size_t);
 void	 qc_sendf(struct session *, int type, ...) __attribute__((sentinel));
 
 /* dkim.c */
+void	 dkim_init(struct smtpd *);
 void	 dkim_begin(struct session *);
 void	 dkim_content(struct session *, const char *, size_t);
 void	 dkim_finish(struct session *);

@@ -12,7 +12,9 @@ setup() {
 	mkdir -p "$D"
 	openssl genrsa -out "$D/rsa.pem" 2048 2>/dev/null
 	openssl genpkey -algorithm ed25519 -out "$D/ed.pem" 2>/dev/null
-	ph_conf dkim_signing_keys "example.org:rsa1:$D/rsa.pem, ed.example:ed1:$D/ed.pem"
+	# One key inline, the other from a file of entries.
+	printf '# DKIM keys\ned.example:ed1:%s/ed.pem   # Ed25519\n' "$D" > "$D/keys"
+	ph_conf dkim_signing_keys "example.org:rsa1:$D/rsa.pem, $D/keys"
 }
 
 teardown() {
@@ -108,7 +110,7 @@ PY
 	if grep -q "DKIM-signed" "$PH_LOG"; then false; fi
 }
 
-@test "DKIM: simple/simple and relaxed/simple canonicalisation verify too" {
+@test "DKIM: simple and mixed canonicalisations verify too; malformed settings are configuration errors" {
 	start_dns
 	for c in simple/simple relaxed/simple simple/relaxed; do
 		ph_stop
@@ -129,4 +131,9 @@ PY
 	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"dkim_canonicalization: expected relaxed/relaxed"* ]]
+	ph_conf dkim_canonicalization relaxed/relaxed
+	ph_conf dkim_signing_keys "example.org:rsa1"
+	run "$PH_LIBEXEC/master" -t -c "$PH_CONF"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"dkim_signing_keys: \"example.org:rsa1\": expected domain:selector:/path/to/key.pem"* ]]
 }
