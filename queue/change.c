@@ -55,10 +55,11 @@ static void	 change_lf(struct buf *, const char *, size_t);
 /*
  * Apply the changes (CHANGE records in changes, the new body in newbody
  * if has_body) to the file at path.  On success *fdp is the new file,
- * open for writing, and the old one is closed; -1 with why set.
+ * open for writing, the old one is closed, and *sender is the sender now;
+ * -1 with why set.
  */
 int
-change_apply(const char *id, const char *path, int *fdp,
+change_apply(const char *id, const char *path, int *fdp, char **sender,
     const struct buf *changes, const struct buf *newbody, int has_body,
     char *why, size_t whylen)
 {
@@ -120,6 +121,9 @@ change_apply(const char *id, const char *path, int *fdp,
 	}
 	close(*fdp);
 	*fdp = wfd;
+	free(*sender);
+	if ((*sender = strdup(env.sender)) == NULL)
+		log_fatal("change: out of memory");
 	log_info("%s: changed by a filter: %zu header%s, %zu recipient%s%s",
 	    id, hdr.n, hdr.n == 1 ? "" : "s", env.nrcpt,
 	    env.nrcpt == 1 ? "" : "s", has_body ? ", new body" : "");

@@ -683,8 +683,9 @@ intake_end(struct intake *it)
 
 	why[0] = '\0';
 	if (it->werr == 0 && (it->changes.len > 0 || it->has_body) &&
-	    change_apply(it->id, it->path, &it->qfd, &it->changes,
-	    &it->newbody, it->has_body, why, sizeof(why)) == -1) {
+	    change_apply(it->id, it->path, &it->qfd, &it->sender,
+	    &it->changes, &it->newbody, it->has_body, why, sizeof(why)) ==
+	    -1) {
 		log_warnx("%s: %s", it->id, why);
 		intake_discard(it);
 		intake_fail(it, "451 4.3.0 Error: a filter's changes could not "

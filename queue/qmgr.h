@@ -98,8 +98,8 @@ void	 admin_stop(struct qmgr *);
 
 /* change.c */
 int	 change_apply(const char *id, const char *path, int *fdp,
-	    const struct buf *changes, const struct buf *newbody, int has_body,
-	    char *why, size_t whylen);
+	    char **sender, const struct buf *changes, const struct buf *newbody,
+	    int has_body, char *why, size_t whylen);
 
 /* commit.c */
 void	 commit_init(struct qmgr *);

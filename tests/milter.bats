@@ -117,6 +117,7 @@ PY
 	grep -qx "a new body" "$f"
 	if grep -q "the old body" "$f"; then false; fi
 	grep -q "changed by a filter: 4 headers, 1 recipient, new body" "$PH_LOG"
+	grep -q "from=<changed@example.org>, size=.*(queue active)" "$PH_LOG"
 	# Quarantined: committed into hold/, never delivered.
 	grep -q "quarantined by a filter: held by the test filter" "$PH_LOG"
 	id=$(sed -n 's/.*: \([0-9A-F]*\): quarantined by a filter.*/\1/p' "$PH_LOG")
