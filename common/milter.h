@@ -92,8 +92,8 @@
 #define MILTER_P_NR_BODY	0x080000
 #define MILTER_P_HDR_LEADSPC	0x100000
 
-/* What posthorn offers: every step and reply flag but RCPT_REJ. */
-#define MILTER_P_OFFER		0x1ff7ff
+/* What posthorn offers: every step and reply flag but RCPT_REJ and SKIP. */
+#define MILTER_P_OFFER		0x1ff3ff
 #define MILTER_A_ALL		0x1ff
 
 /* Default action when a filter cannot be reached or fails. */

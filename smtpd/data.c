@@ -218,7 +218,7 @@ data_end_filtered(struct session *s)
 	}
 	qc_send(s, PROTO_ABORT, NULL, 0);
 	s->qtx = 0;
-	mc_end_message(s, 0);
+	mc_end_message(s, 1);	/* those not asked yet hear ABORT */
 	if (verdict == MC_DISCARD) {
 		log_info("%s: discard: %s from unknown[%s]: discarded by a "
 		    "filter; from=<%s>", s->id, stage, s->addr,

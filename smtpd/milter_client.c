@@ -59,6 +59,8 @@ struct mc_conn {
 	uint32_t	 actions, pflags;
 	struct buf	 in, out;
 	int		 owed;		/* replies to streamed steps not read */
+	int		 stale;		/* those are of a message now over */
+	int		 eom_done;	/* answered this message's end */
 	int		 waiting;	/* the stage waits for this one */
 	int		 off_session;	/* accepted (or failed open): no more */
 	int		 off_message;	/* accepted or refused this message */
@@ -528,7 +530,7 @@ mc_reply(struct mc_conn *m, const struct milter_reply *r)
 	struct session	*s = m->s;
 	const char	*text = NULL;
 	uint32_t	 v, a, p;
-	int		 streamed = !m->waiting || m->owed > 0;
+	int		 streamed = !m->waiting || m->owed > 0, terminal;
 
 	if (m->state == MCS_OPTNEG) {
 		if (milter_parse_optneg(r, &v, &a, &p) == -1 || v < 2) {
@@ -575,7 +577,7 @@ mc_reply(struct mc_conn *m, const struct milter_reply *r)
 	case MILTER_R_CONTINUE:
 		break;
 	case MILTER_R_SKIP:
-		m->skip_body = 1;
+		/* Not offered (we cannot tell how many chunks it skips). */
 		break;
 	case MILTER_R_ACCEPT:
 		if (s->mc_stage <= MC_HELO && !m->in_message)
@@ -609,6 +611,18 @@ mc_reply(struct mc_conn *m, const struct milter_reply *r)
 		mc_fail(m, "unexpected reply '%c'", r->cmd);
 		return -1;
 	}
+	/*
+	 * After a final word on the message (accept, discard, a refusal),
+	 * libmilter answers nothing more of it, not even its end.
+	 */
+	terminal = text != NULL || r->cmd == MILTER_R_ACCEPT ||
+	    r->cmd == MILTER_R_DISCARD;
+	if (m->stale) {
+		/* Late answers about a message already over: not this one. */
+		if (terminal || --m->owed <= 0)
+			m->owed = m->stale = 0;
+		return 0;
+	}
 	if (text) {
 		mc_verdict(s, MC_REJECT, text);
 		m->off_message = 1;
@@ -617,8 +631,15 @@ mc_reply(struct mc_conn *m, const struct milter_reply *r)
 		/* An answer to a header or body chunk, or to DATA. */
 		if (m->owed > 0)
 			m->owed--;
-		return 0;
+		if (!terminal)
+			return 0;
+		m->owed = 0;
+		if (!m->waiting)
+			return 0;
+		/* It was the end of the message we waited for: done. */
 	}
+	if (s->mc_stage == MC_EOM)
+		m->eom_done = 1;
 	if (m->timer) {
 		event_timer_cancel(s->sd->loop, m->timer);
 		m->timer = NULL;
@@ -920,7 +941,7 @@ mc_end_message(struct session *s, int abort)
 		struct mc_conn *m = &s->mc[i];
 
 		if (abort && m->in_message && m->state == MCS_OPEN &&
-		    !m->off_session) {
+		    !m->off_session && !m->eom_done) {
 			milter_put(&m->out, MILTER_C_ABORT, NULL, 0);
 			mc_flush(m);
 		}
@@ -929,9 +950,9 @@ mc_end_message(struct session *s, int abort)
 		m->in_message = 0;
 		m->off_message = 0;
 		m->skip_body = 0;
-		/* Answers to the message's content are no longer wanted. */
-		m->owed = 0;
-		buf_reset(&m->in);
+		m->eom_done = 0;
+		/* Answers still owed for its content arrive later: ignored. */
+		m->stale = m->owed > 0;
 	}
 	if (s->mc) {
 		buf_reset(&s->mc_field);

@@ -51,6 +51,12 @@ send("onerefused", "me@example.org", ["bob+refused@localhost", "bob@localhost"])
 send("reject", "me@example.org", ["alice@localhost"], "X-Test: reject\r\n")
 send("tempfail", "me@example.org", ["alice@localhost"], "X-Test: tempfail\r\n")
 send("discard", "me@example.org", ["alice@localhost"], "X-Test: discard\r\n")
+# Refused at a header, with more content after it: the filter says no
+# more about that message, and the next one is not confused.
+send("hdrreject", "me@example.org", ["alice@localhost"],
+     "X-Test: header-reject\r\nX-After: 1\r\n", "body\r\n" * 5000)
+send("after", "me@example.org", ["alice@localhost"], "X-Test: none\r\n",
+     "after the header refusal\r\n")
 s.quit()
 PY
 }
@@ -68,12 +74,15 @@ PY
 	[[ "$output" == *"reject data 554 5.7.1 content refused by the test filter"* ]]
 	[[ "$output" == *"tempfail data 451 4.7.1 Service unavailable - try again later"* ]]
 	[[ "$output" == *"discard accepted []"* ]]
-	ph_wait_mail alice 1
+	[[ "$output" == *"hdrreject data 550 5.7.1 header refused by the test filter"* ]]
+	[[ "$output" == *"after accepted []"* ]]
+	ph_wait_mail alice 2
 	ph_wait_mail bob 1
 	sleep 0.5
-	# Only "plain" reached alice; "onerefused" reached bob alone.
-	[ "$(ph_count_mail alice)" -eq 1 ]
-	grep -q "hello body" "$(ph_mail_file alice)"
+	# Only "plain" and "after" reached alice; "onerefused" bob alone.
+	[ "$(ph_count_mail alice)" -eq 2 ]
+	grep -l "hello body" "$PH_MAIL"/alice/Maildir/new/*
+	grep -l "after the header refusal" "$PH_MAIL"/alice/Maildir/new/*
 	[ "$(ph_count_mail bob)" -eq 1 ]
 	grep -q "Subject: onerefused" "$(ph_mail_file bob)"
 	if grep -q "to=<bob+refused@localhost>.*status=" "$PH_LOG"; then false; fi

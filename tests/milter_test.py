@@ -8,6 +8,7 @@ What it does depends on the message:
   MAIL FROM:<reject@...>        550 5.7.1 at MAIL
   RCPT TO:<user+refused@...>    550 5.7.1 for that recipient
   X-Test: reject                554 5.7.1 at the end of the message
+  X-Test: header-reject         550 5.7.1 at that header (read as it comes)
   X-Test: tempfail              TEMPFAIL at the end
   X-Test: discard               DISCARD at the end
   X-Test: quarantine            quarantined at the end
@@ -65,6 +66,9 @@ class TestMilter(Milter.Base):
         log(ev="header", name=name, value=value)
         if name.lower() == "x-test":
             self.test = value.strip()
+            if self.test == "header-reject":
+                self.setreply("550", "5.7.1", "header refused by the test filter")
+                return Milter.REJECT
         return Milter.CONTINUE
 
     def eoh(self):
