@@ -549,10 +549,13 @@ qmgr_record(struct peer *p, const struct record *r, size_t start)
 
 	switch (r->type) {
 	case PROTO_MAIL:
+		/* A channel carries transactions one after another. */
 		if (p->state != P_NEW || record_fields(r, f, 3) == -1 ||
 		    strlen(f[0]) > ADDR_MAX)
 			fz_fail("bad MAIL record");
 		p->state = P_TX;
+		p->mail_ok = 0;
+		p->nrcpt = 0;
 		return qmgr_answer(p, r->type, start);
 	case PROTO_RCPT:
 		if (p->state != P_TX || !p->mail_ok ||
@@ -568,28 +571,25 @@ qmgr_record(struct peer *p, const struct record *r, size_t start)
 	case PROTO_END:
 		if (p->state != P_TX || p->nrcpt == 0 || r->len != 0)
 			fz_fail("END outside a transaction");
-		p->state = P_DONE;
+		p->state = P_NEW;	/* answered either way: idle again */
 		return qmgr_answer(p, r->type, start);
 	case PROTO_ABORT:
 		if (p->state != P_TX)
 			fz_fail("ABORT outside a transaction");
-		p->state = P_DONE;
+		p->state = P_NEW;
 		return 0;
 	case PROTO_VRFY:
 	case PROTO_EXPN:
 		if (p->state == P_DONE || record_fields(r, f, 1) == -1)
 			fz_fail("bad VRFY/EXPN record");
-		if (p->state == P_NEW)
-			p->state = P_DONE;
 		return qmgr_answer(p, r->type, start);
 	case PROTO_FLUSH:
-		if (p->state != P_NEW || record_fields(r, f, 3) == -1 ||
+		if (p->state == P_DONE || record_fields(r, f, 3) == -1 ||
 		    strlen(f[0]) > 255 || strlen(f[2]) > 63 ||
 		    strspn(f[0] + (f[0][0] == '#'), "abcdefghijklmnopqrstuvwxyz"
 		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:") !=
 		    strlen(f[0] + (f[0][0] == '#')))
 			fz_fail("bad FLUSH record");
-		p->state = P_DONE;
 		return qmgr_answer(p, r->type, start);
 	case PROTO_ATRN:
 		if (p->state != P_NEW || record_fields(r, f, 3) == -1 ||
@@ -658,6 +658,8 @@ qmgr_answer(struct peer *p, int type, size_t start)
 	}
 	if (a < A_FAIL && type == PROTO_MAIL)
 		p->mail_ok = 1;
+	else if (type == PROTO_MAIL)
+		p->state = P_NEW;	/* refused: no transaction opened */
 	if (a < A_FAIL && type == PROTO_RCPT)
 		p->nrcpt++;
 	peer_send(p, a < A_FAIL ? PROTO_OK : PROTO_FAIL, a < A_FAIL ? ok :
