@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bsd/stdlib.h>
 #include <bsd/string.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -24,8 +25,6 @@
 #include "keyd.h"
 #include "log.h"
 
-#define DKIM_MAX_KEYS	32
-
 struct dkim_key {
 	char		 domain[256];
 	char		 selector[64];
@@ -33,7 +32,7 @@ struct dkim_key {
 	int		 ed25519;
 };
 
-static struct dkim_key	 keys[DKIM_MAX_KEYS];
+static struct dkim_key	*keys;
 static size_t		 nkeys;
 
 static void	 dkim_relaxed_value(struct buf *, const char *);
@@ -50,11 +49,6 @@ dkim_load_one(const char *domain, const char *selector, const char *path,
 	char		*p;
 
 	(void)arg;
-	if (nkeys == DKIM_MAX_KEYS) {
-		log_warnx("keyd: dkim_signing_keys: more than %d keys; %s "
-		    "not loaded", DKIM_MAX_KEYS, path);
-		return 0;
-	}
 	if ((fp = fopen(path, "r")) == NULL) {
 		log_warn("keyd: DKIM key %s", path);
 		return 0;
@@ -69,7 +63,11 @@ dkim_load_one(const char *domain, const char *selector, const char *path,
 		ERR_clear_error();
 		return 0;
 	}
+	if ((k = reallocarray(keys, nkeys + 1, sizeof(*keys))) == NULL)
+		log_fatal("keyd");
+	keys = k;
 	k = &keys[nkeys++];
+	memset(k, 0, sizeof(*k));
 	strlcpy(k->domain, domain, sizeof(k->domain));
 	strlcpy(k->selector, selector, sizeof(k->selector));
 	for (p = k->domain; *p; p++)

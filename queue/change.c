@@ -51,6 +51,8 @@ static int	 change_envelope(struct qf_env *, const struct record *,
 static int	 change_write(int, const struct qf_env *, const struct fields *,
 		    const struct buf *, char *, size_t);
 static void	 change_lf(struct buf *, const char *, size_t);
+static int	 change_text_ok(const char *, int);
+static int	 change_orcpt_is(const char *, const char *);
 
 /*
  * Apply the changes (CHANGE records in changes, the new body in newbody
@@ -265,6 +267,10 @@ change_headers(struct fields *h, const struct record *r, const char **bad)
 		*bad = "a header name that is none";
 		return -1;
 	}
+	if (!change_text_ok(value, 1)) {
+		*bad = "a header value with a line break that is no folding";
+		return -1;
+	}
 	if (strcmp(f[0], "hadd") == 0)
 		return change_field_make(h, h->n, name, value);
 	if (strcmp(f[0], "hins") == 0)
@@ -308,17 +314,25 @@ change_envelope(struct qf_env *env, const struct record *r, const char **bad)
 		*bad = "an address too long";
 		return -1;
 	}
-	if (strpbrk(addr, "<> \t\r\n") != NULL) {
-		*bad = "an address with spaces or angle brackets";
+	if (strpbrk(addr, "<> \t\r\n") != NULL || !change_text_ok(addr, 0)) {
+		*bad = "an address with spaces, angle brackets or controls";
+		return -1;
+	}
+	/* Parameters go on to the next hop's MAIL and RCPT lines. */
+	if (!change_text_ok(f[3], 0)) {
+		*bad = "parameters with control characters";
 		return -1;
 	}
 	if (strcmp(f[0], "from") == 0) {
 		free(env->sender);
-		free(env->sender_params);
-		if ((env->sender = strdup(addr)) == NULL ||
-		    (env->sender_params = strdup(f[3][0] ? f[3] :
-		    "BODY=8BITMIME")) == NULL)
+		if ((env->sender = strdup(addr)) == NULL)
 			log_fatal("change: out of memory");
+		/* Without new parameters, the message keeps its own. */
+		if (f[3][0]) {
+			free(env->sender_params);
+			if ((env->sender_params = strdup(f[3])) == NULL)
+				log_fatal("change: out of memory");
+		}
 		return 0;
 	}
 	if (addr[0] == '\0') {
@@ -342,8 +356,10 @@ change_envelope(struct qf_env *env, const struct record *r, const char **bad)
 		return 0;
 	}
 	if (strcmp(f[0], "rdel") == 0) {
+		/* The address as given, or as it was before aliases. */
 		for (i = 0; i < env->nrcpt; i++) {
-			if (strcasecmp(env->rcpt[i].addr, addr) != 0)
+			if (strcasecmp(env->rcpt[i].addr, addr) != 0 &&
+			    !change_orcpt_is(env->rcpt[i].params, addr))
 				continue;
 			free(env->rcpt[i].addr);
 			free(env->rcpt[i].params);
@@ -351,9 +367,9 @@ change_envelope(struct qf_env *env, const struct record *r, const char **bad)
 			memmove(&env->rcpt[i], &env->rcpt[i + 1],
 			    (env->nrcpt - i - 1) * sizeof(*env->rcpt));
 			env->nrcpt--;
-			return 0;
+			i--;
 		}
-		return 0;	/* not a recipient: nothing to do */
+		return 0;
 	}
 	*bad = "an unknown change";
 	return -1;
@@ -418,4 +434,42 @@ change_lf(struct buf *b, const char *p, size_t len)
 	for (i = 0; i < len; i++)
 		if (!(p[i] == '\r' && i + 1 < len && p[i + 1] == '\n'))
 			buf_appendc(b, p[i]);
+}
+
+/*
+ * No control characters; with folding, a line break (LF or CRLF) only
+ * before a space or a tab, so that no new header line can begin.
+ */
+static int
+change_text_ok(const char *p, int folding)
+{
+	for (; *p; p++) {
+		if (folding && *p == '\r' && p[1] == '\n')
+			p++;
+		if (folding && *p == '\n' && (p[1] == ' ' || p[1] == '\t'))
+			continue;
+		if ((unsigned char)*p < 0x20 && *p != '\t')
+			return 0;
+		if (*p == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+/* Does params carry ORCPT=rfc822;addr (xtext, as intake writes it)? */
+static int
+change_orcpt_is(const char *params, const char *addr)
+{
+	char		 v[ADDR_MAX * 3 + 16], want[ADDR_MAX * 3 + 16];
+	const unsigned char *a;
+	size_t		 n;
+
+	if (!qf_param(params, "ORCPT", v, sizeof(v)))
+		return 0;
+	n = (size_t)snprintf(want, sizeof(want), "rfc822;");
+	for (a = (const unsigned char *)addr; *a && n + 4 < sizeof(want); a++)
+		n += (size_t)(*a < 33 || *a > 126 || *a == '+' || *a == '=' ?
+		    snprintf(want + n, sizeof(want) - n, "+%02X", *a) :
+		    snprintf(want + n, sizeof(want) - n, "%c", *a));
+	return strcasecmp(v, want) == 0;
 }

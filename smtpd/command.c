@@ -144,7 +144,7 @@ command_run(struct session *s, char *line, size_t len)
 	/* A filter refused the connection: every command hears it. */
 	if (s->mc_refuse[0] && c->run != cmd_quit && c->run != cmd_noop &&
 	    c->run != cmd_rset && c->run != cmd_help) {
-		session_reject(s, "CONNECT", NULL, "%s", s->mc_refuse);
+		mc_reject(s, "CONNECT", NULL, s->mc_refuse);
 		return;
 	}
 	/* Draining: finish the transaction, then only QUIT is left. */
@@ -233,7 +233,7 @@ static void
 command_mail_filtered(struct session *s)
 {
 	if (s->mc_verdict == MC_REJECT) {
-		session_reject(s, "MAIL", NULL, "%s", s->mc_text);
+		mc_reject(s, "MAIL", NULL, s->mc_text);
 		s->mc_verdict = MC_CONTINUE;
 		session_reset_tx(s);
 	} else
@@ -258,7 +258,7 @@ static void
 command_rcpt_filtered(struct session *s)
 {
 	if (s->mc_verdict == MC_REJECT) {
-		session_reject(s, "RCPT", s->pending, "%s", s->mc_text);
+		mc_reject(s, "RCPT", s->pending, s->mc_text);
 		s->mc_verdict = MC_CONTINUE;
 		qc_sendf(s, PROTO_CHANGE, "rdel", "", s->pending, "", NULL);
 	} else
@@ -311,8 +311,7 @@ static void
 command_helo_filtered(struct session *s)
 {
 	if (s->mc_verdict == MC_REJECT) {
-		session_reject(s, s->esmtp ? "EHLO" : "HELO", NULL, "%s",
-		    s->mc_text);
+		mc_reject(s, s->esmtp ? "EHLO" : "HELO", NULL, s->mc_text);
 		s->mc_verdict = MC_CONTINUE;
 		s->helo_seen = 0;
 	} else

@@ -225,7 +225,7 @@ data_end_filtered(struct session *s)
 		    s->sender.addr);
 		session_reply(s, "250 2.0.0 Ok: discarded as %s", s->id);
 	} else
-		session_reject(s, stage, NULL, "%s", s->mc_text);
+		mc_reject(s, stage, NULL, s->mc_text);
 	s->mc_verdict = MC_CONTINUE;
 	session_reset_tx(s);
 	session_process(s);

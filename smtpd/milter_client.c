@@ -42,6 +42,7 @@
 
 #include "log.h"
 #include "proto.h"
+#include "queuefile.h"
 #include "smtpd.h"
 #include "sock.h"
 #include "tls.h"
@@ -86,6 +87,7 @@ static int	 mc_reply(struct mc_conn *, const struct milter_reply *);
 static int	 mc_change(struct mc_conn *, const struct milter_reply *);
 static void	 mc_verdict(struct session *, int, const char *);
 static void	 mc_header(struct session *);
+static void	 mc_field_add(struct session *, const char *, size_t);
 static void	 mc_eoh(struct session *);
 static void	 mc_body_flush(struct session *, int);
 static void	 mc_send_all(struct session *, uint32_t, uint32_t, int,
@@ -176,6 +178,9 @@ mc_run(struct session *s, enum mc_stage stage, void (*next)(struct session *))
 	s->mc_stage = stage;
 	s->mc_next = next;
 	s->mc_cur = -1;
+	if (stage <= MC_MAIL)
+		for (i = 0; i < s->sd->nmilters; i++)
+			s->mc[i].off_message = 0;	/* a new message */
 	if (stage != MC_EOM && stage != MC_RCPT)
 		s->mc_verdict = MC_CONTINUE;
 	else if (stage == MC_RCPT && s->mc_verdict == MC_REJECT)
@@ -603,6 +608,10 @@ mc_reply(struct mc_conn *m, const struct milter_reply *r)
 			mc_fail(m, "a malformed reply code");
 			return -1;
 		}
+		/* Too long to keep whole: the plain reply of its class. */
+		if (strlen(text) >= sizeof(s->mc_text))
+			text = text[0] == '4' ? "451 4.7.1 Service unavailable "
+			    "- try again later" : "550 5.7.1 Command rejected";
 		break;
 	case MILTER_R_SHUTDOWN:
 		mc_fail(m, "filter shutting down");
@@ -625,7 +634,13 @@ mc_reply(struct mc_conn *m, const struct milter_reply *r)
 	}
 	if (text) {
 		mc_verdict(s, MC_REJECT, text);
-		m->off_message = 1;
+		/*
+		 * A refused HELO or recipient is that command's answer only:
+		 * the filter goes on seeing the session and the message.
+		 */
+		if (streamed || s->mc_stage == MC_MAIL ||
+		    s->mc_stage == MC_EOM)
+			m->off_message = 1;
 	}
 	if (streamed) {
 		/* An answer to a header or body chunk, or to DATA. */
@@ -674,6 +689,11 @@ mc_change(struct mc_conn *m, const struct milter_reply *r)
 		mc_fail(m, "a change ('%c') it did not ask for", r->cmd);
 		return -1;
 	}
+	/* A record to qmgr holds at most RECORD_MAX: leave room for the rest. */
+	if (r->cmd != MILTER_R_REPLBODY && r->len > RECORD_MAX - 64) {
+		mc_fail(m, "a change ('%c') of %zu bytes", r->cmd, r->len);
+		return -1;
+	}
 	s->mc_changed = 1;
 	switch (r->cmd) {
 	case MILTER_R_ADDHEADER:
@@ -688,10 +708,16 @@ mc_change(struct mc_conn *m, const struct milter_reply *r)
 		snprintf(num, sizeof(num), "%u", idx);
 		qc_sendf(s, PROTO_CHANGE, op, num, name, value, NULL);
 		return 0;
-	case MILTER_R_REPLBODY:
-		if (r->len > 0)
-			qc_send(s, PROTO_NEWBODY, r->data, r->len);
+	case MILTER_R_REPLBODY: {
+		size_t	 off, n;
+
+		/* qmgr takes content in chunks of at most QF_CHUNK. */
+		for (off = 0; off < r->len; off += n) {
+			n = r->len - off < QF_CHUNK ? r->len - off : QF_CHUNK;
+			qc_send(s, PROTO_NEWBODY, r->data + off, n);
+		}
 		return 0;
+	}
 	case MILTER_R_QUARANTINE:
 		if (milter_parse_strings(r, f, 1) == -1) {
 			mc_fail(m, "a malformed quarantine");
@@ -764,8 +790,7 @@ mc_content(struct session *s, const char *p, size_t len)
 		if (s->mc_field.len > 0 && s->mc_field.data[s->mc_field.len -
 		    1] == '\n') {
 			if (p[0] == ' ' || p[0] == '\t') {
-				if (s->mc_field.len < MC_FIELD_MAX)
-					buf_append(&s->mc_field, p, n);
+				mc_field_add(s, p, n);
 				p += n;
 				len -= n;
 				continue;
@@ -778,8 +803,7 @@ mc_content(struct session *s, const char *p, size_t len)
 			len--;
 			break;
 		}
-		if (s->mc_field.len < MC_FIELD_MAX)
-			buf_append(&s->mc_field, p, n);
+		mc_field_add(s, p, n);
 		p += n;
 		len -= n;
 		if (s->mc_field.len > 0 && s->mc_field.data[s->mc_field.len -
@@ -802,6 +826,20 @@ mc_content(struct session *s, const char *p, size_t len)
 		if (s->mc_body.len >= MILTER_CHUNK - 1)
 			mc_body_flush(s, 0);
 	}
+}
+
+/*
+ * Part of a header line.  Past MC_FIELD_MAX the field is cut, but a
+ * line's end is always kept: it says where the next field starts.
+ */
+static void
+mc_field_add(struct session *s, const char *p, size_t n)
+{
+	if (s->mc_field.len < MC_FIELD_MAX)
+		buf_append(&s->mc_field, p, n);
+	else if (n > 0 && p[n - 1] == '\n' &&
+	    s->mc_field.data[s->mc_field.len - 1] != '\n')
+		buf_appendc(&s->mc_field, '\n');
 }
 
 /* The field in mc_field (LF line ends) to every filter as name, value. */
@@ -988,4 +1026,21 @@ mc_session_end(struct session *s)
 	s->mc = NULL;
 	buf_free(&s->mc_field);
 	buf_free(&s->mc_body);
+}
+
+/*
+ * A filter's refusal as the reply: a multi-line one (smfi_setmlreply)
+ * line by line, the last one logged as the refusal.
+ */
+void
+mc_reject(struct session *s, const char *stage, const char *rcpt,
+    const char *text)
+{
+	const char	*crlf;
+
+	while ((crlf = strstr(text, "\r\n")) != NULL) {
+		session_reply(s, "%.*s", (int)(crlf - text), text);
+		text = crlf + 2;
+	}
+	session_reject(s, stage, rcpt, "%s", text);
 }

@@ -659,6 +659,8 @@ session_extend_deadline(struct session *s, size_t n)
 	const struct conf *c = s->sd->conf;
 	uint64_t	 now = event_now_ms(), cap, ext;
 
+	if (s->data_mode == DM_PROXY)
+		return;	/* smtpd_upstream_proxy_timeout holds, whatever comes */
 	if (s->data_mode == DM_DATA || s->data_mode == DM_BDAT) {
 		cap = now + (uint64_t)c->smtpd_data_timeout * 1000;
 		if (c->smtpd_min_data_rate <= 0) {

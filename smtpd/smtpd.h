@@ -274,6 +274,8 @@ void	 mc_content(struct session *, const char *, size_t);
 void	 mc_data(struct session *);
 void	 mc_end_message(struct session *, int abort);
 void	 mc_cancel(struct session *);
+void	 mc_reject(struct session *, const char *stage, const char *rcpt,
+	    const char *text);
 void	 mc_session_end(struct session *);
 int	 mc_blocked(const struct session *);
 

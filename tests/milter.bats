@@ -57,6 +57,11 @@ send("hdrreject", "me@example.org", ["alice@localhost"],
      "X-Test: header-reject\r\nX-After: 1\r\n", "body\r\n" * 5000)
 send("after", "me@example.org", ["alice@localhost"], "X-Test: none\r\n",
      "after the header refusal\r\n")
+send("multiline", "me@example.org", ["alice@localhost"], "X-Test: multiline\r\n")
+send("inject", "me@example.org", ["alice@localhost"], "X-Test: inject\r\n")
+print("noop", s.noop()[0])
+# A transaction given up with RSET: the filter hears ABORT.
+s.mail("me@example.org"); s.rcpt("alice@localhost"); s.rset()
 s.quit()
 PY
 }
@@ -76,6 +81,12 @@ PY
 	[[ "$output" == *"discard accepted []"* ]]
 	[[ "$output" == *"hdrreject data 550 5.7.1 header refused by the test filter"* ]]
 	[[ "$output" == *"after accepted []"* ]]
+	# A two-line reply arrives as two lines, and the session stays in step.
+	[[ "$output" == *"multiline data 550 5.7.1 first line"$'\n'"5.7.1 second line"* ]]
+	# A filter's header value may not start a new header line.
+	[[ "$output" == *"inject data 451 4.3.0 Error: a filter's changes could not be made"* ]]
+	grep -q "a header value with a line break that is no folding" "$PH_LOG"
+	[[ "$output" == *"noop 250"* ]]
 	ph_wait_mail alice 2
 	ph_wait_mail bob 1
 	sleep 0.5
@@ -96,8 +107,10 @@ PY
 	grep -q '"ev": "mail", "sender": "<me@example.org>", "params": \[\], "queue_id": "[0-9A-F]\{16\}"' "$M_LOG"
 	grep -q '"ev": "header", "name": "Received", "value": "from client.example (unknown \[127.0.0.1\])\\r\\n\\tby ' "$M_LOG"
 	grep -q '"ev": "header", "name": "X-Test", "value": "none"' "$M_LOG"
+	# A recipient it refused does not take the message out of its view.
+	grep -q '"ev": "header", "name": "Subject", "value": "onerefused"' "$M_LOG"
 	grep -q '"ev": "eom", "body": "hello body\\r\\n.dot line\\r\\n", "test": "none"' "$M_LOG"
-	# The refused transactions were ended with ABORT, not left open.
+	# The transaction given up with RSET was ended with ABORT.
 	grep -q '"ev": "abort"' "$M_LOG"
 }
 

@@ -10,6 +10,8 @@ What it does depends on the message:
   X-Test: reject                554 5.7.1 at the end of the message
   X-Test: header-reject         550 5.7.1 at that header (read as it comes)
   X-Test: tempfail              TEMPFAIL at the end
+  X-Test: multiline             a two-line 550 at the end
+  X-Test: inject                a header value that would add a line
   X-Test: discard               DISCARD at the end
   X-Test: quarantine            quarantined at the end
   X-Test: change                headers added and changed, sender and
@@ -88,6 +90,11 @@ class TestMilter(Milter.Base):
             return Milter.REJECT
         if t == "tempfail":
             return Milter.TEMPFAIL
+        if t == "multiline":
+            self.setreply("550", "5.7.1", "first line", "second line")
+            return Milter.REJECT
+        if t == "inject":
+            self.addheader("X-Bad", "x\r\nInjected: yes")
         if t == "discard":
             return Milter.DISCARD
         if t == "quarantine":
