@@ -11,8 +11,11 @@
 
 #include "conf.h"
 #include "milter.h"
+#include "record.h"
 
 static void	 milter_hdr(unsigned char *, int, size_t);
+static int	 milter_put_strings(struct buf *, int, const char *, size_t,
+		    va_list);
 static int	 milter_parse_one(const char *, size_t, const struct milter_spec *,
 		    struct milter_spec *, char *, size_t);
 static int	 milter_parse_socket(struct milter_spec *, char *, size_t);
@@ -45,23 +48,36 @@ milter_put(struct buf *b, int cmd, const void *p, size_t len)
 	return 0;
 }
 
-int
-milter_putf(struct buf *b, int cmd, ...)
+/* A packet of prefix (its bytes as they are), then strings with NULs. */
+static int
+milter_put_strings(struct buf *b, int cmd, const char *prefix, size_t plen,
+    va_list ap)
 {
-	va_list		 ap;
 	const char	*s;
 	struct buf	 d;
 	int		 rc = 0;
 
 	buf_init(&d, 0);
-	va_start(ap, cmd);
+	if (plen > 0 && buf_append(&d, prefix, plen) == -1)
+		rc = -1;
 	while ((s = va_arg(ap, const char *)) != NULL)
 		if (buf_append(&d, s, strlen(s) + 1) == -1)
 			rc = -1;
-	va_end(ap);
 	if (rc == 0)
 		rc = milter_put(b, cmd, d.data, d.len);
 	buf_free(&d);
+	return rc;
+}
+
+int
+milter_putf(struct buf *b, int cmd, ...)
+{
+	va_list		 ap;
+	int		 rc;
+
+	va_start(ap, cmd);
+	rc = milter_put_strings(b, cmd, NULL, 0, ap);
+	va_end(ap);
 	return rc;
 }
 
@@ -86,22 +102,12 @@ int
 milter_put_macros(struct buf *b, int cmd, ...)
 {
 	va_list		 ap;
-	const char	*s;
-	struct buf	 d;
 	char		 c = (char)cmd;
-	int		 rc = 0;
+	int		 rc;
 
-	buf_init(&d, 0);
-	if (buf_append(&d, &c, 1) == -1)
-		rc = -1;
 	va_start(ap, cmd);
-	while ((s = va_arg(ap, const char *)) != NULL)
-		if (buf_append(&d, s, strlen(s) + 1) == -1)
-			rc = -1;
+	rc = milter_put_strings(b, MILTER_C_MACRO, &c, 1, ap);
 	va_end(ap);
-	if (rc == 0)
-		rc = milter_put(b, MILTER_C_MACRO, d.data, d.len);
-	buf_free(&d);
 	return rc;
 }
 
@@ -170,18 +176,9 @@ milter_parse_optneg(const struct milter_reply *r, uint32_t *version,
 int
 milter_parse_strings(const struct milter_reply *r, const char **f, int nf)
 {
-	size_t	 off = 0;
-	int	 i;
-	const char *nul;
+	struct record	 rec = { r->cmd, r->data, r->len };
 
-	for (i = 0; i < nf; i++) {
-		if (off >= r->len ||
-		    (nul = memchr(r->data + off, '\0', r->len - off)) == NULL)
-			return -1;
-		f[i] = r->data + off;
-		off = (size_t)(nul - r->data) + 1;
-	}
-	return off == r->len ? 0 : -1;
+	return record_fields(&rec, f, nf);
 }
 
 /*

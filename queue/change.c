@@ -456,20 +456,19 @@ change_text_ok(const char *p, int folding)
 	return 1;
 }
 
-/* Does params carry ORCPT=rfc822;addr (xtext, as intake writes it)? */
+/* Does params carry ORCPT=rfc822;addr, as intake writes it? */
 static int
 change_orcpt_is(const char *params, const char *addr)
 {
-	char		 v[ADDR_MAX * 3 + 16], want[ADDR_MAX * 3 + 16];
-	const unsigned char *a;
-	size_t		 n;
+	char		 v[ADDR_MAX * 3 + 16];
+	struct buf	 want;
+	int		 same;
 
 	if (!qf_param(params, "ORCPT", v, sizeof(v)))
 		return 0;
-	n = (size_t)snprintf(want, sizeof(want), "rfc822;");
-	for (a = (const unsigned char *)addr; *a && n + 4 < sizeof(want); a++)
-		n += (size_t)(*a < 33 || *a > 126 || *a == '+' || *a == '=' ?
-		    snprintf(want + n, sizeof(want) - n, "+%02X", *a) :
-		    snprintf(want + n, sizeof(want) - n, "%c", *a));
-	return strcasecmp(v, want) == 0;
+	buf_init(&want, 0);
+	intake_orcpt(&want, addr);	/* "ORCPT=rfc822;xtext" */
+	same = strcasecmp(v, buf_cstr(&want) + 6) == 0;
+	buf_free(&want);
+	return same;
 }

@@ -61,7 +61,6 @@ static int	 intake_atrn(struct intake *, const struct record *);
 static int	 intake_is_pickup(struct intake *, const char *);
 static int	 intake_space(struct qmgr *, const char *);
 static int	 intake_queue_rcpt(struct intake *, const char *, const char *);
-static void	 intake_orcpt(struct buf *, const char *);
 static void	 intake_forget_rcpts(struct intake *);
 static void	 intake_discard(struct intake *);
 static void	 intake_close(struct intake *);
@@ -479,7 +478,7 @@ intake_queue_rcpt(struct intake *it, const char *addr, const char *params)
 }
 
 /* ORCPT=rfc822;ADDR in xtext (RFC 3461 4), for rewritten recipients. */
-static void
+void
 intake_orcpt(struct buf *params, const char *addr)
 {
 	const unsigned char *p;

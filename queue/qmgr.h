@@ -91,6 +91,7 @@ void	 intake_set_commit_next(struct intake *, struct intake *);
 int	 intake_qfd(struct intake *);
 const char *intake_id(struct intake *);
 int	 intake_hold(struct intake *);
+void	 intake_orcpt(struct buf *params, const char *addr);
 
 /* admin.c: the queue tools' channel. */
 void	 admin_init(struct qmgr *);

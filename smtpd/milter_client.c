@@ -93,6 +93,7 @@ static void	 mc_body_flush(struct session *, int);
 static void	 mc_send_all(struct session *, uint32_t, uint32_t, int,
 		    const void *, size_t);
 static int	 mc_skip(const struct mc_conn *);
+static int	 mc_takes_content(const struct mc_conn *);
 
 /* Before the chroot and the sandbox: parse the list, resolve the hosts. */
 int
@@ -147,6 +148,13 @@ static const struct milter_spec *
 mc_spec(const struct mc_conn *m)
 {
 	return &m->s->sd->milters[m->idx];
+}
+
+/* Still in the message: open, and no final word on it yet. */
+static int
+mc_takes_content(const struct mc_conn *m)
+{
+	return m->state == MCS_OPEN && !m->off_session && !m->off_message;
 }
 
 /* A filter that is done for now: off, failed open, or not asked. */
@@ -763,7 +771,7 @@ mc_data(struct session *s)
 		struct mc_conn *m = &s->mc[i];
 
 		m->skip_body = 0;
-		if (mc_skip(m) || m->off_message || m->state != MCS_OPEN ||
+		if (!mc_takes_content(m) ||
 		    (m->pflags & MILTER_P_NODATA))
 			continue;
 		milter_put_macros(&m->out, MILTER_C_DATA, "i", s->id, NULL);
@@ -864,7 +872,7 @@ mc_header(struct session *s)
 	for (j = 0; j < s->sd->nmilters; j++) {
 		struct mc_conn *m = &s->mc[j];
 
-		if (mc_skip(m) || m->off_message || m->state != MCS_OPEN ||
+		if (!mc_takes_content(m) ||
 		    (m->pflags & MILTER_P_NOHDRS))
 			continue;
 		buf_init(&v, 0);
@@ -923,7 +931,7 @@ mc_send_all(struct session *s, uint32_t no, uint32_t nr, int cmd,
 	for (i = 0; i < s->sd->nmilters; i++) {
 		struct mc_conn *m = &s->mc[i];
 
-		if (mc_skip(m) || m->off_message || m->state != MCS_OPEN ||
+		if (!mc_takes_content(m) ||
 		    (m->pflags & no) || (cmd == MILTER_C_BODY && m->skip_body))
 			continue;
 		milter_put(&m->out, cmd, p, len);
