@@ -69,7 +69,7 @@ DEB_BUILD	= gcc make libc6-dev libcrypt-dev libssl-dev libbsd-dev libdb-dev \
 DEB_TEST	= bats swaks libnet-ssleay-perl libio-socket-ssl-perl python3 haproxy \
 		  python3-milter opendkim opendkim-tools python3-dkim \
 		  dovecot-lmtpd \
-		  mandoc clang libclang-rt-14-dev dnsmasq-base postfix \
+		  mandoc clang libclang-rt-14-dev dnsmasq-base unbound ldnsutils postfix \
 		  pflogsumm gdb strace
 
 .PHONY: all run check check-asan check-valgrind bench install clean deps \

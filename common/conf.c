@@ -616,7 +616,7 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 	}
 	if (conf_tls_level(c->smtp_tls_security_level) == -1) {
 		snprintf(err, errlen, "smtp_tls_security_level: expected none, "
-		    "may, encrypt or verify");
+		    "may, encrypt, verify, dane or dane-only");
 		return -1;
 	}
 	if (c->smtp_destination_rate_limit[0] &&
@@ -796,14 +796,22 @@ conf_parse_rate(const char *s, long *n, long *interval)
 }
 
 /* smtp_tls_security_level and policy map values: 0 none .. 3 verify. */
+static const char *const tls_levels[] = { "none", "may", "encrypt",
+    "verify", "dane", "dane-only" };
+
+const char *
+conf_tls_level_name(int level)
+{
+	return level >= 0 && level < 6 ? tls_levels[level] : "?";
+}
+
 int
 conf_tls_level(const char *s)
 {
-	static const char *const levels[] = { "none", "may", "encrypt",
-	    "verify" };
+	const char *const *levels = tls_levels;
 	int	 i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 6; i++)
 		if (strcasecmp(s, levels[i]) == 0)
 			return i;
 	return -1;

@@ -174,6 +174,9 @@ int	 conf_parse_rate(const char *, long *n, long *interval);
 #define TLS_LEVEL_MAY		1
 #define TLS_LEVEL_ENCRYPT	2
 #define TLS_LEVEL_VERIFY	3
+#define TLS_LEVEL_DANE		4	/* DANE where DNSSEC says so, else may */
+#define TLS_LEVEL_DANE_ONLY	5	/* DANE or nothing */
 int	 conf_tls_level(const char *);
+const char *conf_tls_level_name(int);
 
 #endif

@@ -2,12 +2,14 @@
 # a second instance B, the transport map, sending, waiting for log lines,
 # a DNS server, the queue tool.  The caller's teardown stops B.
 
-# start_b: a second instance, B, taking mail for remote.test; its ports
-# are bports (smtp, submission, smtps, odmr).
+# start_b: a second instance, B, taking mail for remote.test (and the
+# domains of B_DOMAINS, comma-separated); its ports are bports (smtp,
+# submission, smtps, odmr).  A certificate already in $PH_DIR/b/etc/tls
+# (cert.pem, key.pem) is kept.
 start_b() {
 	bports=($(ph_free_ports 4))
 	sh "$PH_SRC/master/mkinstance" "$PH_DIR/b" "$PH_LIBEXEC" "${bports[@]}" >/dev/null
-	sed -i 's/^local_domains = .*/local_domains = localhost, remote.test/' \
+	sed -i "s/^local_domains = .*/local_domains = localhost, remote.test${B_DOMAINS:+, $B_DOMAINS}/" \
 	    "$PH_DIR/b/etc/posthorn.conf"
 	sed -i 's/^drain_timeout = .*/drain_timeout = 5s/' "$PH_DIR/b/etc/posthorn.conf"
 	"$PH_LIBEXEC/master" -f -c "$PH_DIR/b/etc" > "$PH_DIR/b.log" 2>&1 &
@@ -107,4 +109,116 @@ pq() {
 # deferred_file ADDR: the deferred queue file holding recipient ADDR.
 deferred_file() {
 	grep -rla "$1" "$PH_DIR/queue/deferred" | head -1
+}
+
+# zone NAME KIND RECORD...: a zone for dnssec_dns.  KIND is signed
+# (validated: the resolver sets AD), insecure (no signatures, no trust
+# anchor) or bogus (signed with a key the resolver does not trust: every
+# answer is SERVFAIL).  Records are zone-file lines relative to NAME.
+zone() {
+	local name=$1 kind=$2
+	shift 2
+	mkdir -p "$PH_DIR/dns"
+	{
+		printf '$ORIGIN %s.\n$TTL 300\n' "$name"
+		printf '@ IN SOA ns.%s. hostmaster.%s. 1 3600 600 86400 300\n' \
+		    "$name" "$name"
+		printf '@ IN NS ns.%s.\nns IN A 127.0.0.1\n' "$name"
+		printf '%s\n' "$@"
+	} > "$PH_DIR/dns/$name.zone"
+	echo "$name $kind" >> "$PH_DIR/dns/zones"
+}
+
+# dnssec_dns: a validating unbound on a loopback port serving the zones
+# made by zone; the instance's dns_resolver points at it.
+dnssec_dns() {
+	command -v unbound >/dev/null || skip "unbound missing"
+	command -v ldns-signzone >/dev/null ||
+	    skip "ldns-signzone (ldnsutils) missing"
+	local dport name kind key file conf=$PH_DIR/dns/unbound.conf
+	dport=$(ph_free_ports 1)
+	cat > "$conf" <<-UNBOUND
+	server:
+	interface: 127.0.0.1@$dport
+	port: $dport
+	do-daemonize: no
+	username: ""
+	chroot: ""
+	directory: "$PH_DIR/dns"
+	pidfile: ""
+	use-syslog: no
+	logfile: "$PH_DIR/dns/unbound.log"
+	do-not-query-localhost: no
+	module-config: "validator iterator"
+	local-zone: "test." nodefault
+	val-log-level: 2
+	UNBOUND
+	while read -r name kind; do
+		file=$name.zone
+		if [ "$kind" != insecure ]; then
+			key=$(cd "$PH_DIR/dns" &&
+			    ldns-keygen -a ECDSAP256SHA256 -k "$name")
+			(cd "$PH_DIR/dns" && ldns-signzone "$name.zone" "$key") ||
+			    return 1
+			file=$name.zone.signed
+			# bogus: the resolver trusts another key.
+			[ "$kind" != bogus ] || key=$(cd "$PH_DIR/dns" &&
+			    ldns-keygen -a ECDSAP256SHA256 -k "$name")
+			printf 'trust-anchor-file: "%s"\n' \
+			    "$PH_DIR/dns/$key.key" >> "$conf"
+		fi
+		printf 'auth-zone:\nname: "%s."\nzonefile: "%s"\n' \
+		    "$name" "$PH_DIR/dns/$file" >> "$conf"
+		printf 'for-upstream: yes\nfor-downstream: no\n' >> "$conf"
+		printf 'fallback-enabled: no\nserver:\n' >> "$conf"
+	done < "$PH_DIR/dns/zones"
+	unbound -d -c "$conf" > "$PH_DIR/dns/unbound.out" 2>&1 &
+	PH_SINKS+=($!)
+	ph_wait_listen "$dport"
+	ph_conf dns_resolver "127.0.0.1:$dport"
+}
+
+# tlsa_ee CERT: "3 1 1 <SHA-256 of its public key>" (DANE-EE).
+tlsa_ee() {
+	printf '3 1 1 %s' "$(openssl x509 -in "$1" -noout -pubkey |
+	    openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)"
+}
+
+# tlsa_ta CERT: "2 0 1 <SHA-256 of the certificate>" (DANE-TA).
+tlsa_ta() {
+	printf '2 0 1 %s' "$(openssl x509 -in "$1" -outform DER |
+	    sha256sum | cut -d' ' -f1)"
+}
+
+# cert_for NAME DIR [CA]: a key and certificate for NAME in DIR (key.pem,
+# cert.pem), self-signed or signed by the CA in DIR CA (ca.pem, ca.key);
+# with a CA, cert.pem holds the chain (the certificate, then the CA's).
+cert_for() {
+	local name=$1 dir=$2 ca=${3:-}
+	mkdir -p "$dir"
+	if [ -z "$ca" ]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		    -nodes -days 30 -subj "/CN=$name" \
+		    -addext "subjectAltName=DNS:$name" \
+		    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+		return
+	fi
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -subj "/CN=$name" -keyout "$dir/key.pem" -out "$dir/req.pem" \
+	    2>/dev/null
+	printf 'subjectAltName=DNS:%s\n' "$name" > "$dir/ext"
+	openssl x509 -req -in "$dir/req.pem" -CA "$ca/ca.pem" \
+	    -CAkey "$ca/ca.key" -CAcreateserial -days 30 \
+	    -extfile "$dir/ext" -out "$dir/leaf.pem" 2>/dev/null
+	cat "$dir/leaf.pem" "$ca/ca.pem" > "$dir/cert.pem"
+}
+
+# test_ca DIR: a CA (ca.pem, ca.key) in DIR.
+test_ca() {
+	mkdir -p "$1"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -days 30 -subj "/CN=posthorn test CA" \
+	    -addext "basicConstraints=critical,CA:TRUE" \
+	    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+	    -keyout "$1/ca.key" -out "$1/ca.pem" 2>/dev/null
 }

@@ -53,6 +53,26 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c,
 	return client_send(sj, c, ext);
 }
 
+/* What the handshake gave, and under which policy (the logs' word). */
+static void
+client_log_tls(const struct smtp_job *sj, const struct smtp_conn *c)
+{
+	const char	*pol = conf_tls_level_name(sj->tls_level);
+
+	if (c->verified[0])
+		log_info("%s: Verified TLS connection established to %s: %s "
+		    "with cipher %s (%s matched; policy %s)", sj->a->id,
+		    c->name, SSL_get_version(c->ssl), SSL_get_cipher(c->ssl),
+		    c->verified, pol);
+	else
+		log_info("%s: Unverified TLS connection established to %s: %s "
+		    "with cipher %s (policy %s%s)", sj->a->id, c->name,
+		    SSL_get_version(c->ssl), SSL_get_cipher(c->ssl), pol,
+		    sj->tls_level >= TLS_LEVEL_DANE ? (sj->host_level ==
+		    TLS_LEVEL_ENCRYPT ? ", TLSA records unusable" :
+		    ", no DANE for this host") : "");
+}
+
 /*
  * A session ready for MAIL: the greeting, EHLO, STARTTLS and AUTH as the
  * destination's policy asks.  -1 (why, dsn set): try the next server.
@@ -84,7 +104,7 @@ client_open(struct smtp_job *sj, struct smtp_conn *c, struct smtp_ext *extp,
 	}
 	sj->dsn = ext.dsn;
 	if (ext.starttls && !c->ssl && !sj->no_tls && sj->tls &&
-	    sj->tls_level != TLS_LEVEL_NONE) {
+	    sj->host_level != TLS_LEVEL_NONE) {
 		if (conn_printf(c, "STARTTLS\r\n") == -1 ||
 		    conn_reply(c, &r) == -1) {
 			snprintf(why, whylen, "lost connection with %s after "
@@ -93,10 +113,10 @@ client_open(struct smtp_job *sj, struct smtp_conn *c, struct smtp_ext *extp,
 			return -1;
 		}
 		if (r.code == 220) {
-			if (conn_starttls(c, sj->tls, c->host, sj->tls_level ==
-			    TLS_LEVEL_VERIFY, why, whylen) == -1) {
+			if (conn_starttls(c, sj->tls, c->host, sj->host_level ==
+			    TLS_LEVEL_VERIFY, &sj->dane, why, whylen) == -1) {
 				/* Only "may" falls back to plaintext. */
-				sj->tls_failed = sj->tls_level == TLS_LEVEL_MAY;
+				sj->tls_failed = sj->host_level == TLS_LEVEL_MAY;
 				strlcpy(dsn, "4.7.5", 8);
 				return -1;
 			}
@@ -105,9 +125,10 @@ client_open(struct smtp_job *sj, struct smtp_conn *c, struct smtp_ext *extp,
 				return -1;
 			}
 			sj->dsn = ext.dsn;
+			client_log_tls(sj, c);
 		}
 	}
-	if (!c->ssl && sj->tls_level >= TLS_LEVEL_ENCRYPT) {
+	if (!c->ssl && sj->host_level >= TLS_LEVEL_ENCRYPT) {
 		snprintf(why, whylen, "TLS is required, but host %s did not "
 		    "offer it", c->name);
 		strlcpy(dsn, "4.7.4", 8);

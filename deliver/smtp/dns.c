@@ -28,11 +28,10 @@
 #include "sock.h"
 #include "smtp.h"
 
-static int	 dns_addrs(const struct conf *, const char *, int,
+static int	 dns_addrs(const struct conf *, const char *, int, int,
 		    struct smtp_host *, char *, size_t);
 static int	 dns_is_me(const struct conf *, const char *);
 static int	 dns_host_is_me(const struct conf *, const struct smtp_host *);
-static int	 dns_query(const char *, int, unsigned char *, size_t, int *);
 
 int
 dns_init(const struct conf *c, char *err, size_t errlen)
@@ -61,17 +60,90 @@ dns_init(const struct conf *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* res_query; the answer length, or -1 with *herr (h_errno) set. */
-static int
-dns_query(const char *name, int type, unsigned char *ans, size_t len,
-    int *herr)
+/* Are the resolvers all on this host (to be trusted with the AD bit)? */
+int
+dns_resolver_is_local(void)
 {
-	int	 n;
+	int	 i;
 
-	h_errno = 0;
-	n = res_query(name, ns_c_in, type, ans, (int)len);
-	*herr = h_errno;
-	return n;
+	for (i = 0; i < _res.nscount; i++)
+		if (_res.nsaddr_list[i].sin_family != AF_INET ||
+		    (ntohl(_res.nsaddr_list[i].sin_addr.s_addr) >> 24) != 127)
+			return 0;
+	return _res.nscount > 0;
+}
+
+/*
+ * One query, as res_query would make it, but through res_send so that a
+ * denial (NXDOMAIN, NODATA) comes with its header too: the answer length,
+ * or -1 with *herr set as res_query sets h_errno.  With dnssec, the query
+ * asks for DNSSEC (EDNS0 with DO, and AD) and *secure says whether the
+ * resolver vouched for the answer or the denial (the AD bit, RFC 4035
+ * 3.2.3).  Only a validating resolver on this host may be trusted with
+ * that: smtp(8) says so.
+ */
+int
+dns_lookup(const char *name, int type, unsigned char *ans, size_t len,
+    int *herr, int dnssec, int *secure)
+{
+	unsigned char	 q[NS_PACKETSZ + 16], *opt;
+	HEADER		*hp;
+	int		 n, ql;
+
+	*herr = NETDB_INTERNAL;
+	if (secure)
+		*secure = 0;
+	if ((ql = res_mkquery(ns_o_query, name, ns_c_in, type, NULL, 0, NULL,
+	    q, NS_PACKETSZ)) < 0)
+		return -1;
+	if (dnssec) {
+		/* An OPT record (RFC 6891): root, type 41, 1232 bytes, DO. */
+		static const unsigned char rr[11] = { 0, 0, 41, 0x04, 0xd0,
+		    0, 0, 0x80, 0, 0, 0 };
+
+		opt = q + ql;
+		memcpy(opt, rr, sizeof(rr));
+		ql += (int)sizeof(rr);
+		hp = (HEADER *)q;
+		hp->arcount = htons((uint16_t)(ntohs(hp->arcount) + 1));
+		hp->ad = 1;
+#ifdef RES_TRUSTAD
+		_res.options |= RES_TRUSTAD;
+#endif
+	}
+	n = res_send(q, ql, ans, (int)len);
+#ifdef RES_TRUSTAD
+	_res.options &= ~(unsigned long)RES_TRUSTAD;
+#endif
+	if (n < 0) {
+		*herr = TRY_AGAIN;
+		return -1;
+	}
+	if ((size_t)n < HFIXEDSZ || n > (int)len) {
+		*herr = NO_RECOVERY;
+		return -1;
+	}
+	hp = (HEADER *)ans;
+	if (secure)
+		*secure = dnssec && hp->ad;
+	switch (hp->rcode) {
+	case ns_r_noerror:
+		if (ntohs(hp->ancount) == 0) {
+			*herr = NO_DATA;
+			return -1;
+		}
+		*herr = 0;
+		return n;
+	case ns_r_nxdomain:
+		*herr = HOST_NOT_FOUND;
+		return -1;
+	case ns_r_servfail:
+		*herr = TRY_AGAIN;
+		return -1;
+	default:
+		*herr = NO_RECOVERY;
+		return -1;
+	}
 }
 
 /* Is an MX name this host (myhostname; a trailing dot and case aside)? */
@@ -110,14 +182,14 @@ dns_cmp(const void *a, const void *b)
 
 int
 dns_dest(const struct conf *c, const char *transport, const char *nexthop,
-    struct smtp_dest *d, char *why, size_t whylen, char *dsn)
+    int dnssec, struct smtp_dest *d, char *why, size_t whylen, char *dsn)
 {
 	unsigned char	 ans[NS_PACKETSZ * 8];
 	char		 host[256], name[NS_MAXDNAME];
 	const char	*p, *end;
 	ns_msg		 msg;
 	ns_rr		 rr;
-	int		 port, n, herr, i, count, nomx = 0, found;
+	int		 port, n, herr, i, count, nomx = 0, found, secure;
 	size_t		 k, j;
 	struct smtp_host tmp;
 
@@ -161,8 +233,11 @@ dns_dest(const struct conf *c, const char *transport, const char *nexthop,
 		goto bad;
 	/* LMTP hosts are never MX targets (RFC 2033 is for local use). */
 	if (nomx || d->lmtp) {
+		/* A name from the configuration, not from the DNS. */
+		d->mx_secure = 1;
 		strlcpy(d->host[0].name, host, sizeof(d->host[0].name));
-		if (dns_addrs(c, host, port, &d->host[0], why, whylen) == -1) {
+		if (dns_addrs(c, host, port, dnssec, &d->host[0], why,
+		    whylen) == -1) {
 			strlcpy(dsn, "4.4.3", 8);
 			return -1;
 		}
@@ -176,7 +251,10 @@ dns_dest(const struct conf *c, const char *transport, const char *nexthop,
 		d->nhost = 1;
 		return 0;
 	}
-	n = dns_query(host, ns_t_mx, ans, sizeof(ans), &herr);
+	n = dns_lookup(host, ns_t_mx, ans, sizeof(ans), &herr, dnssec,
+	    &secure);
+	/* RFC 7672 2.2.1: an MX answer, or its denial, may be secure. */
+	d->mx_secure = secure;
 	if (n < 0 && herr == HOST_NOT_FOUND) {
 		snprintf(why, whylen, "Host or domain name not found. Name "
 		    "service error for name=%s type=MX: Host not found", host);
@@ -234,8 +312,8 @@ dns_dest(const struct conf *c, const char *transport, const char *nexthop,
 	} else
 		qsort(d->host, d->nhost, sizeof(d->host[0]), dns_cmp);
 	for (k = 0; k < d->nhost; k++)
-		(void)dns_addrs(c, d->host[k].name, port, &d->host[k], why,
-		    whylen);
+		(void)dns_addrs(c, d->host[k].name, port, dnssec, &d->host[k],
+		    why, whylen);
 	/*
 	 * RFC 5321 5.1: when we are one of the MX hosts (by name or by
 	 * address), only the more preferred ones are candidates; none left
@@ -287,9 +365,13 @@ bad:
 	return -1;
 }
 
-/* A and AAAA of name (or name itself if it is an address literal). */
+/*
+ * A and AAAA of name (or name itself if it is an address literal).  With
+ * dnssec the DNS is asked even without dns_resolver (getaddrinfo does
+ * not tell what is validated), and h->secure says that every answer was.
+ */
 static int
-dns_addrs(const struct conf *c, const char *name, int port,
+dns_addrs(const struct conf *c, const char *name, int port, int dnssec,
     struct smtp_host *h, char *why, size_t whylen)
 {
 	struct addrinfo	 hints, *res, *ai;
@@ -299,10 +381,13 @@ dns_addrs(const struct conf *c, const char *name, int port,
 	ns_msg		 msg;
 	ns_rr		 rr;
 	int		 types[2] = { ns_t_a, ns_t_aaaa }, t, n, i, herr, rc;
+	int		 literal, secure, all_secure = 1;
 
 	h->naddr = 0;
-	if (c->dns_resolver[0] == '\0' || inet_pton(AF_INET, name,
-	    ans) == 1 || inet_pton(AF_INET6, name, ans) == 1) {
+	h->secure = 0;
+	literal = inet_pton(AF_INET, name, ans) == 1 ||
+	    inet_pton(AF_INET6, name, ans) == 1;
+	if (literal || (c->dns_resolver[0] == '\0' && !dnssec)) {
 		memset(&hints, 0, sizeof(hints));
 		hints.ai_family = AF_UNSPEC;
 		hints.ai_socktype = SOCK_STREAM;
@@ -319,8 +404,14 @@ dns_addrs(const struct conf *c, const char *name, int port,
 		freeaddrinfo(res);
 	} else {
 		for (t = 0; t < 2; t++) {
-			if ((n = dns_query(name, types[t], ans, sizeof(ans),
-			    &herr)) < 0 || ns_initparse(ans, n, &msg) != 0)
+			n = dns_lookup(name, types[t], ans, sizeof(ans), &herr,
+			    dnssec, &secure);
+			/* A denial counts too: AAAA may be securely absent. */
+			if (n >= 0 || herr == NO_DATA || herr == HOST_NOT_FOUND)
+				all_secure &= secure;
+			else
+				all_secure = 0;
+			if (n < 0 || ns_initparse(ans, n, &msg) != 0)
 				continue;
 			for (i = 0; i < ns_msg_count(msg, ns_s_an) &&
 			    h->naddr < SMTP_MAX_ADDRS; i++) {
@@ -353,6 +444,7 @@ dns_addrs(const struct conf *c, const char *name, int port,
 			    "found", name);
 			return -1;
 		}
+		h->secure = dnssec && all_secure;
 	}
 	for (i = 0; i < (int)h->naddr; i++) {
 		if (h->addr[i].ss_family == AF_INET)

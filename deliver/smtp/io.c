@@ -150,24 +150,42 @@ int	 tls_system_cas_pending;
 
 int
 conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, int verify,
-    char *why, size_t whylen)
+    const struct smtp_dane *dane, char *why, size_t whylen)
 {
 	X509_VERIFY_PARAM *vp;
 	unsigned char	 a[16];
+	const char	*m = NULL;
 	long		 vr = X509_V_OK;
-	int		 ip;
+	int		 ip, use_dane = 0;
 
 	ERR_clear_error();
+	c->verified[0] = '\0';
+	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+		snprintf(why, whylen, "TLS: %s", tls_error());
+		return -1;
+	}
+	if (verify && dane && dane->n > 0) {
+		/* RFC 7672 8.1: SNI is the TLSA base domain. */
+		(void)SSL_set_tlsext_host_name(c->ssl, dane->base);
+		switch (dane_apply(c->ssl, dane)) {
+		case -1:
+			snprintf(why, whylen, "TLS: DANE: %s", tls_error());
+			return -1;
+		case 0:
+			/* Nothing OpenSSL can match: as unusable records. */
+			verify = 0;
+			break;
+		default:
+			use_dane = 1;
+		}
+		goto handshake;
+	}
 	if (verify && tls_system_cas_pending) {
 		tls_system_cas_pending = 0;
 		if (SSL_CTX_set_default_verify_paths(ctx) != 1)
 			log_warnx("TLS: no trusted CA certificates (system "
 			    "default): %s", tls_error());
 		ERR_clear_error();
-	}
-	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
-		snprintf(why, whylen, "TLS: %s", tls_error());
-		return -1;
 	}
 	ip = inet_pton(AF_INET, c->host, a) == 1 ||
 	    inet_pton(AF_INET6, c->host, a) == 1;
@@ -181,6 +199,7 @@ conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, int verify,
 			return -1;
 		}
 	}
+handshake:
 	conn_timeouts(c);
 	if (SSL_connect(c->ssl) != 1) {
 		snprintf(why, whylen, "TLS handshake with %s failed: %s",
@@ -190,6 +209,18 @@ conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, int verify,
 		c->ssl = NULL;
 		return -1;
 	}
+	if (use_dane && ((vr = SSL_get_verify_result(c->ssl)) != X509_V_OK ||
+	    (m = dane_matched(c->ssl)) == NULL)) {
+		snprintf(why, whylen, "server certificate of %s not verified: "
+		    "no TLSA record of %s matches (%s)", c->name, dane->base,
+		    vr != X509_V_OK ? X509_verify_cert_error_string(vr) :
+		    "no DANE match");
+		return -1;
+	}
+	if (use_dane) {
+		strlcpy(c->verified, m, sizeof(c->verified));
+		return 0;
+	}
 	if (verify && (SSL_get0_peer_certificate(c->ssl) == NULL ||
 	    (vr = SSL_get_verify_result(c->ssl)) != X509_V_OK)) {
 		snprintf(why, whylen, "server certificate of %s not verified: "
@@ -197,6 +228,8 @@ conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, int verify,
 		    X509_verify_cert_error_string(vr) : "no certificate");
 		return -1;
 	}
+	if (verify)
+		strlcpy(c->verified, "PKIX", sizeof(c->verified));
 	return 0;
 }
 

@@ -82,6 +82,11 @@ main(int argc, char **argv)
 	if (dns_init(&svc.conf, err, sizeof(err)) == -1 ||
 	    self_init(&svc.conf, err, sizeof(err)) == -1)
 		log_fatalx("%s", err);
+	if (conf_tls_level(svc.conf.smtp_tls_security_level) >=
+	    TLS_LEVEL_DANE && !dns_resolver_is_local())
+		log_warnx("DANE trusts the AD bit of a resolver that is not on "
+		    "this host: %s", svc.conf.dns_resolver[0] ?
+		    svc.conf.dns_resolver : "see /etc/resolv.conf");
 	if (stat(Q_OWNER_DIR, &st) == -1)
 		log_fatal("stat %s", Q_OWNER_DIR);
 	queue_uid = st.st_uid;
@@ -108,6 +113,9 @@ main(int argc, char **argv)
 	    svc.conf.smtp_sasl_password_map, err, sizeof(err))) == NULL)
 		log_fatalx("smtp_sasl_password_map: %s", err);
 	SSL_CTX_set_mode(tls, SSL_MODE_AUTO_RETRY);
+	/* DANE (RFC 7672) is per session; the context only allows it. */
+	if (SSL_CTX_dane_enable(tls) <= 0)
+		log_fatalx("TLS: DANE: %s", tls_error());
 	service_drop(&svc);
 	service_sandbox(&svc, SANDBOX_READ_ONLY);
 
@@ -203,6 +211,7 @@ smtp_serve(struct service *svc, SSL_CTX *tls, int fd,
 		smtp_session_end(sess);
 	}
 	free(sj.res);
+	dane_clear(&sj.dane);
 	if (sj.sasl_pass)
 		explicit_bzero(sj.sasl_pass, strlen(sj.sasl_pass));
 	free(sj.sasl_user);
@@ -327,7 +336,8 @@ smtp_policy(struct smtp_job *sj, const char *nexthop, char *why,
 		if (r == 1) {
 			if ((lvl = conf_tls_level(val)) == -1)
 				log_warnx("smtp_tls_policy_map: '%s' for %s is "
-				    "not none, may, encrypt or verify; using "
+				    "not none, may, encrypt, verify, dane or "
+				    "dane-only; using "
 				    "encrypt", val, nexthop);
 			sj->tls_level = lvl == -1 ? TLS_LEVEL_ENCRYPT : lvl;
 		}
@@ -352,6 +362,14 @@ smtp_policy(struct smtp_job *sj, const char *nexthop, char *why,
 	return 0;
 }
 
+static int
+smtp_port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET ?
+	    ((const struct sockaddr_in *)ss)->sin_port :
+	    ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
 /* Every server in turn until one has the last word on every recipient. */
 static void
 smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
@@ -364,7 +382,7 @@ smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
 	char		 domain[256];
 	const char	*at;
 	size_t		 h, k;
-	int		 rc, port, tries;
+	int		 rc, port, tries, dnssec, level;
 	time_t		 start = time(NULL);
 
 	if (strcmp(sj->a->transport, "odmr") == 0) {
@@ -390,15 +408,16 @@ smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
 		free(d);
 		return;
 	}
-	rc = dns_dest(sj->conf, sj->a->transport, nexthop, d, why, whylen,
-	    dsn);
+	dnssec = sj->tls_level >= TLS_LEVEL_DANE;
+	rc = dns_dest(sj->conf, sj->a->transport, nexthop, dnssec, d, why,
+	    whylen, dsn);
 	if (rc < 0) {
 		free(d);
 		return;
 	}
 	if (d->unix_path) {
 		/* A local socket: TLS levels do not apply. */
-		sj->tls_level = TLS_LEVEL_NONE;
+		sj->tls_level = sj->host_level = TLS_LEVEL_NONE;
 		if (conn_open_unix(&c, d->path, sj->conf->smtp_connect_timeout,
 		    why, whylen) == 0)
 			smtp_finish(sess, sj, &c, &ext, nexthop,
@@ -408,11 +427,17 @@ smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
 	}
 	strlcpy(dsn, "4.4.1", 8);
 	for (h = 0; h < d->nhost; h++) {
+		level = sj->tls_level;
+		if (dnssec && d->host[h].naddr > 0 && (level = dane_level(
+		    sj->tls_level, d, &d->host[h], smtp_port_of(&d->host[h].
+		    addr[0]), &sj->dane, why, whylen)) == -1) {
+			log_info("%s: %s", sj->a->id, why);
+			strlcpy(dsn, "4.7.5", 8);
+			continue;
+		}
+		sj->host_level = level;
 		for (k = 0; k < d->host[h].naddr; k++) {
-			port = ntohs(d->host[h].addr[k].ss_family == AF_INET ?
-			    ((struct sockaddr_in *)&d->host[h].addr[k])->
-			    sin_port : ((struct sockaddr_in6 *)
-			    &d->host[h].addr[k])->sin6_port);
+			port = smtp_port_of(&d->host[h].addr[k]);
 			sj->no_tls = 0;
 			/*
 			 * qmgr gives up on a job after local_timeout and would
@@ -470,7 +495,7 @@ smtp_odmr(struct smtp_job *sj, struct smtp_session *sess, char *why,
 	struct smtp_ext	 ext;
 	char		 name[300];
 
-	sj->tls_level = TLS_LEVEL_NONE;
+	sj->tls_level = sj->host_level = TLS_LEVEL_NONE;
 	if (smtp_session_use(sess, sj, sj->a->nexthop) == 0)
 		return;
 	strlcpy(dsn, "4.4.2", 8);

@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <stdint.h>
 #include <time.h>
 
 #include <openssl/ssl.h>
@@ -26,6 +27,7 @@
 struct smtp_host {
 	char		 name[256];
 	int		 pref;
+	int		 secure;	/* its addresses DNSSEC-validated */
 	size_t		 naddr;
 	struct sockaddr_storage addr[SMTP_MAX_ADDRS];
 };
@@ -33,6 +35,7 @@ struct smtp_host {
 struct smtp_dest {
 	int		 lmtp;
 	int		 unix_path;	/* LMTP over a UNIX socket */
+	int		 mx_secure;	/* the MX answer (or none) validated */
 	char		 path[108];
 	size_t		 nhost;
 	struct smtp_host host[SMTP_MAX_HOSTS];
@@ -54,6 +57,7 @@ struct smtp_conn {
 	char		 host[256];	/* the name we asked for (TLS checks) */
 	long		 timeout;	/* seconds, for the next read */
 	int		 closing;	/* the server said 421 */
+	char		 verified[16];	/* "DANE-EE(3)", "DANE-TA(2)", "PKIX" */
 };
 
 struct smtp_reply {
@@ -72,10 +76,40 @@ struct smtp_ext {
 
 /* dns.c */
 int	 dns_init(const struct conf *, char *, size_t);
-/* 0 ok, -1 temporary (why, dsn set), -2 permanent (why, dsn set). */
+/*
+ * 0 ok, -1 temporary (why, dsn set), -2 permanent (why, dsn set).  With
+ * dnssec, mx_secure and each host's secure say what the resolver vouched
+ * for (RFC 7672 2.2).
+ */
 int	 dns_dest(const struct conf *, const char *transport,
-	    const char *nexthop, struct smtp_dest *, char *why, size_t,
-	    char *dsn);
+	    const char *nexthop, int dnssec, struct smtp_dest *, char *why,
+	    size_t, char *dsn);
+int	 dns_resolver_is_local(void);
+int	 dns_lookup(const char *name, int type, unsigned char *, size_t,
+	    int *herr, int dnssec, int *secure);
+
+/* dane.c: RFC 7672 for one host. */
+struct smtp_tlsa {
+	uint8_t		 usage, selector, mtype;
+	size_t		 len;
+	unsigned char	 data[4096];
+};
+struct smtp_dane {
+	char		 base[256];	/* TLSA base domain: the host name */
+	size_t		 n;		/* usable records in rr */
+	size_t		 nrecords;	/* all TLSA records found */
+	struct smtp_tlsa *rr;
+};
+#define DANE_NONE	0	/* none, or not validated: as no DANE */
+#define DANE_USABLE	1
+#define DANE_UNUSABLE	2	/* only records DANE for SMTP cannot use */
+#define DANE_FAIL	3	/* the lookup failed: not this host */
+int	 dane_level(int policy, const struct smtp_dest *,
+	    const struct smtp_host *, int port, struct smtp_dane *,
+	    char *why, size_t);
+int	 dane_apply(SSL *, const struct smtp_dane *);
+const char *dane_matched(SSL *);
+void	 dane_clear(struct smtp_dane *);
 
 /* self.c: our own SMTP service's addresses (MX loop detection). */
 int	 self_init(const struct conf *, char *, size_t);
@@ -89,8 +123,10 @@ int	 conn_open_unix(struct smtp_conn *, const char *path, long timeout,
 	    char *why, size_t);
 /* The system's CAs are still to be loaded into the context (io.c). */
 extern int	 tls_system_cas_pending;
+/* verify: the certificate must check out (against dane when it has
+ * usable records, else against the CAs and the host name). */
 int	 conn_starttls(struct smtp_conn *, SSL_CTX *, const char *sni,
-	    int verify, char *why, size_t);
+	    int verify, const struct smtp_dane *dane, char *why, size_t);
 int	 conn_write(struct smtp_conn *, const void *, size_t);
 int	 conn_printf(struct smtp_conn *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
@@ -109,6 +145,8 @@ struct smtp_job {
 	int		 tls_failed;
 	int		 dsn;		/* the server offers DSN */
 	int		 tls_level;	/* TLS_LEVEL_* for this destination */
+	int		 host_level;	/* what tls_level means for this host */
+	struct smtp_dane dane;		/* its TLSA records, under dane */
 	char		*sasl_user;	/* client AUTH, when the map says so */
 	char		*sasl_pass;
 };
