@@ -150,6 +150,7 @@ static const struct conf_key conf_keys[] = {
 	S(smtpd_tls_ciphersuites, ""),
 	B(smtpd_tls_wrappermode, "no"),
 	B(smtpd_auth_enable, "yes"),
+	B(smtpd_requiretls, "yes"),
 	B(smtpd_auth_required, "no"),
 	B(smtpd_tls_auth_only, "yes"),
 	B(smtpd_auth_received_header, "yes"),

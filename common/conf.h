@@ -109,6 +109,7 @@ struct conf {
 	long	 smtpd_auth_required;
 	long	 smtpd_tls_auth_only;
 	long	 smtpd_auth_received_header;
+	long	 smtpd_requiretls;
 	char	*smtpd_sender_login_map;
 	char	*auth_password_map;
 	long	 auth_system_accounts;

@@ -128,9 +128,14 @@ bounce_text(struct qmgr *q, const char *id, const char *newid, int qfd,
 	    (long long)now, host);
 	to = kind == BOUNCE_DOUBLE ? "postmaster" : env->sender;
 	/* Success and delay notices carry the headers only (RFC 3461 6.2). */
+	/*
+	 * A REQUIRETLS message's notice may travel without TLS: it does not
+	 * carry the body (RFC 8689 5 asks no less).
+	 */
 	hdrs_only = kind == BOUNCE_SUCCESS || kind == BOUNCE_DELAY ||
 	    (qf_param(env->sender_params, "RET", val, sizeof(val)) &&
-	    strcasecmp(val, "HDRS") == 0);
+	    strcasecmp(val, "HDRS") == 0) ||
+	    qf_param(env->sender_params, "REQUIRETLS", NULL, 0);
 
 	buf_printf(b,
 	    "From: MAILER-DAEMON@%s (Mail Delivery System)\n"

@@ -41,7 +41,7 @@ static const struct command commands[] = {
 	{ "EHLO", cmd_ehlo, "EHLO domain", "identify, list extensions" },
 	{ "MAIL", cmd_mail, "MAIL FROM:<address> [SIZE=n] "
 	    "[BODY=7BIT|8BITMIME|BINARYMIME] [SMTPUTF8] [RET=FULL|HDRS] "
-	    "[ENVID=xtext] [AUTH=xtext|<>]", "start a transaction" },
+	    "[ENVID=xtext] [AUTH=xtext|<>] [REQUIRETLS]", "start a transaction" },
 	{ "RCPT", cmd_rcpt, "RCPT TO:<address> "
 	    "[NOTIFY=NEVER|SUCCESS,FAILURE,DELAY] [ORCPT=rfc822;xtext]",
 	    "add a recipient" },
@@ -347,6 +347,9 @@ command_helo_reply(struct session *s)
 	if (c->smtputf8_enable)
 		session_reply(s, "250-SMTPUTF8");
 	session_reply(s, "250-DSN");
+	/* RFC 8689 2: only where the session itself is protected. */
+	if (s->tls_state == TLS_ON && c->smtpd_requiretls)
+		session_reply(s, "250-REQUIRETLS");
 	if (s->tls_state != TLS_ON && (tls_available() || s->sd->tls_broken))
 		session_reply(s, "250-STARTTLS");
 	if (auth_available(s))

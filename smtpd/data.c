@@ -69,7 +69,8 @@ data_begin(struct session *s, int bdat)
 	    s->helo, s->addr, eol);
 	if (s->tls_state == TLS_ON) {
 		tls_describe(s, tls, sizeof(tls));
-		buf_printf(&s->chunk, "\t(using %s)%s", tls, eol);
+		buf_printf(&s->chunk, "\t(using %s%s)%s", tls,
+		    s->mparams.requiretls ? "; REQUIRETLS" : "", eol);
 	}
 	if (s->auth_user[0] && s->sd->conf->smtpd_auth_received_header)
 		buf_printf(&s->chunk, "\t(Authenticated sender: %s)%s",

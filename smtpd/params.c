@@ -4,7 +4,8 @@
  * SIZE (RFC 1870), BODY (RFC 6152, 3030), SMTPUTF8 (RFC 6531), and the
  * DSN parameters RET, ENVID, NOTIFY, ORCPT (RFC 3461), which go into the
  * queue file in a normalised form for the bounce generator, and AUTH=
- * (RFC 4954 5), accepted when AUTH is offered and then ignored.
+ * (RFC 4954 5), accepted when AUTH is offered and then ignored, and
+ * REQUIRETLS (RFC 8689), under TLS only, kept with the message.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -85,6 +86,11 @@ params_mail(struct session *s, char *p, struct mail_params *mp)
 				return -1;
 			}
 			strlcpy(mp->envid, val, sizeof(mp->envid));
+		} else if (strcasecmp(name, "REQUIRETLS") == 0 && !val &&
+		    s->tls_state == TLS_ON && c->smtpd_requiretls) {
+			/* Offered only under TLS; elsewhere unknown (555). */
+			bit = 64;
+			mp->requiretls = 1;
 		} else if (strcasecmp(name, "AUTH") == 0 && val &&
 		    auth_available(s)) {
 			/*
@@ -195,6 +201,8 @@ params_mail_str(const struct mail_params *mp, struct buf *b)
 		buf_printf(b, " RET=%s", mp->ret == RET_FULL ? "FULL" : "HDRS");
 	if (mp->envid[0])
 		buf_printf(b, " ENVID=%s", mp->envid);
+	if (mp->requiretls)
+		buf_printf(b, " REQUIRETLS");
 }
 
 void

@@ -58,6 +58,7 @@ struct mail_params {
 	int	 body;
 	int	 smtputf8;
 	int	 ret;
+	int	 requiretls;	/* RFC 8689 */
 	char	 envid[101];
 };
 

@@ -53,6 +53,21 @@ client_deliver(struct smtp_job *sj, struct smtp_conn *c,
 	return client_send(sj, c, ext);
 }
 
+/* A TLS failure, for a REQUIRETLS message: its own code and words. */
+static void
+client_requiretls_fail(struct smtp_job *sj, char *why, size_t whylen,
+    char *dsn, const char *code)
+{
+	char	 tmp[1024];
+
+	if (!sj->requiretls)
+		return;
+	snprintf(tmp, sizeof(tmp), "REQUIRETLS: %s", why);
+	strlcpy(why, tmp, whylen);
+	strlcpy(dsn, code, 8);
+	requiretls_fail(sj, why, dsn);
+}
+
 /* What the handshake gave, and under which policy (the logs' word). */
 static void
 client_log_tls(const struct smtp_job *sj, const struct smtp_conn *c)
@@ -118,6 +133,8 @@ client_open(struct smtp_job *sj, struct smtp_conn *c, struct smtp_ext *extp,
 				/* Only "may" falls back to plaintext. */
 				sj->tls_failed = sj->host_level == TLS_LEVEL_MAY;
 				strlcpy(dsn, "4.7.5", 8);
+				client_requiretls_fail(sj, why, whylen, dsn,
+				    "5.7.10");
 				return -1;
 			}
 			if (client_hello(sj, c, &ext, why, whylen) == -1) {
@@ -132,6 +149,14 @@ client_open(struct smtp_job *sj, struct smtp_conn *c, struct smtp_ext *extp,
 		snprintf(why, whylen, "TLS is required, but host %s did not "
 		    "offer it", c->name);
 		strlcpy(dsn, "4.7.4", 8);
+		client_requiretls_fail(sj, why, whylen, dsn, "5.7.10");
+		return -1;
+	}
+	if (sj->requiretls && c->ssl && !ext.requiretls) {
+		snprintf(why, whylen, "REQUIRETLS support required, but host "
+		    "%s does not offer it", c->name);
+		strlcpy(dsn, "5.7.30", 8);
+		requiretls_fail(sj, why, dsn);
 		return -1;
 	}
 	if (sj->sasl_user && client_auth(sj, c, &ext, why, whylen) == -1) {
@@ -201,6 +226,8 @@ client_send(struct smtp_job *sj, struct smtp_conn *c,
 		buf_printf(&cmd, " BODY=BINARYMIME");
 	if (qf_param(a->params, "SMTPUTF8", NULL, 0))
 		buf_printf(&cmd, " SMTPUTF8");
+	if (sj->requiretls)
+		buf_printf(&cmd, " REQUIRETLS");
 	if (ext.dsn) {
 		if (qf_param(a->params, "RET", val, sizeof(val)))
 			buf_printf(&cmd, " RET=%s", val);
@@ -410,6 +437,8 @@ client_ext(const struct smtp_reply *r, struct smtp_ext *ext)
 			ext->binarymime = 1;
 		else if (strcasecmp(kw, "STARTTLS") == 0)
 			ext->starttls = 1;
+		else if (strcasecmp(kw, "REQUIRETLS") == 0)
+			ext->requiretls = 1;
 		else if (strcasecmp(kw, "ENHANCEDSTATUSCODES") == 0)
 			ext->enhanced = 1;
 		else if (strcasecmp(kw, "AUTH") == 0 ||

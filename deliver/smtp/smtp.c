@@ -173,6 +173,10 @@ smtp_serve(struct service *svc, SSL_CTX *tls, int fd,
 	sj.lmtp = strcmp(a.transport, "lmtp") == 0;
 	body[0] = '\0';
 	(void)qf_param(a.params, "BODY", body, sizeof(body));
+	sj.requiretls = qf_param(a.params, "REQUIRETLS", NULL, 0);
+	/* REQUIRETLS wins over the header (RFC 8689 4.1). */
+	sj.tls_optional = !sj.requiretls && !sj.lmtp &&
+	    requiretls_tls_optional(a.qfd, a.content_off);
 	sj.size = smtp_size(a.qfd, a.content_off,
 	    strcasecmp(body, "BINARYMIME") == 0);
 	if ((sj.res = calloc(a.n + 1, sizeof(*sj.res))) == NULL) {
@@ -262,6 +266,7 @@ smtp_session_keep(struct smtp_session *s, struct smtp_job *sj,
 	strlcpy(s->transport, sj->a->transport, sizeof(s->transport));
 	strlcpy(s->nexthop, nexthop, sizeof(s->nexthop));
 	s->tls_level = sj->tls_level;
+	s->secure_mx = sj->mx_secure;
 	strlcpy(s->login, sj->sasl_user ? sj->sasl_user : "",
 	    sizeof(s->login));
 	strlcpy(s->password, sj->sasl_pass ? sj->sasl_pass : "",
@@ -289,7 +294,9 @@ smtp_session_use(struct smtp_session *s, struct smtp_job *sj,
 	if (strcmp(s->transport, sj->a->transport) != 0 ||
 	    strcasecmp(s->nexthop, nexthop) != 0 ||
 	    s->tls_level != sj->tls_level || strcmp(s->login, login) != 0 ||
-	    strcmp(s->password, password) != 0) {
+	    strcmp(s->password, password) != 0 || (sj->requiretls &&
+	    strcmp(s->transport, "odmr") != 0 && (!s->secure_mx ||
+	    !s->c.verified[0] || !s->ext.requiretls))) {
 		smtp_session_end(s);
 		return -1;
 	}
@@ -408,13 +415,20 @@ smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
 		free(d);
 		return;
 	}
-	dnssec = sj->tls_level >= TLS_LEVEL_DANE;
+	/* "TLS-Required: No" sets the recipient's DANE aside (RFC 8689 4.3). */
+	if (sj->tls_optional && sj->tls_level >= TLS_LEVEL_DANE) {
+		log_info("%s: TLS-Required: No; policy %s taken as may",
+		    sj->a->id, conf_tls_level_name(sj->tls_level));
+		sj->tls_level = TLS_LEVEL_MAY;
+	}
+	dnssec = sj->tls_level >= TLS_LEVEL_DANE || sj->requiretls;
 	rc = dns_dest(sj->conf, sj->a->transport, nexthop, dnssec, d, why,
 	    whylen, dsn);
 	if (rc < 0) {
 		free(d);
 		return;
 	}
+	sj->mx_secure = d->mx_secure;
 	if (d->unix_path) {
 		/* A local socket: TLS levels do not apply. */
 		sj->tls_level = sj->host_level = TLS_LEVEL_NONE;
@@ -428,14 +442,25 @@ smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
 	strlcpy(dsn, "4.4.1", 8);
 	for (h = 0; h < d->nhost; h++) {
 		level = sj->tls_level;
+		/* REQUIRETLS takes DANE where there is DANE, whatever the level. */
 		if (dnssec && d->host[h].naddr > 0 && (level = dane_level(
-		    sj->tls_level, d, &d->host[h], smtp_port_of(&d->host[h].
+		    sj->tls_level >= TLS_LEVEL_DANE ? sj->tls_level :
+		    TLS_LEVEL_DANE, d, &d->host[h], smtp_port_of(&d->host[h].
 		    addr[0]), &sj->dane, why, whylen)) == -1) {
 			log_info("%s: %s", sj->a->id, why);
 			strlcpy(dsn, "4.7.5", 8);
+			sj->other_fail = 1;
 			continue;
 		}
+		if (dnssec && sj->tls_level < TLS_LEVEL_DANE && level !=
+		    TLS_LEVEL_VERIFY)
+			level = sj->tls_level;	/* no DANE: the level itself */
 		sj->host_level = level;
+		if (sj->requiretls && requiretls_host(sj, d, &d->host[h], why,
+		    whylen, dsn) == -1) {
+			log_info("%s: %s", sj->a->id, why);
+			continue;
+		}
 		for (k = 0; k < d->host[h].naddr; k++) {
 			port = smtp_port_of(&d->host[h].addr[k]);
 			sj->no_tls = 0;
@@ -458,9 +483,11 @@ smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
 				    sj->conf->smtp_connect_timeout, why,
 				    whylen) == -1) {
 					strlcpy(dsn, "4.4.1", 8);
+					sj->other_fail = 1;
 					break;
 				}
 				sj->tls_failed = 0;
+				sj->rtls_fail = 0;
 				rc = client_deliver(sj, &c, &ext, why, whylen,
 				    dsn);
 				smtp_finish(sess, sj, &c, &ext, nexthop, rc);
@@ -468,6 +495,8 @@ smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
 					free(d);
 					return;
 				}
+				if (!sj->rtls_fail)
+					sj->other_fail = 1;
 				/* Opportunistic TLS that fails: once more, in the
 				 * clear, as a server without STARTTLS would be. */
 				if (!sj->tls_failed)
@@ -478,6 +507,7 @@ smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
 			}
 		}
 	}
+	requiretls_result(sj, why, whylen, dsn);
 	free(d);
 }
 

@@ -69,7 +69,7 @@ struct smtp_reply {
 
 struct smtp_ext {
 	int	 esmtp, pipelining, eightbit, smtputf8, dsn, chunking;
-	int	 binarymime, starttls, enhanced, has_size;
+	int	 binarymime, starttls, enhanced, has_size, requiretls;
 	int	 auth_plain, auth_login;
 	long	 size;		/* 0: no limit */
 };
@@ -111,6 +111,14 @@ int	 dane_apply(SSL *, const struct smtp_dane *);
 const char *dane_matched(SSL *);
 void	 dane_clear(struct smtp_dane *);
 
+/* requiretls.c: RFC 8689 */
+struct smtp_job;
+int	 requiretls_tls_optional(int qfd, off_t content_off);
+int	 requiretls_host(struct smtp_job *, const struct smtp_dest *,
+	    const struct smtp_host *, char *why, size_t, char *dsn);
+void	 requiretls_fail(struct smtp_job *, const char *why, const char *dsn);
+void	 requiretls_result(struct smtp_job *, char *why, size_t, char *dsn);
+
 /* self.c: our own SMTP service's addresses (MX loop detection). */
 int	 self_init(const struct conf *, char *, size_t);
 int	 self_is_me(const struct sockaddr_storage *);
@@ -147,6 +155,13 @@ struct smtp_job {
 	int		 tls_level;	/* TLS_LEVEL_* for this destination */
 	int		 host_level;	/* what tls_level means for this host */
 	struct smtp_dane dane;		/* its TLSA records, under dane */
+	int		 requiretls;	/* REQUIRETLS (RFC 8689) */
+	int		 mx_secure;	/* the server came from a secure MX */
+	int		 tls_optional;	/* "TLS-Required: No" */
+	int		 rtls_fail;	/* this attempt failed REQUIRETLS */
+	int		 other_fail;	/* an attempt failed for another reason */
+	char		 rtls_why[512];	/* the last REQUIRETLS failure */
+	char		 rtls_dsn[8];
 	char		*sasl_user;	/* client AUTH, when the map says so */
 	char		*sasl_pass;
 };
@@ -175,6 +190,7 @@ struct smtp_session {
 	char		 transport[8];
 	char		 nexthop[256];
 	int		 tls_level;
+	int		 secure_mx;	/* found through a validated MX answer */
 	char		 login[256];
 	char		 password[256];	/* a new password: a new session */
 	time_t		 since;
