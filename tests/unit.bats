@@ -32,3 +32,9 @@ load lib
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
+
+@test "unit: MTA-STS policies, mx patterns and TXT records" {
+	run "$PH_BUILD/tests/test_mtasts"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
