@@ -53,14 +53,16 @@ LOCAL_SRC	= $(wildcard deliver/*.c)
 SMTP_SRC	= $(wildcard deliver/smtp/*.c)
 KEYD_SRC	= $(wildcard keyd/*.c)
 AUTH_SRC	= $(wildcard auth/*.c)
+TLSRPTTOOL_SRC	= tlspol/posthorn-tlsrpt.c
+TLSPOL_SRC	= $(filter-out $(TLSRPTTOOL_SRC),$(wildcard tlspol/*.c))
 
 obj		= $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local smtp keyd auth \
-		  pickup)
+		  pickup tlspol)
 TOOLS		= $(BUILD)/bin/posthorn $(BUILD)/bin/posthorn-conf \
 		  $(BUILD)/bin/posthorn-map $(BUILD)/bin/posthorn-queue \
 		  $(BUILD)/bin/posthorn-atrn $(BUILD)/bin/sendmail \
-		  $(BUILD)/bin/posthorn-postdrop
+		  $(BUILD)/bin/posthorn-postdrop $(BUILD)/bin/posthorn-tlsrpt
 UNIT_SRC	= $(wildcard tests/unit/*.c)
 UNITS		= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -105,6 +107,10 @@ $(BUILD)/bin/posthorn-atrn: $(call obj,$(ATRNTOOL_SRC)) $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/bin/posthorn-tlsrpt: $(call obj,$(TLSRPTTOOL_SRC)) $(BUILD)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bin/mailq: $(BUILD)/bin/posthorn-queue
 	ln -sf posthorn-queue $@
 
@@ -127,6 +133,7 @@ $(BUILD)/libexec/smtp: $(call obj,$(SMTP_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/keyd: $(call obj,$(KEYD_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/auth: $(call obj,$(AUTH_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/libexec/pickup: $(call obj,$(PICKUP_SRC)) $(BUILD)/libcommon.a
+$(BUILD)/libexec/tlspol: $(call obj,$(TLSPOL_SRC)) $(BUILD)/libcommon.a
 
 $(PROGRAMS):
 	@mkdir -p $(@D)

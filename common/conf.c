@@ -166,6 +166,14 @@ static const struct conf_key conf_keys[] = {
 	S(smtp_helo_name, ""),
 	S(smtp_tls_security_level, "may"),
 	N(smtp_port, "25", 1),
+	B(smtp_mta_sts, "yes"),
+	N(smtp_mta_sts_https_port, "443", 1),
+	T(smtp_mta_sts_timeout, "30s", 1),
+	Z(smtp_mta_sts_max_size, "65536", 1024),
+	T(smtp_mta_sts_refresh_time, "1d", 60),
+	B(smtp_tls_report, "yes"),
+	S(tlsrpt_organization_name, ""),
+	S(tlsrpt_contact_info, ""),
 	S(smtp_tls_policy_map, ""),
 	S(smtp_tls_CAfile, ""),
 	S(smtp_sasl_password_map, ""),
@@ -684,6 +692,11 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 	}
 	if (c->smtp_port > 65535) {
 		snprintf(err, errlen, "smtp_port: expected 1 to 65535");
+		return -1;
+	}
+	if (c->smtp_mta_sts_https_port > 65535) {
+		snprintf(err, errlen, "smtp_mta_sts_https_port: expected 1 to "
+		    "65535");
 		return -1;
 	}
 	/* smtpd waits 30 seconds for an answer from the auth service. */

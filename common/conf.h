@@ -133,6 +133,14 @@ struct conf {
 	char	*smtp_destination_rate_map;
 	long	 qmgr_message_active_limit;
 	long	 smtp_connect_timeout;
+	long	 smtp_mta_sts;
+	long	 smtp_mta_sts_https_port;
+	long	 smtp_mta_sts_timeout;
+	long	 smtp_mta_sts_max_size;
+	long	 smtp_mta_sts_refresh_time;
+	long	 smtp_tls_report;
+	char	*tlsrpt_organization_name;
+	char	*tlsrpt_contact_info;
 	long	 smtp_command_timeout;
 	long	 smtp_data_timeout;
 	long	 smtp_data_done_timeout;

@@ -226,3 +226,16 @@ mtasts_domain_key(const char *domain, char *out, size_t len)
 	out[n] = '\0';
 	return 0;
 }
+
+int
+mtasts_txt_id_valid(const char *id)
+{
+	size_t	 i, n = strlen(id);
+
+	if (n == 0 || n > 32)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)id[i]))
+			return 0;
+	return 1;
+}

@@ -29,6 +29,7 @@ int	 mtasts_mx_match(const struct mtasts_policy *, const char *host);
  * set, 0 when the record is not an STSv1 one, -1 when it is, but bad.
  */
 int	 mtasts_txt_id(const char *txt, char *id, size_t idlen);
+int	 mtasts_txt_id_valid(const char *);
 const char *mtasts_mode_name(int);
 /* A domain name safe as a file name (lower case, LDH and dots); -1 if not. */
 int	 mtasts_domain_key(const char *domain, char *out, size_t len);

@@ -69,6 +69,13 @@
  *			password	reply OK(tag, login) | FAIL(tag, why)
  *	why: AUTH_BAD (wrong credentials), AUTH_RATE (too many failures
  *	from this client), AUTH_TEMP (cannot check now).
+ *
+ * smtp -> tlspol (private/tlspol), one connection per agent process;
+ * nothing is answered:
+ *	PROTO_STS_PUT	domain, TXT id, policy text (a fetched MTA-STS
+ *			policy, to keep in tlspol/sts/domain)
+ *	PROTO_TLSRESULT	the TLSRPT_NFIELDS fields of tlsrpt.h (one TLS
+ *			session's outcome under a policy)
  */
 #ifndef POSTHORN_PROTO_H
 #define POSTHORN_PROTO_H
@@ -97,6 +104,8 @@
 #define PROTO_ADMIN	'Y'
 #define PROTO_CHANGE	'C'
 #define PROTO_NEWBODY	'B'
+#define PROTO_STS_PUT	'P'
+#define PROTO_TLSRESULT	'N'
 
 #define KEYOP_RSA_ENC	'e'
 #define KEYOP_ECDSA	's'

@@ -74,6 +74,8 @@ int	 qdirs_setup(const struct conf *, const struct service_set *, char *,
 int	 qdirs_pidfile(const struct conf *, char *, size_t);
 int	 qdirs_pidfile_write(const struct conf *, int, char *, size_t);
 void	 qdirs_remove_pidfile(const struct conf *, int);
+int	 qdirs_socket_user(const char *user, const char *path, char *,
+	    size_t);
 int	 qdirs_socket_owner(const struct conf *, const char *, char *, size_t);
 
 #endif

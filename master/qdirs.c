@@ -91,6 +91,46 @@ qdirs_setup(const struct conf *c, const struct service_set *set, char *err,
 		if (qdirs_make(path, 0700, quid, qgid, err, errlen) == -1)
 			return -1;
 	}
+	/*
+	 * tlspol/: the TLS policy service's, which the relay agents read as
+	 * the same user (the cached MTA-STS policies and the TLS results).
+	 */
+	for (k = 0; k < set->n; k++) {
+		uid_t	 tuid = geteuid();
+		gid_t	 tgid = getegid();
+
+		if (strcmp(set->defs[k].program, "tlspol") != 0)
+			continue;
+		if (root && privsep_lookup(set->defs[k].user, &tuid, &tgid) ==
+		    -1) {
+			snprintf(err, errlen, "unknown user '%s'",
+			    set->defs[k].user);
+			return -1;
+		}
+		snprintf(path, sizeof(path), "%s/tlspol", c->queue_directory);
+		if (qdirs_make(path, 0700, tuid, tgid, err, errlen) == -1)
+			return -1;
+		break;
+	}
+	return 0;
+}
+
+/* A service's own socket: root and the user's group, 0660 (as root). */
+int
+qdirs_socket_user(const char *user, const char *path, char *err,
+    size_t errlen)
+{
+	uid_t	 uid;
+	gid_t	 gid;
+
+	if (geteuid() != 0)
+		return chmod(path, 0600);
+	if (privsep_lookup(user, &uid, &gid) == -1 ||
+	    chown(path, 0, gid) == -1 || chmod(path, 0660) == -1) {
+		snprintf(err, errlen, "%s: cannot set owner: %s", path,
+		    strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 

@@ -46,6 +46,14 @@ spawn_bind(const struct conf *c, struct svc *s, char *err, size_t errlen)
 			    strerror(errno));
 			return -1;
 		}
+		/*
+		 * A socket in a folder of its own (tlspol/socket) is for the
+		 * service's own user's processes, not for all daemons.
+		 */
+		if (strncmp(l + 5, "private/", 8) != 0 &&
+		    strncmp(l + 5, "public/", 7) != 0)
+			return qdirs_socket_user(s->def.user, path, err,
+			    errlen);
 		return qdirs_socket_owner(c, path, err, errlen);
 	}
 	s->fd = sock_inet_listen(l, SOMAXCONN, err, errlen);

@@ -190,23 +190,25 @@ tlsa_ta() {
 	    sha256sum | cut -d' ' -f1)"
 }
 
-# cert_for NAME DIR [CA]: a key and certificate for NAME in DIR (key.pem,
-# cert.pem), self-signed or signed by the CA in DIR CA (ca.pem, ca.key);
-# with a CA, cert.pem holds the chain (the certificate, then the CA's).
+# cert_for NAMES DIR [CA]: a key and certificate for NAMES (one, or
+# several joined by commas) in DIR (key.pem, cert.pem), self-signed or
+# signed by the CA in DIR CA (ca.pem, ca.key); with a CA, cert.pem holds
+# the chain (the certificate, then the CA's).
 cert_for() {
-	local name=$1 dir=$2 ca=${3:-}
+	local name=${1%%,*} dir=$2 ca=${3:-} san
+	san=DNS:${1//,/,DNS:}
 	mkdir -p "$dir"
 	if [ -z "$ca" ]; then
 		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
 		    -nodes -days 30 -subj "/CN=$name" \
-		    -addext "subjectAltName=DNS:$name" \
+		    -addext "subjectAltName=$san" \
 		    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
 		return
 	fi
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	    -subj "/CN=$name" -keyout "$dir/key.pem" -out "$dir/req.pem" \
 	    2>/dev/null
-	printf 'subjectAltName=DNS:%s\n' "$name" > "$dir/ext"
+	printf 'subjectAltName=%s\n' "$san" > "$dir/ext"
 	openssl x509 -req -in "$dir/req.pem" -CA "$ca/ca.pem" \
 	    -CAkey "$ca/ca.key" -CAcreateserial -days 30 \
 	    -extfile "$dir/ext" -out "$dir/leaf.pem" 2>/dev/null
@@ -221,4 +223,28 @@ test_ca() {
 	    -addext "basicConstraints=critical,CA:TRUE" \
 	    -addext "keyUsage=critical,keyCertSign,cRLSign" \
 	    -keyout "$1/ca.key" -out "$1/ca.pem" 2>/dev/null
+}
+
+# sts_policy DOMAIN TEXT: the MTA-STS policy httpsd serves for DOMAIN.
+sts_policy() {
+	mkdir -p "$PH_DIR/www/mta-sts.$1/.well-known"
+	printf '%b' "$2" > "$PH_DIR/www/mta-sts.$1/.well-known/mta-sts.txt"
+}
+
+# httpsd CERTDIR: the HTTPS server of the MTA-STS policies, on a free port
+# (HTTPS_PORT), with CERTDIR's key and chain; the instance fetches there.
+httpsd() {
+	HTTPS_PORT=$(ph_free_ports 1)
+	mkdir -p "$PH_DIR/www"
+	python3 "$PH_SRC/tests/httpsd.py" "$HTTPS_PORT" "$PH_DIR/www" \
+	    "$1/cert.pem" "$1/key.pem" "$PH_DIR/https.log" \
+	    > "$PH_DIR/httpsd.out" 2>&1 &
+	HTTPSD_PID=$!
+	PH_SINKS+=($!)
+	local i
+	for i in $(seq 1 100); do
+		grep -q ready "$PH_DIR/httpsd.out" 2>/dev/null && break
+		sleep 0.05
+	done
+	ph_conf smtp_mta_sts_https_port "$HTTPS_PORT"
 }

@@ -18,7 +18,7 @@ setup() {
 		mkdir "$PH_DIR/libexec"
 		cp "$PH_LIBEXEC"/master "$PH_LIBEXEC"/smtpd "$PH_LIBEXEC"/qmgr \
 		    "$PH_LIBEXEC"/local "$PH_LIBEXEC"/keyd "$PH_LIBEXEC"/auth \
-		    "$PH_LIBEXEC"/smtp "$PH_LIBEXEC"/pickup \
+		    "$PH_LIBEXEC"/smtp "$PH_LIBEXEC"/pickup "$PH_LIBEXEC"/tlspol \
 		    "$PH_DIR/libexec/"
 		PH_LIBEXEC=$PH_DIR/libexec
 		mkdir "$PH_DIR/bin"

@@ -72,20 +72,31 @@ client_requiretls_fail(struct smtp_job *sj, char *why, size_t whylen,
 static void
 client_log_tls(const struct smtp_job *sj, const struct smtp_conn *c)
 {
-	const char	*pol = conf_tls_level_name(sj->tls_level);
+	char		 pol[64];
+	const char	*note = "";
 
-	if (c->verified[0])
+	if (sj->report == REPORT_STS)
+		snprintf(pol, sizeof(pol), "mta-sts %s",
+		    mtasts_mode_name(sj->sts.pol.mode));
+	else
+		strlcpy(pol, conf_tls_level_name(sj->tls_level), sizeof(pol));
+	if (c->verified[0]) {
 		log_info("%s: Verified TLS connection established to %s: %s "
 		    "with cipher %s (%s matched; policy %s)", sj->a->id,
 		    c->name, SSL_get_version(c->ssl), SSL_get_cipher(c->ssl),
 		    c->verified, pol);
-	else
-		log_info("%s: Unverified TLS connection established to %s: %s "
-		    "with cipher %s (policy %s%s)", sj->a->id, c->name,
-		    SSL_get_version(c->ssl), SSL_get_cipher(c->ssl), pol,
-		    sj->tls_level >= TLS_LEVEL_DANE ? (sj->host_level ==
-		    TLS_LEVEL_ENCRYPT ? ", TLSA records unusable" :
-		    ", no DANE for this host") : "");
+		return;
+	}
+	if (sj->sts_check)
+		note = ", the certificate did not pass";
+	else if (sj->tls_level >= TLS_LEVEL_DANE && sj->report != REPORT_STS)
+		note = sj->host_level == TLS_LEVEL_ENCRYPT ?
+		    ", TLSA records unusable" : ", no DANE for this host";
+	log_info("%s: Unverified TLS connection established to %s: %s with "
+	    "cipher %s (policy %s%s%s%s)", sj->a->id, c->name,
+	    SSL_get_version(c->ssl), SSL_get_cipher(c->ssl), pol, note,
+	    sj->sts_check ? ": " : "", sj->sts_check ?
+	    X509_verify_cert_error_string(c->verify_error) : "");
 }
 
 /*
@@ -129,7 +140,11 @@ client_open(struct smtp_job *sj, struct smtp_conn *c, struct smtp_ext *extp,
 		}
 		if (r.code == 220) {
 			if (conn_starttls(c, sj->tls, c->host, sj->host_level ==
-			    TLS_LEVEL_VERIFY, &sj->dane, why, whylen) == -1) {
+			    TLS_LEVEL_VERIFY ? 1 : sj->sts_check ? VERIFY_CHECK :
+			    0, &sj->dane, why, whylen) == -1) {
+				report_session(sj, c, c->host, c->ssl ?
+				    report_verify_result(c) :
+				    "validation-failure", why);
 				/* Only "may" falls back to plaintext. */
 				sj->tls_failed = sj->host_level == TLS_LEVEL_MAY;
 				strlcpy(dsn, "4.7.5", 8);
@@ -137,6 +152,10 @@ client_open(struct smtp_job *sj, struct smtp_conn *c, struct smtp_ext *extp,
 				    "5.7.10");
 				return -1;
 			}
+			report_session(sj, c, c->host, c->verified[0] ||
+			    !sj->sts_check ? "success" :
+			    report_verify_result(c), c->verified[0] ||
+			    !sj->sts_check ? NULL : why);
 			if (client_hello(sj, c, &ext, why, whylen) == -1) {
 				strlcpy(dsn, "4.4.0", 8);
 				return -1;
@@ -145,6 +164,8 @@ client_open(struct smtp_job *sj, struct smtp_conn *c, struct smtp_ext *extp,
 			client_log_tls(sj, c);
 		}
 	}
+	if (!c->ssl && !sj->no_tls)
+		report_session(sj, c, c->host, "starttls-not-supported", NULL);
 	if (!c->ssl && sj->host_level >= TLS_LEVEL_ENCRYPT) {
 		snprintf(why, whylen, "TLS is required, but host %s did not "
 		    "offer it", c->name);

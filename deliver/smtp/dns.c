@@ -231,10 +231,12 @@ dns_dest(const struct conf *c, const char *transport, const char *nexthop,
 		goto bad;
 	if (host[0] == '\0')
 		goto bad;
+	strlcpy(d->domain, host, sizeof(d->domain));
 	/* LMTP hosts are never MX targets (RFC 2033 is for local use). */
 	if (nomx || d->lmtp) {
 		/* A name from the configuration, not from the DNS. */
 		d->mx_secure = 1;
+		d->configured = 1;
 		strlcpy(d->host[0].name, host, sizeof(d->host[0].name));
 		if (dns_addrs(c, host, port, dnssec, &d->host[0], why,
 		    whylen) == -1) {
@@ -363,6 +365,14 @@ bad:
 	    "or [host]:port)", nexthop);
 	strlcpy(dsn, "4.3.5", 8);
 	return -1;
+}
+
+/* The addresses of one host, without DNSSEC (the MTA-STS web server). */
+int
+dns_host(const struct conf *c, const char *name, int port,
+    struct smtp_host *h, char *why, size_t whylen)
+{
+	return dns_addrs(c, name, port, 0, h, why, whylen);
 }
 
 /*

@@ -77,6 +77,7 @@ conn_open(struct smtp_conn *c, const struct sockaddr_storage *ss,
 		    sizeof(ip));
 	snprintf(c->name, sizeof(c->name), "%s[%s]:%d", name, ip, port);
 	strlcpy(c->host, name, sizeof(c->host));
+	strlcpy(c->ip, ip, sizeof(c->ip));
 	len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
 	    sizeof(struct sockaddr_in6);
 	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC |
@@ -160,6 +161,8 @@ conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, int verify,
 
 	ERR_clear_error();
 	c->verified[0] = '\0';
+	c->verify_error = X509_V_OK;
+	c->dane_used = 0;
 	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
 		snprintf(why, whylen, "TLS: %s", tls_error());
 		return -1;
@@ -176,7 +179,7 @@ conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, int verify,
 			verify = 0;
 			break;
 		default:
-			use_dane = 1;
+			use_dane = c->dane_used = 1;
 		}
 		goto handshake;
 	}
@@ -211,6 +214,7 @@ handshake:
 	}
 	if (use_dane && ((vr = SSL_get_verify_result(c->ssl)) != X509_V_OK ||
 	    (m = dane_matched(c->ssl)) == NULL)) {
+		c->verify_error = vr;
 		snprintf(why, whylen, "server certificate of %s not verified: "
 		    "no TLSA record of %s matches (%s)", c->name, dane->base,
 		    vr != X509_V_OK ? X509_verify_cert_error_string(vr) :
@@ -223,10 +227,13 @@ handshake:
 	}
 	if (verify && (SSL_get0_peer_certificate(c->ssl) == NULL ||
 	    (vr = SSL_get_verify_result(c->ssl)) != X509_V_OK)) {
+		c->verify_error = SSL_get0_peer_certificate(c->ssl) ? vr :
+		    X509_V_ERR_UNSPECIFIED;
 		snprintf(why, whylen, "server certificate of %s not verified: "
 		    "%s", c->name, SSL_get0_peer_certificate(c->ssl) ?
 		    X509_verify_cert_error_string(vr) : "no certificate");
-		return -1;
+		/* MTA-STS testing: the check is reported, the session goes on. */
+		return verify == VERIFY_CHECK ? 0 : -1;
 	}
 	if (verify)
 		strlcpy(c->verified, "PKIX", sizeof(c->verified));
@@ -270,6 +277,24 @@ conn_printf(struct smtp_conn *c, const char *fmt, ...)
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return -1;
 	return conn_write(c, line, (size_t)n);
+}
+
+/* Raw bytes (the HTTPS fetch): n, 0 at the end, -1 on error or timeout. */
+ssize_t
+conn_read(struct smtp_conn *c, void *p, size_t len)
+{
+	size_t	 got;
+	ssize_t	 r;
+
+	if (c->ssl) {
+		if (SSL_read_ex(c->ssl, p, len, &got) == 1)
+			return (ssize_t)got;
+		return SSL_get_error(c->ssl, 0) == SSL_ERROR_ZERO_RETURN ? 0 :
+		    -1;
+	}
+	while ((r = read(c->fd, p, len)) == -1 && errno == EINTR)
+		;
+	return r;
 }
 
 /* One line (without CRLF) into line; -1 on EOF, error or timeout. */

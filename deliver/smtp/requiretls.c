@@ -77,10 +77,12 @@ int
 requiretls_host(struct smtp_job *sj, const struct smtp_dest *d,
     const struct smtp_host *h, char *why, size_t whylen, char *dsn)
 {
-	if (!d->mx_secure) {
+	/* RFC 8689 4.2.1: DNSSEC, or an MTA-STS policy naming the host. */
+	if (!d->mx_secure && !(sj->sts.active && mtasts_mx_match(&sj->sts.pol,
+	    h->name))) {
 		snprintf(why, whylen, "REQUIRETLS: the MX lookup for %s is not "
-		    "DNSSEC-validated", sj->a->nexthop[0] ? sj->a->nexthop :
-		    h->name);
+		    "DNSSEC-validated, and no MTA-STS policy names %s",
+		    d->domain, h->name);
 		strlcpy(dsn, "5.7.10", 8);
 		requiretls_fail(sj, why, dsn);
 		return -1;

@@ -48,6 +48,8 @@ static struct map *tls_policy, *sasl_passwords;
 static void	 smtp_conn(int, void *);
 static int	 smtp_policy(struct smtp_job *, const char *nexthop, char *,
 		    size_t);
+static int	 smtp_host_policy(struct smtp_job *, const struct smtp_dest *,
+		    const struct smtp_host *, int *, char *, size_t, char *);
 static int	 smtp_serve(struct service *, SSL_CTX *, int,
 		    struct smtp_session *);
 static void	 smtp_run(struct smtp_job *, struct smtp_session *, char *,
@@ -216,6 +218,7 @@ smtp_serve(struct service *svc, SSL_CTX *tls, int fd,
 	}
 	free(sj.res);
 	dane_clear(&sj.dane);
+	sts_clear(&sj.sts);
 	if (sj.sasl_pass)
 		explicit_bzero(sj.sasl_pass, strlen(sj.sasl_pass));
 	free(sj.sasl_user);
@@ -369,6 +372,53 @@ smtp_policy(struct smtp_job *sj, const char *nexthop, char *why,
 	return 0;
 }
 
+/*
+ * Which policy this host is held to, for the TLS reports, and what
+ * MTA-STS asks where DANE does not apply (DANE wins, RFC 8461 2): under
+ * enforce, a host outside the policy's mx patterns is not tried, and the
+ * others need verified TLS; under testing, the certificate is checked
+ * and the outcome reported, and nothing is refused.  -1: skip the host.
+ */
+static int
+smtp_host_policy(struct smtp_job *sj, const struct smtp_dest *d,
+    const struct smtp_host *h, int *level, char *why, size_t whylen,
+    char *dsn)
+{
+	sj->report = REPORT_NONE;
+	sj->sts_check = 0;
+	strlcpy(sj->report_domain, d->domain, sizeof(sj->report_domain));
+	if (sj->dane.n > 0 && *level == TLS_LEVEL_VERIFY) {
+		sj->report = REPORT_TLSA;
+		return 0;
+	}
+	if (!sj->sts.active)
+		return 0;
+	sj->report = REPORT_STS;
+	strlcpy(sj->report_domain, sj->sts.domain, sizeof(sj->report_domain));
+	if (!mtasts_mx_match(&sj->sts.pol, h->name)) {
+		report_session(sj, NULL, h->name, "validation-failure",
+		    "the MX host is not in the policy");
+		if (sj->sts.pol.mode != MTASTS_ENFORCE) {
+			log_info("%s: MX host %s is not in the MTA-STS policy "
+			    "of %s (mode testing: tried all the same)",
+			    sj->a->id, h->name, sj->sts.domain);
+			return 0;
+		}
+		snprintf(why, whylen, "MX host %s is not in the MTA-STS policy "
+		    "of %s (mode enforce)", h->name, sj->sts.domain);
+		log_info("%s: %s", sj->a->id, why);
+		strlcpy(dsn, "4.7.5", 8);
+		sj->other_fail = 1;
+		return -1;
+	}
+	if (sj->sts.pol.mode == MTASTS_ENFORCE) {
+		dane_clear(&sj->dane);
+		*level = TLS_LEVEL_VERIFY;
+	} else if (*level != TLS_LEVEL_VERIFY)
+		sj->sts_check = 1;
+	return 0;
+}
+
 static int
 smtp_port_of(const struct sockaddr_storage *ss)
 {
@@ -439,6 +489,11 @@ smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
 		free(d);
 		return;
 	}
+	/* MTA-STS for a domain's MX hosts, where a level leaves room for it. */
+	if (!d->configured && sj->conf->smtp_mta_sts && !sj->tls_optional &&
+	    sj->tls_level != TLS_LEVEL_NONE &&
+	    sj->tls_level != TLS_LEVEL_DANE_ONLY)
+		sts_lookup(sj, sj->tls, d->domain);
 	strlcpy(dsn, "4.4.1", 8);
 	for (h = 0; h < d->nhost; h++) {
 		level = sj->tls_level;
@@ -455,6 +510,9 @@ smtp_run(struct smtp_job *sj, struct smtp_session *sess, char *why,
 		if (dnssec && sj->tls_level < TLS_LEVEL_DANE && level !=
 		    TLS_LEVEL_VERIFY)
 			level = sj->tls_level;	/* no DANE: the level itself */
+		if (smtp_host_policy(sj, d, &d->host[h], &level, why, whylen,
+		    dsn) == -1)
+			continue;
 		sj->host_level = level;
 		if (sj->requiretls && requiretls_host(sj, d, &d->host[h], why,
 		    whylen, dsn) == -1) {

@@ -9,9 +9,12 @@
 
 #include <openssl/ssl.h>
 
+#include <netinet/in.h>
+
 #include "agent.h"
 #include "buf.h"
 #include "conf.h"
+#include "mtasts.h"
 
 #define SMTP_MAX_HOSTS	16	/* MX hosts tried per delivery */
 #define SMTP_MAX_ADDRS	8	/* addresses per host */
@@ -35,6 +38,8 @@ struct smtp_host {
 struct smtp_dest {
 	int		 lmtp;
 	int		 unix_path;	/* LMTP over a UNIX socket */
+	int		 configured;	/* a host named by the next hop, no MX */
+	char		 domain[256];	/* the name looked up (MX or host) */
 	int		 mx_secure;	/* the MX answer (or none) validated */
 	char		 path[108];
 	size_t		 nhost;
@@ -58,6 +63,9 @@ struct smtp_conn {
 	long		 timeout;	/* seconds, for the next read */
 	int		 closing;	/* the server said 421 */
 	char		 verified[16];	/* "DANE-EE(3)", "DANE-TA(2)", "PKIX" */
+	char		 ip[INET6_ADDRSTRLEN];	/* the server's address */
+	long		 verify_error;	/* X509_V_* of a failed check */
+	int		 dane_used;
 };
 
 struct smtp_reply {
@@ -85,6 +93,8 @@ int	 dns_dest(const struct conf *, const char *transport,
 	    const char *nexthop, int dnssec, struct smtp_dest *, char *why,
 	    size_t, char *dsn);
 int	 dns_resolver_is_local(void);
+int	 dns_host(const struct conf *, const char *name, int port,
+	    struct smtp_host *, char *why, size_t);
 int	 dns_lookup(const char *name, int type, unsigned char *, size_t,
 	    int *herr, int dnssec, int *secure);
 
@@ -111,6 +121,28 @@ int	 dane_apply(SSL *, const struct smtp_dane *);
 const char *dane_matched(SSL *);
 void	 dane_clear(struct smtp_dane *);
 
+/* sts.c: MTA-STS (RFC 8461) */
+struct smtp_sts {
+	int			 active;	/* testing or enforce */
+	struct mtasts_policy	 pol;
+	char			 id[33];
+	char			*text;		/* for the TLS reports */
+	char			 domain[256];
+};
+struct smtp_job;
+void	 sts_lookup(struct smtp_job *, SSL_CTX *, const char *domain);
+void	 sts_clear(struct smtp_sts *);
+
+/* report.c: to tlspol (MTA-STS cache, TLS reports of RFC 8460) */
+#define REPORT_NONE	0
+#define REPORT_TLSA	1
+#define REPORT_STS	2
+void	 report_policy(const char *domain, const char *id, const char *text);
+struct smtp_conn;
+void	 report_session(const struct smtp_job *, const struct smtp_conn *,
+	    const char *mx, const char *result, const char *info);
+const char *report_verify_result(const struct smtp_conn *);
+
 /* requiretls.c: RFC 8689 */
 struct smtp_job;
 int	 requiretls_tls_optional(int qfd, off_t content_off);
@@ -118,6 +150,12 @@ int	 requiretls_host(struct smtp_job *, const struct smtp_dest *,
 	    const struct smtp_host *, char *why, size_t, char *dsn);
 void	 requiretls_fail(struct smtp_job *, const char *why, const char *dsn);
 void	 requiretls_result(struct smtp_job *, char *why, size_t, char *dsn);
+
+/* https.c: the MTA-STS policy fetch; webpki set when the certificate
+ * was the trouble. */
+int	 https_get(const struct conf *, SSL_CTX *, const char *host,
+	    const char *path, struct buf *body, char *why, size_t,
+	    int *webpki);
 
 /* self.c: our own SMTP service's addresses (MX loop detection). */
 int	 self_init(const struct conf *, char *, size_t);
@@ -131,11 +169,17 @@ int	 conn_open_unix(struct smtp_conn *, const char *path, long timeout,
 	    char *why, size_t);
 /* The system's CAs are still to be loaded into the context (io.c). */
 extern int	 tls_system_cas_pending;
-/* verify: the certificate must check out (against dane when it has
- * usable records, else against the CAs and the host name). */
+/*
+ * verify: the certificate must check out (against dane when it has usable
+ * records, else against the CAs and the host name); VERIFY_CHECK: it is
+ * checked, and c->verified or c->verify_error say how it went, but the
+ * session goes on either way (MTA-STS testing).
+ */
+#define VERIFY_CHECK	2
 int	 conn_starttls(struct smtp_conn *, SSL_CTX *, const char *sni,
 	    int verify, const struct smtp_dane *dane, char *why, size_t);
 int	 conn_write(struct smtp_conn *, const void *, size_t);
+ssize_t	 conn_read(struct smtp_conn *, void *, size_t);
 int	 conn_printf(struct smtp_conn *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 conn_reply(struct smtp_conn *, struct smtp_reply *);
@@ -157,6 +201,10 @@ struct smtp_job {
 	struct smtp_dane dane;		/* its TLSA records, under dane */
 	int		 requiretls;	/* REQUIRETLS (RFC 8689) */
 	int		 mx_secure;	/* the server came from a secure MX */
+	struct smtp_sts	 sts;		/* the domain's MTA-STS policy */
+	int		 sts_check;	/* testing: check, report, go on */
+	int		 report;	/* REPORT_*: this host's policy */
+	char		 report_domain[256];
 	int		 tls_optional;	/* "TLS-Required: No" */
 	int		 rtls_fail;	/* this attempt failed REQUIRETLS */
 	int		 other_fail;	/* an attempt failed for another reason */
