@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "dkimkeys.h"
 #include "milter.h"
+#include "mtasts.h"
 #include "sock.h"
 
 static int
@@ -173,6 +174,7 @@ static const struct conf_key conf_keys[] = {
 	T(smtp_mta_sts_refresh_time, "1d", 60),
 	B(smtp_tls_report, "yes"),
 	S(tlsrpt_organization_name, ""),
+	T(tlsrpt_results_lifetime, "7d", 86400),
 	S(tlsrpt_contact_info, ""),
 	S(smtp_tls_policy_map, ""),
 	S(smtp_tls_CAfile, ""),
@@ -692,6 +694,10 @@ conf_check(const struct conf *c, char *err, size_t errlen)
 	}
 	if (c->smtp_port > 65535) {
 		snprintf(err, errlen, "smtp_port: expected 1 to 65535");
+		return -1;
+	}
+	if (c->smtp_mta_sts_max_size > MTASTS_POLICY_MAX) {
+		snprintf(err, errlen, "smtp_mta_sts_max_size: at most 512k");
 		return -1;
 	}
 	if (c->smtp_mta_sts_https_port > 65535) {

@@ -140,6 +140,7 @@ struct conf {
 	long	 smtp_mta_sts_refresh_time;
 	long	 smtp_tls_report;
 	char	*tlsrpt_organization_name;
+	long	 tlsrpt_results_lifetime;
 	char	*tlsrpt_contact_info;
 	long	 smtp_command_timeout;
 	long	 smtp_data_timeout;

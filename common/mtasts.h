@@ -7,6 +7,7 @@
 
 #define MTASTS_MX_MAX		32	/* mx patterns kept per policy */
 #define MTASTS_MAX_AGE_MAX	31557600	/* RFC 8461 3.2: one year */
+#define MTASTS_POLICY_MAX	(512 * 1024)	/* smtp_mta_sts_max_size at most */
 
 #define MTASTS_NONE	0
 #define MTASTS_TESTING	1

@@ -10,11 +10,13 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "mtasts.h"
+
 #define TLSPOL_SOCKET		"tlspol/socket"
 #define TLSPOL_DIR		"tlspol"
 #define TLSPOL_STS_DIR		"tlspol/sts"
 #define TLSPOL_RESULTS_DIR	"tlspol/results"
-#define TLSPOL_RECORD_MAX	16384
+#define TLSPOL_RECORD_MAX	(MTASTS_POLICY_MAX + 16384)
 
 /* The fields, in this order, of PROTO_TLSRESULT and of a results line. */
 #define TLSRPT_DOMAIN		0	/* the policy domain */

@@ -193,3 +193,23 @@ PY
 	[[ "$f" == *'!sts.test!1699920000!1700006399.json' ]]
 	/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); p=r["policies"][0]; assert p["policy"]["policy-string"]==["version: STSv1","mode: enforce"] and p["summary"]["total-successful-session-count"]==1, r' "$PH_DIR/out/$f"
 }
+
+@test "tlspol removes results older than tlsrpt_results_lifetime and policies past their max_age, and keeps the rest" {
+	mkdir -p "$PH_DIR/queue/tlspol/results" "$PH_DIR/queue/tlspol/sts"
+	old=$(date -u -d '-10 days' +%F)
+	recent=$(date -u -d '-2 days' +%F)
+	: > "$PH_DIR/queue/tlspol/results/$old"
+	: > "$PH_DIR/queue/tlspol/results/$recent"
+	printf 'id one\nfetched %s\n\nversion: STSv1\nmode: enforce\nmx: a.test\nmax_age: 60\n' \
+	    "$(( $(date +%s) - 3600 ))" > "$PH_DIR/queue/tlspol/sts/gone.test"
+	printf 'id one\nfetched %s\n\nversion: STSv1\nmode: enforce\nmx: a.test\nmax_age: 86400\n' \
+	    "$(( $(date +%s) - 3600 ))" > "$PH_DIR/queue/tlspol/sts/kept.test"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown -R posthorn-relay: "$PH_DIR/queue/tlspol"
+	fi
+	ph_start
+	wait_log "tlspol: tlspol/sts/gone.test removed \(past its max_age\)"
+	wait_log "tlspol: tlspol/results/$old removed \(older than tlsrpt_results_lifetime\)"
+	[ -e "$PH_DIR/queue/tlspol/results/$recent" ]
+	[ -e "$PH_DIR/queue/tlspol/sts/kept.test" ]
+}

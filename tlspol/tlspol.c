@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -45,12 +46,15 @@ struct client {
 	struct client	*next;
 };
 
+static struct tlspold *tlspol_self;
+
 static void	 tlspol_accept(int, int, void *);
 static void	 tlspol_io(int, int, void *);
 static void	 tlspol_close(struct client *);
 static void	 tlspol_request(const struct record *);
 static void	 tlspol_put(const struct record *);
 static void	 tlspol_result(const struct record *);
+static void	 tlspol_cleanup(const struct conf *);
 static void	 tlspol_gone(int, int, void *);
 static void	 tlspol_signal(int, void *);
 
@@ -70,11 +74,13 @@ main(int argc, char **argv)
 	if (event_add(td.loop, td.svc.listen_fd, EV_READ, tlspol_accept,
 	    &td) == -1)
 		log_fatal("event_add");
+	tlspol_self = &td;
 	if (td.svc.master_fd != -1 && event_add(td.loop, td.svc.master_fd,
 	    EV_READ, tlspol_gone, &td) == -1)
 		log_fatal("event_add");
 	if (event_signal(td.loop, SIGTERM, tlspol_signal, &td) == -1)
 		log_fatal("event_signal");
+	tlspol_cleanup(&td.svc.conf);
 	log_info("TLS policy service started");
 	event_loop_run(td.loop);
 	return 0;
@@ -207,18 +213,31 @@ static void
 tlspol_result(const struct record *r)
 {
 	const char	*f[TLSRPT_NFIELDS];
-	char		 line[TLSPOL_RECORD_MAX], path[256], day[16];
+	static char	*line, last_day[16];
+	size_t		 len = 3 * TLSPOL_RECORD_MAX + 64;
+	char		 path[256], day[16];
 	time_t		 now = time(NULL);
 	struct tm	 tm;
 	int		 fd;
 
+	/* Escaping may triple a field: room for the worst record. */
+	if (line == NULL && (line = malloc(len)) == NULL) {
+		log_warn("tlspol: result");
+		return;
+	}
 	if (record_fields(r, f, TLSRPT_NFIELDS) == -1 ||
-	    tlsrpt_format(now, f, line, sizeof(line)) == -1) {
+	    tlsrpt_format(now, f, line, len) == -1) {
 		log_warnx("tlspol: bad result record");
 		return;
 	}
 	gmtime_r(&now, &tm);
 	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+	/* A new day: the old ones past tlsrpt_results_lifetime go. */
+	if (strcmp(day, last_day) != 0) {
+		if (last_day[0])
+			tlspol_cleanup(&tlspol_self->svc.conf);
+		strlcpy(last_day, day, sizeof(last_day));
+	}
 	snprintf(path, sizeof(path), "%s/%s", TLSPOL_RESULTS_DIR, day);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 	    0600)) == -1) {
@@ -228,6 +247,65 @@ tlspol_result(const struct record *r)
 	if (io_write_all(fd, line, strlen(line)) == -1)
 		log_warn("tlspol: %s", path);
 	close(fd);
+}
+
+/*
+ * Results older than tlsrpt_results_lifetime, and policies past their
+ * max_age (no agent uses them any more), are removed.
+ */
+static void
+tlspol_cleanup(const struct conf *c)
+{
+	DIR		*d;
+	struct dirent	*e;
+	struct tm	 tm;
+	struct mtasts_policy pol;
+	char		 path[512], buf[4096], err[128], *p;
+	time_t		 now = time(NULL);
+	long long	 fetched;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((d = opendir(TLSPOL_RESULTS_DIR)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			memset(&tm, 0, sizeof(tm));
+			if (strlen(e->d_name) != 10 || (p = strptime(e->d_name,
+			    "%Y-%m-%d", &tm)) == NULL || *p != '\0' ||
+			    timegm(&tm) + 86400 + c->tlsrpt_results_lifetime >=
+			    now)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s",
+			    TLSPOL_RESULTS_DIR, e->d_name);
+			if (unlink(path) == 0)
+				log_info("tlspol: %s removed (older than "
+				    "tlsrpt_results_lifetime)", path);
+		}
+		closedir(d);
+	}
+	if ((d = opendir(TLSPOL_STS_DIR)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", TLSPOL_STS_DIR,
+		    e->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if ((p = strstr(buf, "\nfetched ")) == NULL ||
+		    sscanf(p + 9, "%lld", &fetched) != 1 ||
+		    (p = strstr(buf, "\n\n")) == NULL ||
+		    mtasts_parse(p + 2, strlen(p + 2), &pol, err,
+		    sizeof(err)) == -1 || fetched + pol.max_age >= now)
+			continue;
+		if (unlink(path) == 0)
+			log_info("tlspol: %s removed (past its max_age)", path);
+	}
+	closedir(d);
 }
 
 static void

@@ -27,7 +27,7 @@
 #include "smtp.h"
 #include "tlsrpt.h"
 
-#define STS_FILE_MAX	(256 * 1024)
+#define STS_FILE_MAX	(MTASTS_POLICY_MAX + 1024)
 
 void
 sts_clear(struct smtp_sts *st)
