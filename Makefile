@@ -53,8 +53,8 @@ LOCAL_SRC	= $(wildcard deliver/*.c)
 SMTP_SRC	= $(wildcard deliver/smtp/*.c)
 KEYD_SRC	= $(wildcard keyd/*.c)
 AUTH_SRC	= $(wildcard auth/*.c)
-TLSRPTTOOL_SRC	= tlspol/posthorn-tlsrpt.c
-TLSPOL_SRC	= $(filter-out $(TLSRPTTOOL_SRC),$(wildcard tlspol/*.c))
+TLSRPTTOOL_SRC	= tlspol/posthorn-tlsrpt.c tlspol/tlsrpt_mail.c
+TLSPOL_SRC	= tlspol/tlspol.c
 
 obj		= $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 PROGRAMS	= $(addprefix $(BUILD)/libexec/,master smtpd qmgr local smtp keyd auth \

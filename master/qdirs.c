@@ -107,7 +107,21 @@ qdirs_setup(const struct conf *c, const struct service_set *set, char *err,
 			    set->defs[k].user);
 			return -1;
 		}
+		/*
+		 * tlspol/ is root's, open to the user's group (its socket
+		 * must not be replaceable by the user); what is in it is the
+		 * user's.
+		 */
 		snprintf(path, sizeof(path), "%s/tlspol", c->queue_directory);
+		if (qdirs_make(path, root ? 0750 : 0700, geteuid(), tgid, err,
+		    errlen) == -1)
+			return -1;
+		snprintf(path, sizeof(path), "%s/tlspol/sts",
+		    c->queue_directory);
+		if (qdirs_make(path, 0700, tuid, tgid, err, errlen) == -1)
+			return -1;
+		snprintf(path, sizeof(path), "%s/tlspol/results",
+		    c->queue_directory);
 		if (qdirs_make(path, 0700, tuid, tgid, err, errlen) == -1)
 			return -1;
 		break;
@@ -115,18 +129,27 @@ qdirs_setup(const struct conf *c, const struct service_set *set, char *err,
 	return 0;
 }
 
-/* A service's own socket: root and the user's group, 0660 (as root). */
+/*
+ * A service's own socket, made 0660 by spawn_bind's umask: root and the
+ * user's group, as root.  lchown(2), and only on a socket: the folder
+ * may be the user's, and it must not lead root to another file.
+ */
 int
 qdirs_socket_user(const char *user, const char *path, char *err,
     size_t errlen)
 {
-	uid_t	 uid;
-	gid_t	 gid;
+	struct stat	 st;
+	uid_t		 uid;
+	gid_t		 gid;
 
+	if (lstat(path, &st) == -1 || !S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s: not the socket just made", path);
+		return -1;
+	}
 	if (geteuid() != 0)
-		return chmod(path, 0600);
+		return 0;
 	if (privsep_lookup(user, &uid, &gid) == -1 ||
-	    chown(path, 0, gid) == -1 || chmod(path, 0660) == -1) {
+	    lchown(path, 0, gid) == -1) {
 		snprintf(err, errlen, "%s: cannot set owner: %s", path,
 		    strerror(errno));
 		return -1;

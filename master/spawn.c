@@ -40,8 +40,18 @@ spawn_bind(const struct conf *c, struct svc *s, char *err, size_t errlen)
 	const char *l = s->def.listen;
 
 	if (strncmp(l, "unix:", 5) == 0) {
+		int	 own = strncmp(l + 5, "private/", 8) != 0 &&
+		    strncmp(l + 5, "public/", 7) != 0;
+		mode_t	 old = 0;
+
 		snprintf(path, sizeof(path), "%s/%s", c->queue_directory, l + 5);
-		if ((s->fd = sock_unix_listen(path, SOMAXCONN)) == -1) {
+		/* Born with its final mode: no chmod(2) that could be misled. */
+		if (own)
+			old = umask(0117);
+		s->fd = sock_unix_listen(path, SOMAXCONN);
+		if (own)
+			umask(old);
+		if (s->fd == -1) {
 			snprintf(err, errlen, "listen %s: %s", path,
 			    strerror(errno));
 			return -1;
@@ -50,8 +60,7 @@ spawn_bind(const struct conf *c, struct svc *s, char *err, size_t errlen)
 		 * A socket in a folder of its own (tlspol/socket) is for the
 		 * service's own user's processes, not for all daemons.
 		 */
-		if (strncmp(l + 5, "private/", 8) != 0 &&
-		    strncmp(l + 5, "public/", 7) != 0)
+		if (own)
 			return qdirs_socket_user(s->def.user, path, err,
 			    errlen);
 		return qdirs_socket_owner(c, path, err, errlen);

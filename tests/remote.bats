@@ -725,3 +725,48 @@ PY
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"proxy_interfaces: 'gateway' is not an IP address"* ]]
 }
+
+@test "a server that sends more after its 220 to STARTTLS (response injection) is left with 4.7.5, nothing sent" {
+	sport=$(ph_free_ports 1)
+	/usr/bin/python3 - "$sport" "$PH_DIR/inject.log" <<'PY' &
+import socket, sys
+port, log = int(sys.argv[1]), sys.argv[2]
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(5)
+def serve(c):
+    f = c.makefile("rb")
+    c.sendall(b"220 evil ESMTP\r\n")
+    while True:
+        line = f.readline()
+        if not line:
+            break
+        open(log, "a").write(line.decode("latin-1"))
+        cmd = line.strip().upper()
+        if cmd.startswith(b"EHLO"):
+            c.sendall(b"250-evil\r\n250 STARTTLS\r\n")
+        elif cmd == b"STARTTLS":
+            # The 220 and, in the same write, a forged EHLO answer.
+            c.sendall(b"220 go ahead\r\n250-evil\r\n250 AUTH PLAIN\r\n")
+        elif cmd == b"QUIT":
+            c.sendall(b"221 bye\r\n")
+            break
+        else:
+            c.sendall(b"250 ok\r\n")
+while True:
+    c, _ = srv.accept()
+    try:
+        serve(c)
+    except OSError:
+        pass
+    c.close()
+PY
+	PH_SINKS+=($!)
+	ph_wait_listen "$sport"
+	transport "remote.test smtp:[127.0.0.1]:$sport"
+	ph_start
+	send s@localhost alice@remote.test
+	wait_log "to=<alice@remote.test>, relay=none, .*dsn=4.7.5, status=deferred \(host 127.0.0.1\[127.0.0.1\]:$sport sent data after its 220 to STARTTLS \(command injection\?\)"
+	if grep -q "^MAIL FROM" "$PH_DIR/inject.log"; then false; fi
+}

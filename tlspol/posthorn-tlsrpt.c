@@ -5,12 +5,14 @@
  * count of sessions that succeeded and failed, and the failures grouped
  * by result type, sending and receiving address and receiving MX host.
  *
- *	posthorn-tlsrpt [-c confdir] [-d YYYY-MM-DD] [-D domain] [-o dir]
+ *	posthorn-tlsrpt [-m] [-c confdir] [-d YYYY-MM-DD] [-D domain]
+ *	    [-o dir]
  *
  * The day is yesterday (UTC) unless -d names one.  The reports go to the
  * standard output, one JSON document a line, or with -o into dir as
  * files named as RFC 8460 5.3 suggests
- * (submitter!domain!begin!end.json), for whatever sends them on.
+ * (submitter!domain!begin!end.json); with -m, each also goes by mail to
+ * the addresses its domain publishes (tlsrpt_mail.c).
  */
 #include <sys/stat.h>
 
@@ -27,7 +29,9 @@
 #include "buf.h"
 #include "conf.h"
 #include "mtasts.h"
+#include "resolver.h"
 #include "tlsrpt.h"
+#include "tlsrpt_mail.h"
 
 #ifndef CONFIG_DIR
 #define CONFIG_DIR	"/usr/local/etc/posthorn"
@@ -51,7 +55,7 @@ static size_t	 npols;
 static void	 usage(void) __attribute__((noreturn));
 static void	 add(char **f);
 static void	 report(const struct conf *, const char *domain,
-		    const char *day, time_t begin, FILE *);
+		    const char *day, struct buf *, char *id, size_t);
 static void	 json_str(struct buf *, const char *);
 static void	 json_lines(struct buf *, const char *);
 static char	*xstrdup(const char *);
@@ -62,17 +66,21 @@ main(int argc, char **argv)
 	struct conf	 c;
 	const char	*confdir = CONFIG_DIR, *only = NULL, *outdir = NULL;
 	char		 err[512], day[16], path[1024], *line = NULL, *f[16];
-	char		 key[256], out[1024];
+	char		 key[256], out[1024], name[600], id[600];
+	struct buf	 json;
 	size_t		 cap = 0, i, k;
 	long long	 when;
 	struct tm	 tm;
 	time_t		 begin;
 	FILE		*fp, *o;
-	int		 ch, done;
+	int		 ch, done, mail = 0, rc = 0;
 
 	day[0] = '\0';
-	while ((ch = getopt(argc, argv, "c:d:D:o:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:D:mo:")) != -1) {
 		switch (ch) {
+		case 'm':
+			mail = 1;
+			break;
 		case 'c':
 			confdir = optarg;
 			break;
@@ -129,25 +137,36 @@ main(int argc, char **argv)
 	}
 	free(line);
 	fclose(fp);
+	if (mail && resolver_setup(c.dns_resolver, err, sizeof(err)) == -1) {
+		fprintf(stderr, "posthorn-tlsrpt: %s\n", err);
+		return 1;
+	}
 	/* One report per domain, in the order the domains were first seen. */
+	buf_init(&json, 0);
 	for (i = 0; i < npols; i++) {
 		for (done = 0, k = 0; k < i && !done; k++)
 			done = strcmp(pols[k].domain, pols[i].domain) == 0;
 		if (done)
 			continue;
-		if (outdir == NULL) {
-			report(&c, pols[i].domain, day, begin, stdout);
-			continue;
-		}
-		snprintf(out, sizeof(out), "%s/%s!%s!%lld!%lld.json", outdir,
+		report(&c, pols[i].domain, day, &json, id, sizeof(id));
+		snprintf(name, sizeof(name), "%s!%s!%lld!%lld.json",
 		    c.myhostname, pols[i].domain, (long long)begin,
 		    (long long)begin + 86399);
+		if (mail && tlsrpt_mail(&c, confdir, pols[i].domain, name, id,
+		    &json) == -1)
+			rc = 1;
+		if (outdir == NULL) {
+			if (!mail)
+				fwrite(json.data, 1, json.len, stdout);
+			continue;
+		}
+		snprintf(out, sizeof(out), "%s/%s", outdir, name);
 		if ((o = fopen(out, "w")) == NULL) {
 			fprintf(stderr, "posthorn-tlsrpt: %s: %s\n", out,
 			    strerror(errno));
 			return 1;
 		}
-		report(&c, pols[i].domain, day, begin, o);
+		fwrite(json.data, 1, json.len, o);
 		if (fclose(o) == EOF) {
 			fprintf(stderr, "posthorn-tlsrpt: %s: %s\n", out,
 			    strerror(errno));
@@ -155,16 +174,17 @@ main(int argc, char **argv)
 		}
 		printf("%s\n", out);
 	}
+	buf_free(&json);
 	if (fflush(stdout) == EOF)
 		return 1;
-	return 0;
+	return rc;
 }
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: posthorn-tlsrpt [-c confdir] [-d YYYY-MM-DD] "
-	    "[-D domain] [-o dir]\n");
+	fprintf(stderr, "usage: posthorn-tlsrpt [-m] [-c confdir] "
+	    "[-d YYYY-MM-DD] [-D domain] [-o dir]\n");
 	exit(2);
 }
 
@@ -277,23 +297,23 @@ json_lines(struct buf *b, const char *s)
 	buf_appends(b, "]");
 }
 
+/* The report of domain into b, its report id into id. */
 static void
 report(const struct conf *c, const char *domain, const char *day,
-    time_t begin, FILE *out)
+    struct buf *bp, char *id, size_t idlen)
 {
 	struct buf	 b;
-	char		 contact[512], id[512];
+	char		 contact[512];
 	size_t		 i, k;
 	int		 first = 1;
 
-	(void)begin;
 	buf_init(&b, 0);
 	snprintf(contact, sizeof(contact), "%s", c->tlsrpt_contact_info[0] ?
 	    c->tlsrpt_contact_info : "");
 	if (contact[0] == '\0')
 		snprintf(contact, sizeof(contact), "postmaster@%s",
 		    c->myhostname);
-	snprintf(id, sizeof(id), "%sT00:00:00Z_%s@%s", day, domain,
+	snprintf(id, idlen, "%sT00:00:00Z_%s@%s", day, domain,
 	    c->myhostname);
 	buf_appends(&b, "{\"organization-name\": ");
 	json_str(&b, c->tlsrpt_organization_name[0] ?
@@ -363,6 +383,6 @@ report(const struct conf *c, const char *domain, const char *day,
 		buf_appends(&b, "}");
 	}
 	buf_appends(&b, "]}\n");
-	fwrite(b.data, 1, b.len, out);
-	buf_free(&b);
+	buf_free(bp);
+	*bp = b;
 }

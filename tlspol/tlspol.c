@@ -33,6 +33,8 @@
 #include "sock.h"
 #include "tlsrpt.h"
 
+#define TLSPOL_CLEANUP_MS	(3600 * 1000)	/* the cleanup's round */
+
 struct tlspold {
 	struct service	 svc;
 	struct event_loop *loop;
@@ -46,8 +48,6 @@ struct client {
 	struct client	*next;
 };
 
-static struct tlspold *tlspol_self;
-
 static void	 tlspol_accept(int, int, void *);
 static void	 tlspol_io(int, int, void *);
 static void	 tlspol_close(struct client *);
@@ -55,6 +55,7 @@ static void	 tlspol_request(const struct record *);
 static void	 tlspol_put(const struct record *);
 static void	 tlspol_result(const struct record *);
 static void	 tlspol_cleanup(const struct conf *);
+static void	 tlspol_hourly(void *);
 static void	 tlspol_gone(int, int, void *);
 static void	 tlspol_signal(int, void *);
 
@@ -65,8 +66,8 @@ main(int argc, char **argv)
 
 	service_init(&td.svc, argc, argv, "tlspol");
 	service_drop(&td.svc);
-	if ((mkdir(TLSPOL_DIR, 0700) == -1 && errno != EEXIST) ||
-	    (mkdir(TLSPOL_STS_DIR, 0700) == -1 && errno != EEXIST) ||
+	/* master makes them (qdirs.c); this is for a start by other means. */
+	if ((mkdir(TLSPOL_STS_DIR, 0700) == -1 && errno != EEXIST) ||
 	    (mkdir(TLSPOL_RESULTS_DIR, 0700) == -1 && errno != EEXIST))
 		log_fatal("mkdir %s", TLSPOL_DIR);
 	td.loop = event_loop_new();
@@ -74,13 +75,15 @@ main(int argc, char **argv)
 	if (event_add(td.loop, td.svc.listen_fd, EV_READ, tlspol_accept,
 	    &td) == -1)
 		log_fatal("event_add");
-	tlspol_self = &td;
 	if (td.svc.master_fd != -1 && event_add(td.loop, td.svc.master_fd,
 	    EV_READ, tlspol_gone, &td) == -1)
 		log_fatal("event_add");
 	if (event_signal(td.loop, SIGTERM, tlspol_signal, &td) == -1)
 		log_fatal("event_signal");
 	tlspol_cleanup(&td.svc.conf);
+	if (event_timer_add(td.loop, TLSPOL_CLEANUP_MS, tlspol_hourly, &td) ==
+	    NULL)
+		log_fatal("event_timer_add");
 	log_info("TLS policy service started");
 	event_loop_run(td.loop);
 	return 0;
@@ -213,7 +216,7 @@ static void
 tlspol_result(const struct record *r)
 {
 	const char	*f[TLSRPT_NFIELDS];
-	static char	*line, last_day[16];
+	static char	*line;
 	size_t		 len = 3 * TLSPOL_RECORD_MAX + 64;
 	char		 path[256], day[16];
 	time_t		 now = time(NULL);
@@ -232,12 +235,6 @@ tlspol_result(const struct record *r)
 	}
 	gmtime_r(&now, &tm);
 	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-	/* A new day: the old ones past tlsrpt_results_lifetime go. */
-	if (strcmp(day, last_day) != 0) {
-		if (last_day[0])
-			tlspol_cleanup(&tlspol_self->svc.conf);
-		strlcpy(last_day, day, sizeof(last_day));
-	}
 	snprintf(path, sizeof(path), "%s/%s", TLSPOL_RESULTS_DIR, day);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 	    0600)) == -1) {
@@ -260,7 +257,9 @@ tlspol_cleanup(const struct conf *c)
 	struct dirent	*e;
 	struct tm	 tm;
 	struct mtasts_policy pol;
-	char		 path[512], buf[4096], err[128], *p;
+	char		 path[512], err[128], *p;
+	static char	*buf;
+	size_t		 len = MTASTS_POLICY_MAX + 1024, got;
 	time_t		 now = time(NULL);
 	long long	 fetched;
 	ssize_t		 n;
@@ -289,13 +288,17 @@ tlspol_cleanup(const struct conf *c)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", TLSPOL_STS_DIR,
 		    e->d_name);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		if (buf == NULL && (buf = malloc(len + 1)) == NULL)
+			break;
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
+		for (got = 0; got < len && (n = read(fd, buf + got, len -
+		    got)) > 0; got += (size_t)n)
+			;
 		close(fd);
-		if (n <= 0)
+		if (got == 0)
 			continue;
-		buf[n] = '\0';
+		buf[got] = '\0';
 		if ((p = strstr(buf, "\nfetched ")) == NULL ||
 		    sscanf(p + 9, "%lld", &fetched) != 1 ||
 		    (p = strstr(buf, "\n\n")) == NULL ||
@@ -306,6 +309,17 @@ tlspol_cleanup(const struct conf *c)
 			log_info("tlspol: %s removed (past its max_age)", path);
 	}
 	closedir(d);
+}
+
+static void
+tlspol_hourly(void *arg)
+{
+	struct tlspold	*td = arg;
+
+	tlspol_cleanup(&td->svc.conf);
+	if (event_timer_add(td->loop, TLSPOL_CLEANUP_MS, tlspol_hourly, td) ==
+	    NULL)
+		log_warn("event_timer_add");
 }
 
 static void

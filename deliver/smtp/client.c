@@ -138,6 +138,17 @@ client_open(struct smtp_job *sj, struct smtp_conn *c, struct smtp_ext *extp,
 			strlcpy(dsn, "4.4.2", 8);
 			return -1;
 		}
+		/*
+		 * Bytes already after the 220 were sent in the clear, and
+		 * would be read as if under TLS: someone is injecting.
+		 */
+		if (r.code == 220 && c->in.len > 0) {
+			snprintf(why, whylen, "host %s sent data after its 220 "
+			    "to STARTTLS (command injection?)", c->name);
+			strlcpy(dsn, "4.7.5", 8);
+			client_requiretls_fail(sj, why, whylen, dsn, "5.7.10");
+			return -1;
+		}
 		if (r.code == 220) {
 			if (conn_starttls(c, sj->tls, c->host, sj->host_level ==
 			    TLS_LEVEL_VERIFY ? 1 : sj->sts_check ? VERIFY_CHECK :
@@ -163,6 +174,14 @@ client_open(struct smtp_job *sj, struct smtp_conn *c, struct smtp_ext *extp,
 			sj->dsn = ext.dsn;
 			client_log_tls(sj, c);
 		}
+	}
+	/* What VERIFY asks, whatever path led here: never less. */
+	if (c->ssl && sj->host_level == TLS_LEVEL_VERIFY && !c->verified[0]) {
+		snprintf(why, whylen, "server certificate of %s not verified",
+		    c->name);
+		strlcpy(dsn, "4.7.5", 8);
+		client_requiretls_fail(sj, why, whylen, dsn, "5.7.10");
+		return -1;
 	}
 	if (!c->ssl && !sj->no_tls)
 		report_session(sj, c, c->host, "starttls-not-supported", NULL);
@@ -247,7 +266,8 @@ client_send(struct smtp_job *sj, struct smtp_conn *c,
 		buf_printf(&cmd, " BODY=BINARYMIME");
 	if (qf_param(a->params, "SMTPUTF8", NULL, 0))
 		buf_printf(&cmd, " SMTPUTF8");
-	if (sj->requiretls)
+	/* Only where offered (not to LMTP over a socket, nor by ODMR). */
+	if (sj->requiretls && ext.requiretls)
 		buf_printf(&cmd, " REQUIRETLS");
 	if (ext.dsn) {
 		if (qf_param(a->params, "RET", val, sizeof(val)))

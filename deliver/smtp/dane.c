@@ -35,6 +35,27 @@ dane_clear(struct smtp_dane *dn)
 	memset(dn, 0, sizeof(*dn));
 }
 
+/*
+ * A selector OpenSSL knows (0 the certificate, 1 its public key) and a
+ * matching type with data of its length (0 whole, 1 SHA-256, 2 SHA-512).
+ */
+static int
+dane_usable(unsigned selector, unsigned mtype, size_t len)
+{
+	if (selector > 1)
+		return 0;
+	switch (mtype) {
+	case 0:
+		return len > 0;
+	case 1:
+		return len == 32;
+	case 2:
+		return len == 64;
+	default:
+		return 0;
+	}
+}
+
 /* The TLSA records of the host: one of DANE_*; why set for the others. */
 static int
 dane_tlsa(const char *host, int port, struct smtp_dane *dn, char *why,
@@ -78,7 +99,9 @@ dane_tlsa(const char *host, int port, struct smtp_dane *dn, char *why,
 		/* PKIX usages have no agreed CA list in SMTP: unusable. */
 		if (p[0] != 2 && p[0] != 3)
 			continue;
-		if (ns_rr_rdlen(rr) - 3 > (int)sizeof(dn->rr[0].data))
+		/* Nor what OpenSSL cannot match (RFC 7671 5.1). */
+		if (!dane_usable(p[1], p[2], (size_t)ns_rr_rdlen(rr) - 3) ||
+		    ns_rr_rdlen(rr) - 3 > (int)sizeof(dn->rr[0].data))
 			continue;
 		t = &dn->rr[dn->n++];
 		t->usage = p[0];

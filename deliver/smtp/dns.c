@@ -25,38 +25,23 @@
 #include <bsd/string.h>
 
 #include "log.h"
+#include "resolver.h"
 #include "sock.h"
 #include "smtp.h"
 
 static int	 dns_addrs(const struct conf *, const char *, int, int,
 		    struct smtp_host *, char *, size_t);
 static int	 dns_is_me(const struct conf *, const char *);
+
+static int	 resolver_local;	/* dns_resolver_is_local(), at start */
 static int	 dns_host_is_me(const struct conf *, const struct smtp_host *);
 
 int
 dns_init(const struct conf *c, char *err, size_t errlen)
 {
-	struct sockaddr_storage ss;
-	socklen_t	 len;
-	char		 spec[300], why[256];
-
-	if (res_init() != 0) {
-		snprintf(err, errlen, "res_init failed");
+	if (resolver_setup(c->dns_resolver, err, errlen) == -1)
 		return -1;
-	}
-	if (c->dns_resolver[0] == '\0')
-		return 0;
-	snprintf(spec, sizeof(spec), "%s%s", c->dns_resolver,
-	    strchr(c->dns_resolver, ':') ? "" : ":53");
-	if (sock_inet_parse(spec, &ss, &len, why, sizeof(why)) == -1 ||
-	    ss.ss_family != AF_INET) {
-		snprintf(err, errlen, "dns_resolver: expected an IPv4 "
-		    "address[:port], got '%s'", c->dns_resolver);
-		return -1;
-	}
-	memcpy(&_res.nsaddr_list[0], &ss, sizeof(struct sockaddr_in));
-	_res.nscount = 1;
-	_res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
+	resolver_local = dns_resolver_is_local();
 	return 0;
 }
 
@@ -124,8 +109,9 @@ dns_lookup(const char *name, int type, unsigned char *ans, size_t len,
 		return -1;
 	}
 	hp = (HEADER *)ans;
+	/* The AD bit of a resolver elsewhere could be anybody's. */
 	if (secure)
-		*secure = dnssec && hp->ad;
+		*secure = dnssec && hp->ad && resolver_local;
 	switch (hp->rcode) {
 	case ns_r_noerror:
 		if (ntohs(hp->ancount) == 0) {

@@ -175,9 +175,10 @@ conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, int verify,
 			snprintf(why, whylen, "TLS: DANE: %s", tls_error());
 			return -1;
 		case 0:
-			/* Nothing OpenSSL can match: as unusable records. */
-			verify = 0;
-			break;
+			/* dane.c let through nothing OpenSSL refuses. */
+			snprintf(why, whylen, "TLS: DANE: no TLSA record of %s "
+			    "is usable", dane->base);
+			return -1;
 		default:
 			use_dane = c->dane_used = 1;
 		}

@@ -86,9 +86,10 @@ main(int argc, char **argv)
 		log_fatalx("%s", err);
 	if (conf_tls_level(svc.conf.smtp_tls_security_level) >=
 	    TLS_LEVEL_DANE && !dns_resolver_is_local())
-		log_warnx("DANE trusts the AD bit of a resolver that is not on "
-		    "this host: %s", svc.conf.dns_resolver[0] ?
-		    svc.conf.dns_resolver : "see /etc/resolv.conf");
+		log_warnx("DNSSEC is trusted only from a resolver on this host, "
+		    "and %s is not: no answer counts as validated, so DANE "
+		    "never applies", svc.conf.dns_resolver[0] ?
+		    svc.conf.dns_resolver : "one of /etc/resolv.conf's");
 	if (stat(Q_OWNER_DIR, &st) == -1)
 		log_fatal("stat %s", Q_OWNER_DIR);
 	queue_uid = st.st_uid;
@@ -270,6 +271,7 @@ smtp_session_keep(struct smtp_session *s, struct smtp_job *sj,
 	strlcpy(s->nexthop, nexthop, sizeof(s->nexthop));
 	s->tls_level = sj->tls_level;
 	s->secure_mx = sj->mx_secure;
+	s->tls_optional = sj->tls_optional;
 	strlcpy(s->login, sj->sasl_user ? sj->sasl_user : "",
 	    sizeof(s->login));
 	strlcpy(s->password, sj->sasl_pass ? sj->sasl_pass : "",
@@ -297,7 +299,8 @@ smtp_session_use(struct smtp_session *s, struct smtp_job *sj,
 	if (strcmp(s->transport, sj->a->transport) != 0 ||
 	    strcasecmp(s->nexthop, nexthop) != 0 ||
 	    s->tls_level != sj->tls_level || strcmp(s->login, login) != 0 ||
-	    strcmp(s->password, password) != 0 || (sj->requiretls &&
+	    strcmp(s->password, password) != 0 ||
+	    s->tls_optional != sj->tls_optional || (sj->requiretls &&
 	    strcmp(s->transport, "odmr") != 0 && (!s->secure_mx ||
 	    !s->c.verified[0] || !s->ext.requiretls))) {
 		smtp_session_end(s);
@@ -386,9 +389,11 @@ smtp_host_policy(struct smtp_job *sj, const struct smtp_dest *d,
 {
 	sj->report = REPORT_NONE;
 	sj->sts_check = 0;
-	strlcpy(sj->report_domain, d->domain, sizeof(sj->report_domain));
+	if (mtasts_domain_key(d->domain, sj->report_domain,
+	    sizeof(sj->report_domain)) == -1)
+		sj->report_domain[0] = '\0';
 	if (sj->dane.n > 0 && *level == TLS_LEVEL_VERIFY) {
-		sj->report = REPORT_TLSA;
+		sj->report = sj->report_domain[0] ? REPORT_TLSA : REPORT_NONE;
 		return 0;
 	}
 	if (!sj->sts.active)

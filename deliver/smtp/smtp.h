@@ -239,6 +239,7 @@ struct smtp_session {
 	char		 nexthop[256];
 	int		 tls_level;
 	int		 secure_mx;	/* found through a validated MX answer */
+	int		 tls_optional;	/* opened for a "TLS-Required: No" job */
 	char		 login[256];
 	char		 password[256];	/* a new password: a new session */
 	time_t		 since;
