@@ -42,3 +42,19 @@ resolver_setup(const char *dns_resolver, char *err, size_t errlen)
 	_res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
 	return 0;
 }
+
+void
+resolver_txt(const unsigned char *p, size_t rdlen, char *out, size_t len)
+{
+	const unsigned char *end = p + rdlen;
+	size_t		 tl = 0;
+
+	while (p < end && p + 1 + *p <= end) {
+		if (tl + *p < len) {
+			memcpy(out + tl, p + 1, *p);
+			tl += *p;
+		}
+		p += 1 + *p;
+	}
+	out[tl] = '\0';
+}

@@ -216,22 +216,28 @@ PY
 
 @test "posthorn-tlsrpt -m: the report goes by mail to the address of the domain's _smtp._tls record, as gzip in a multipart/report" {
 	dns --txt-record=_smtp._tls.sts.test,"v=TLSRPTv1; rua=mailto:alice@localhost"
-	# After the start: tlspol would remove so old a day at once.
-	ph_start
+	# Yesterday (UTC), the day reported when -d is not given.
+	day=$(date -u -d '-1 day' +%F)
+	begin=$(date -u -d "$day" +%s)
 	mkdir -p "$PH_DIR/queue/tlspol/results"
-	printf '1700000000\tsts.test\tsts\tversion: STSv1%%0Amode: enforce\tmx.sts.test\tcertificate-expired\t127.0.0.1\tmx.sts.test\t127.0.0.2\texpired\n' \
-	    > "$PH_DIR/queue/tlspol/results/2023-11-14"
-	printf '1700000001\tother.test\tsts\tversion: STSv1%%0Amode: testing\tmx.other.test\tsuccess\t127.0.0.1\tmx.other.test\t127.0.0.3\t\n' \
-	    >> "$PH_DIR/queue/tlspol/results/2023-11-14"
-	run "$PH_BUILD/bin/posthorn-tlsrpt" -m -c "$PH_CONF" -d 2023-11-14
+	printf '%s\tsts.test\tsts\tversion: STSv1%%0Amode: enforce\tmx.sts.test\tcertificate-expired\t127.0.0.1\tmx.sts.test\t127.0.0.2\texpired\n' \
+	    "$begin" > "$PH_DIR/queue/tlspol/results/$day"
+	printf '%s\tother.test\tsts\tversion: STSv1%%0Amode: testing\tmx.other.test\tsuccess\t127.0.0.1\tmx.other.test\t127.0.0.3\t\n' \
+	    "$begin" >> "$PH_DIR/queue/tlspol/results/$day"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown -R posthorn-relay: "$PH_DIR/queue/tlspol"
+	fi
+	ph_start
+	run "$PH_BUILD/bin/posthorn-tlsrpt" -m -c "$PH_CONF"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"sts.test: report sent to alice@localhost"* ]]
 	# other.test publishes no _smtp._tls record: nothing sent for it.
 	[[ "$output" != *"other.test: report sent"* ]]
 	ph_wait_mail alice 1
-	/usr/bin/python3 - "$(ph_mail_file alice)" <<'PY'
+	/usr/bin/python3 - "$(ph_mail_file alice)" "$begin" <<'PY'
 import email, gzip, json, sys
+begin = int(sys.argv[2])
 m = email.message_from_binary_file(open(sys.argv[1], "rb"))
 assert m.get_content_type() == "multipart/report", m.get_content_type()
 assert m.get_param("report-type") == "tlsrpt"
@@ -239,7 +245,8 @@ assert m["TLS-Report-Domain"] == "sts.test"
 assert m["Subject"].startswith("Report Domain: sts.test Submitter: ")
 parts = [p for p in m.walk() if p.get_content_type() == "application/tlsrpt+gzip"]
 assert len(parts) == 1
-assert parts[0].get_filename().endswith("!sts.test!1699920000!1700006399.json.gz")
+assert parts[0].get_filename().endswith(
+    "!sts.test!%d!%d.json.gz" % (begin, begin + 86399)), parts[0].get_filename()
 r = json.loads(gzip.decompress(parts[0].get_payload(decode=True)))
 d = r["policies"][0]["failure-details"][0]
 assert d["result-type"] == "certificate-expired" and d["failed-session-count"] == 1, r

@@ -100,10 +100,8 @@ tlsrpt_rua(const char *domain, char rua[][256], int max)
 {
 	unsigned char	 ans[NS_PACKETSZ * 4];
 	char		 name[NS_MAXDNAME], txt[1024], *p, *tok, *save, *e;
-	const unsigned char *r, *end;
 	ns_msg		 msg;
 	ns_rr		 rr;
-	size_t		 tl;
 	int		 n, i, count = 0;
 
 	snprintf(name, sizeof(name), "_smtp._tls.%s", domain);
@@ -115,17 +113,8 @@ tlsrpt_rua(const char *domain, char rua[][256], int max)
 		if (ns_parserr(&msg, ns_s_an, i, &rr) != 0 ||
 		    ns_rr_type(rr) != ns_t_txt)
 			continue;
-		r = ns_rr_rdata(rr);
-		end = r + ns_rr_rdlen(rr);
-		tl = 0;
-		while (r < end && r + 1 + *r <= end) {
-			if (tl + *r < sizeof(txt)) {
-				memcpy(txt + tl, r + 1, *r);
-				tl += *r;
-			}
-			r += 1 + *r;
-		}
-		txt[tl] = '\0';
+		resolver_txt(ns_rr_rdata(rr), ns_rr_rdlen(rr), txt,
+		    sizeof(txt));
 		if (strncmp(txt, "v=TLSRPTv1", 10) != 0 ||
 		    (p = strstr(txt, "rua=")) == NULL)
 			continue;
@@ -189,7 +178,7 @@ tlsrpt_mail(const struct conf *c, const char *confdir, const char *domain,
 	struct buf	 gz, msg;
 	struct tm	 tm;
 	time_t		 now = time(NULL);
-	size_t		 k;
+	size_t		 k, b64len;
 	int		 n, i, sent = 0;
 
 	if ((n = tlsrpt_rua(domain, rua, RUA_MAX)) <= 0) {
@@ -207,6 +196,7 @@ tlsrpt_mail(const struct conf *c, const char *confdir, const char *domain,
 	}
 	base64_encode((const unsigned char *)gz.data, gz.len, b64,
 	    (gz.len + 2) / 3 * 4 + 1);
+	b64len = strlen(b64);
 	snprintf(from, sizeof(from), "postmaster@%s", c->myhostname);
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
@@ -227,7 +217,7 @@ tlsrpt_mail(const struct conf *c, const char *confdir, const char *domain,
 		    c->myhostname, (long long)now, i, c->myhostname,
 		    (long long)now, (long long)now, c->myhostname, domain,
 		    (long long)now, file);
-		for (k = 0; b64[k]; k += 76)
+		for (k = 0; k < b64len; k += 76)
 			buf_printf(&msg, "%.76s\n", b64 + k);
 		buf_printf(&msg, "\n--tlsrpt-%lld--\n", (long long)now);
 		if (tlsrpt_sendmail(confdir, from, rua[i], &msg) == -1)

@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "mtasts.h"
+#include "resolver.h"
 #include "smtp.h"
 #include "tlsrpt.h"
 
@@ -81,10 +82,8 @@ sts_txt(const char *domain, char *id, size_t idlen)
 {
 	unsigned char	 ans[NS_PACKETSZ * 4];
 	char		 name[NS_MAXDNAME], txt[1024], one[64];
-	const unsigned char *p, *end;
 	ns_msg		 msg;
 	ns_rr		 rr;
-	size_t		 tl;
 	int		 n, herr, i, found = 0;
 
 	snprintf(name, sizeof(name), "_mta-sts.%s", domain);
@@ -97,18 +96,8 @@ sts_txt(const char *domain, char *id, size_t idlen)
 		if (ns_parserr(&msg, ns_s_an, i, &rr) != 0 ||
 		    ns_rr_type(rr) != ns_t_txt)
 			continue;
-		/* The character-strings of one record, joined. */
-		p = ns_rr_rdata(rr);
-		end = p + ns_rr_rdlen(rr);
-		tl = 0;
-		while (p < end && p + 1 + *p <= end) {
-			if (tl + *p < sizeof(txt)) {
-				memcpy(txt + tl, p + 1, *p);
-				tl += *p;
-			}
-			p += 1 + *p;
-		}
-		txt[tl] = '\0';
+		resolver_txt(ns_rr_rdata(rr), ns_rr_rdlen(rr), txt,
+		    sizeof(txt));
 		switch (mtasts_txt_id(txt, one, sizeof(one))) {
 		case 1:
 			found++;

@@ -1,13 +1,15 @@
 /*
  * libFuzzer harness: what comes from the network for MTA-STS and TLS
- * reporting (common/mtasts.c, common/tlsrpt.c): a policy body (not
- * NUL-terminated, as fetched), a TXT record, mx patterns, a results line.
+ * reporting (common/mtasts.c, common/tlsrpt.c, common/resolver.c): TXT
+ * record data, a policy body (not NUL-terminated, as fetched), a TXT
+ * record's text, mx patterns, a results line.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mtasts.h"
+#include "resolver.h"
 #include "tlsrpt.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -20,6 +22,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char		*s, *f[TLSRPT_NFIELDS];
 	long long	 when;
 	size_t		 i;
+
+	/* A TXT record's data: length-prefixed strings, maybe lying. */
+	resolver_txt(data, size, line, sizeof(line));
+	if (strlen(line) >= sizeof(line))
+		abort();
 
 	/* The body exactly as long as it is, no terminator after it. */
 	if ((s = malloc(size ? size : 1)) == NULL)
