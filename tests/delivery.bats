@@ -292,6 +292,13 @@ PY
 # Maildir file and its folders, from its creation to the last flush.
 maildir_trace() {
 	local st=$PH_DIR/maildir.trace pids="" p i spid
+	rm -f "$st.raw"
+	# Right after a start, master may not have forked all the local
+	# agents (master.conf's four) yet.
+	for i in $(seq 1 100); do
+		[ "$(pgrep -fc -- "-c $PH_CONF -n local ")" -ge 4 ] && break
+		sleep 0.05
+	done
 	for p in $(pgrep -f -- "-c $PH_CONF -n local "); do
 		pids="$pids -p $p"
 	done
