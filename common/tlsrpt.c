@@ -100,7 +100,7 @@ tlsrpt_unescape(char *s)
 int
 tlsrpt_parse(char *line, long long *when, char **f)
 {
-	char	*p, *tab, *end;
+	char	*p, *tab, *end, key[256];
 	size_t	 i;
 
 	line[strcspn(line, "\n")] = '\0';
@@ -122,6 +122,14 @@ tlsrpt_parse(char *line, long long *when, char **f)
 		}
 		tlsrpt_unescape(f[i]);
 	}
+	/*
+	 * The file is the relay user's: its domain goes into the header of
+	 * root's report mail, so it must be a plain host name, as tlspol
+	 * wrote it.
+	 */
+	if (mtasts_domain_key(f[TLSRPT_DOMAIN], key, sizeof(key)) == -1 ||
+	    strcmp(key, f[TLSRPT_DOMAIN]) != 0)
+		return -1;
 	return tlsrpt_type_ok(f[TLSRPT_TYPE]) &&
 	    tlsrpt_result_ok(f[TLSRPT_RESULT]) ? 0 : -1;
 }

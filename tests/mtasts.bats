@@ -215,7 +215,12 @@ PY
 }
 
 @test "posthorn-tlsrpt -m: the report goes by mail to the address of the domain's _smtp._tls record, as gzip in a multipart/report" {
-	dns --txt-record=_smtp._tls.sts.test,"v=TLSRPTv1; rua=mailto:alice@localhost"
+	# One address that could be an option of sendmail (left out), one
+	# with a header in its URI (cut off), one for another scheme.
+	zone sts.test insecure \
+	    '_smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:-oQ/tmp@x.test,mailto:alice@localhost?subject=x,https://r.test/p"'
+	zone other.test insecure "@ IN MX 10 mx" "mx IN A 127.0.0.1"
+	dnssec_dns
 	# Yesterday (UTC), the day reported when -d is not given.
 	day=$(date -u -d '-1 day' +%F)
 	begin=$(date -u -d "$day" +%s)
@@ -232,6 +237,9 @@ PY
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"sts.test: report sent to alice@localhost"* ]]
+	[[ "$output" == *"sts.test: a mailto: address that is not plain left out"* ]]
+	[[ "$output" == *"sts.test: https://r.test/p left out (only mailto: is sent)"* ]]
+	[ "$(grep -c "report sent" <<< "$output")" -eq 1 ]
 	# other.test publishes no _smtp._tls record: nothing sent for it.
 	[[ "$output" != *"other.test: report sent"* ]]
 	ph_wait_mail alice 1

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +75,8 @@ main(int argc, char **argv)
 	struct tm	 tm;
 	time_t		 begin;
 	FILE		*fp, *o;
-	int		 ch, done, mail = 0, rc = 0;
+	int		 ch, done, mail = 0, rc = 0, fd;
+	struct stat	 st;
 
 	day[0] = '\0';
 	while ((ch = getopt(argc, argv, "c:d:D:mo:")) != -1) {
@@ -117,10 +120,14 @@ main(int argc, char **argv)
 	begin = timegm(&tm);
 	snprintf(path, sizeof(path), "%s/%s/%s", c.queue_directory,
 	    TLSPOL_RESULTS_DIR, day);
-	if ((fp = fopen(path, "r")) == NULL) {
-		if (errno == ENOENT)
+	/* The relay user's file: a plain file, not a link nor a FIFO. */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (fp = fdopen(fd, "r")) == NULL) {
+		if (fd == -1 && errno == ENOENT)
 			return 0;	/* no session under a policy that day */
-		fprintf(stderr, "posthorn-tlsrpt: %s: %s\n", path,
+		fprintf(stderr, "posthorn-tlsrpt: %s: %s\n", path, fd != -1 &&
+		    !S_ISREG(st.st_mode) ? "not a plain file" :
 		    strerror(errno));
 		return 1;
 	}
@@ -137,6 +144,8 @@ main(int argc, char **argv)
 	}
 	free(line);
 	fclose(fp);
+	/* A sendmail that stops reading is an error for one report only. */
+	(void)signal(SIGPIPE, SIG_IGN);
 	if (mail && resolver_setup(c.dns_resolver, err, sizeof(err)) == -1) {
 		fprintf(stderr, "posthorn-tlsrpt: %s\n", err);
 		return 1;

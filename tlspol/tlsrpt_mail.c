@@ -14,8 +14,10 @@
 #include <netinet/in.h>
 #include <arpa/nameser.h>
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <resolv.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,32 +96,70 @@ tlsrpt_gzip(const char *data, size_t len, struct buf *out)
 	return 0;
 }
 
-/* The mailto: addresses of the domain's TLSRPTv1 record; -1 on failure. */
+/*
+ * A mailto: URI's address (RFC 6068): up to a '?', nothing escaped,
+ * nothing that could be a header or an option; 0 when it is usable.
+ */
+static int
+tlsrpt_mailto(char *addr)
+{
+	char	*p;
+
+	addr[strcspn(addr, "?")] = '\0';
+	if (*addr == '\0' || *addr == '-' || (p = strchr(addr, '@')) == NULL ||
+	    p == addr || p[1] == '\0' || strchr(p + 1, '@') != NULL)
+		return -1;
+	for (p = addr; *p; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e ||
+		    strchr("%<>\"\\;,()[]:", *p) != NULL)
+			return -1;
+	return 0;
+}
+
+/*
+ * The mailto: addresses of the domain's TLSRPT record (RFC 8460 3: one
+ * "v=TLSRPTv1" record, its "rua" field, comma-separated URIs); 0 when
+ * there is no such record (or more than one), -1 when the lookup failed.
+ */
 static int
 tlsrpt_rua(const char *domain, char rua[][256], int max)
 {
 	unsigned char	 ans[NS_PACKETSZ * 4];
-	char		 name[NS_MAXDNAME], txt[1024], *p, *tok, *save, *e;
+	char		 name[NS_MAXDNAME], txt[1024], one[1024], *p, *tok;
+	char		*save, *e, *field, *fsave;
 	ns_msg		 msg;
 	ns_rr		 rr;
-	int		 n, i, count = 0;
+	int		 n, i, records = 0, count = 0;
 
 	snprintf(name, sizeof(name), "_smtp._tls.%s", domain);
 	if ((n = res_query(name, ns_c_in, ns_t_txt, ans, sizeof(ans))) < 0)
 		return h_errno == NO_DATA || h_errno == HOST_NOT_FOUND ? 0 : -1;
 	if (ns_initparse(ans, n, &msg) != 0)
 		return -1;
+	one[0] = '\0';
 	for (i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
 		if (ns_parserr(&msg, ns_s_an, i, &rr) != 0 ||
 		    ns_rr_type(rr) != ns_t_txt)
 			continue;
 		resolver_txt(ns_rr_rdata(rr), ns_rr_rdlen(rr), txt,
 		    sizeof(txt));
-		if (strncmp(txt, "v=TLSRPTv1", 10) != 0 ||
-		    (p = strstr(txt, "rua=")) == NULL)
+		p = txt + strspn(txt, " \t");
+		if (strncmp(p, "v=TLSRPTv1", 10) != 0 || (p[10] != ';' &&
+		    p[10] != ' ' && p[10] != '\t' && p[10] != '\0'))
 			continue;
-		p += 4;
-		p[strcspn(p, ";")] = '\0';
+		records++;
+		strlcpy(one, txt, sizeof(one));
+	}
+	if (records != 1)
+		return 0;
+	for (field = strtok_r(one, ";", &fsave); field;
+	    field = strtok_r(NULL, ";", &fsave)) {
+		field += strspn(field, " \t");
+		if (strncmp(field, "rua", 3) != 0)
+			continue;
+		p = field + 3 + strspn(field + 3, " \t");
+		if (*p++ != '=')
+			continue;
 		for (tok = strtok_r(p, ",", &save); tok && count < max;
 		    tok = strtok_r(NULL, ",", &save)) {
 			tok += strspn(tok, " \t");
@@ -132,10 +172,12 @@ tlsrpt_rua(const char *domain, char rua[][256], int max)
 				continue;
 			}
 			tok += 7;
-			/* An address, nothing that could be an option. */
-			if (*tok == '\0' || *tok == '-' || !strchr(tok, '@') ||
-			    tok[strcspn(tok, " \t<>\"\\;")] != '\0')
+			if (tlsrpt_mailto(tok) == -1) {
+				fprintf(stderr, "posthorn-tlsrpt: %s: a mailto: "
+				    "address that is not plain left out\n",
+				    domain);
 				continue;
+			}
 			strlcpy(rua[count++], tok, 256);
 		}
 	}
@@ -152,12 +194,16 @@ tlsrpt_sendmail(const char *confdir, const char *from, const char *to,
 	pid_t	 pid;
 
 	tool_path(path, sizeof(path), "sendmail");
-	if (pipe(fds) == -1 || (pid = fork()) == -1)
+	if (pipe2(fds, O_CLOEXEC) == -1)
 		return -1;
-	if (pid == 0) {
-		dup2(fds[0], 0);
+	if ((pid = fork()) == -1) {
 		close(fds[0]);
 		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		(void)signal(SIGPIPE, SIG_DFL);
+		dup2(fds[0], 0);
 		execl(path, "sendmail", "-i", "-C", confdir, "-f", from, "--",
 		    to, (char *)NULL);
 		_exit(127);
@@ -205,7 +251,7 @@ tlsrpt_mail(const struct conf *c, const char *confdir, const char *domain,
 		buf_printf(&msg, "From: <%s>\nTo: <%s>\nDate: %s\n"
 		    "Subject: Report Domain: %s Submitter: %s Report-ID: <%s>\n"
 		    "TLS-Report-Domain: %s\nTLS-Report-Submitter: %s\n"
-		    "Message-ID: <tlsrpt.%lld.%d.%s>\nMIME-Version: 1.0\n"
+		    "Message-ID: <tlsrpt.%lld.%d.%s@%s>\nMIME-Version: 1.0\n"
 		    "Content-Type: multipart/report; report-type=\"tlsrpt\"; "
 		    "boundary=\"tlsrpt-%lld\"\n\n"
 		    "--tlsrpt-%lld\nContent-Type: text/plain; charset=us-ascii\n\n"
@@ -214,7 +260,7 @@ tlsrpt_mail(const struct conf *c, const char *confdir, const char *domain,
 		    "Content-Transfer-Encoding: base64\n"
 		    "Content-Disposition: attachment; filename=\"%s.gz\"\n\n",
 		    from, rua[i], date, domain, c->myhostname, id, domain,
-		    c->myhostname, (long long)now, i, c->myhostname,
+		    c->myhostname, (long long)now, i, domain, c->myhostname,
 		    (long long)now, (long long)now, c->myhostname, domain,
 		    (long long)now, file);
 		for (k = 0; k < b64len; k += 76)

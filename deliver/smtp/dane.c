@@ -24,6 +24,7 @@
 #include <bsd/string.h>
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "log.h"
 #include "smtp.h"
@@ -40,13 +41,28 @@ dane_clear(struct smtp_dane *dn)
  * matching type with data of its length (0 whole, 1 SHA-256, 2 SHA-512).
  */
 static int
-dane_usable(unsigned selector, unsigned mtype, size_t len)
+dane_usable(unsigned selector, unsigned mtype, const unsigned char *data,
+    size_t len)
 {
+	const unsigned char *p = data;
+	X509		*x;
+	EVP_PKEY	*k;
+
 	if (selector > 1)
 		return 0;
 	switch (mtype) {
 	case 0:
-		return len > 0;
+		/* Whole data must be what OpenSSL reads: DER, all of it. */
+		if (selector == 0) {
+			if ((x = d2i_X509(NULL, &p, (long)len)) == NULL)
+				return 0;
+			X509_free(x);
+		} else {
+			if ((k = d2i_PUBKEY(NULL, &p, (long)len)) == NULL)
+				return 0;
+			EVP_PKEY_free(k);
+		}
+		return p == data + len;
 	case 1:
 		return len == 32;
 	case 2:
@@ -100,7 +116,8 @@ dane_tlsa(const char *host, int port, struct smtp_dane *dn, char *why,
 		if (p[0] != 2 && p[0] != 3)
 			continue;
 		/* Nor what OpenSSL cannot match (RFC 7671 5.1). */
-		if (!dane_usable(p[1], p[2], (size_t)ns_rr_rdlen(rr) - 3) ||
+		if (!dane_usable(p[1], p[2], p + 3,
+		    (size_t)ns_rr_rdlen(rr) - 3) ||
 		    ns_rr_rdlen(rr) - 3 > (int)sizeof(dn->rr[0].data))
 			continue;
 		t = &dn->rr[dn->n++];

@@ -97,6 +97,8 @@ dns_lookup(const char *name, int type, unsigned char *ans, size_t len,
 #endif
 	}
 	n = res_send(q, ql, ans, (int)len);
+	/* glibc may have read a new /etc/resolv.conf for this very query. */
+	resolver_local = dns_resolver_is_local();
 #ifdef RES_TRUSTAD
 	_res.options &= ~(unsigned long)RES_TRUSTAD;
 #endif

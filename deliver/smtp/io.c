@@ -175,7 +175,7 @@ conn_starttls(struct smtp_conn *c, SSL_CTX *ctx, const char *sni, int verify,
 			snprintf(why, whylen, "TLS: DANE: %s", tls_error());
 			return -1;
 		case 0:
-			/* dane.c let through nothing OpenSSL refuses. */
+			/* dane.c keeps only what OpenSSL takes: not expected. */
 			snprintf(why, whylen, "TLS: DANE: no TLSA record of %s "
 			    "is usable", dane->base);
 			return -1;
