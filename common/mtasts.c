@@ -239,3 +239,30 @@ mtasts_txt_id_valid(const char *id)
 			return 0;
 	return 1;
 }
+
+int
+mtasts_kept_head(char *out, size_t len, const char *id, time_t fetched)
+{
+	int	 n;
+
+	n = snprintf(out, len, "id %s\nfetched %lld\n\n", id,
+	    (long long)fetched);
+	return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
+long
+mtasts_kept_parse(const char *text, char *id, size_t idlen, time_t *fetched)
+{
+	const char	*p = text, *nl;
+	long long	 t;
+
+	if (strncmp(p, "id ", 3) != 0 || (nl = strchr(p, '\n')) == NULL)
+		return -1;
+	snprintf(id, idlen, "%.*s", (int)(nl - p - 3), p + 3);
+	p = nl + 1;
+	if (sscanf(p, "fetched %lld", &t) != 1 || (nl = strchr(p, '\n')) ==
+	    NULL || nl[1] != '\n')
+		return -1;
+	*fetched = (time_t)t;
+	return (long)(nl + 2 - text);
+}

@@ -31,6 +31,14 @@ int	 mtasts_mx_match(const struct mtasts_policy *, const char *host);
  */
 int	 mtasts_txt_id(const char *txt, char *id, size_t idlen);
 int	 mtasts_txt_id_valid(const char *);
+/*
+ * A kept policy (tlspol/sts/DOMAIN): "id ID", "fetched SECONDS", an
+ * empty line, then the policy.  The head into out (its length, -1 if it
+ * does not fit); back from text: the policy's offset, or -1.
+ */
+int	 mtasts_kept_head(char *out, size_t, const char *id, time_t fetched);
+long	 mtasts_kept_parse(const char *text, char *id, size_t idlen,
+	    time_t *fetched);
 const char *mtasts_mode_name(int);
 /* A domain name safe as a file name (lower case, LDH and dots); -1 if not. */
 int	 mtasts_domain_key(const char *domain, char *out, size_t len);

@@ -193,8 +193,11 @@ tlspol_put(const struct record *r)
 	}
 	snprintf(path, sizeof(path), "%s/%s", TLSPOL_STS_DIR, key);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	n = snprintf(head, sizeof(head), "id %s\nfetched %lld\n\n", f[1],
-	    (long long)time(NULL));
+	if ((n = mtasts_kept_head(head, sizeof(head), f[1], time(NULL))) ==
+	    -1) {
+		log_warnx("tlspol: bad policy record");
+		return;
+	}
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) == -1) {
 		log_warn("tlspol: %s", tmp);
@@ -257,11 +260,11 @@ tlspol_cleanup(const struct conf *c)
 	struct dirent	*e;
 	struct tm	 tm;
 	struct mtasts_policy pol;
-	char		 path[512], err[128], *p;
+	char		 path[512], err[128], id[64], *p;
 	static char	*buf;
 	size_t		 len = MTASTS_POLICY_MAX + 1024, got;
-	time_t		 now = time(NULL);
-	long long	 fetched;
+	time_t		 now = time(NULL), fetched;
+	long		 off;
 	ssize_t		 n;
 	int		 fd;
 
@@ -299,11 +302,10 @@ tlspol_cleanup(const struct conf *c)
 		if (got == 0)
 			continue;
 		buf[got] = '\0';
-		if ((p = strstr(buf, "\nfetched ")) == NULL ||
-		    sscanf(p + 9, "%lld", &fetched) != 1 ||
-		    (p = strstr(buf, "\n\n")) == NULL ||
-		    mtasts_parse(p + 2, strlen(p + 2), &pol, err,
-		    sizeof(err)) == -1 || fetched + pol.max_age >= now)
+		if ((off = mtasts_kept_parse(buf, id, sizeof(id),
+		    &fetched)) == -1 || mtasts_parse(buf + off,
+		    got - (size_t)off, &pol, err, sizeof(err)) == -1 ||
+		    fetched + pol.max_age >= now)
 			continue;
 		if (unlink(path) == 0)
 			log_info("tlspol: %s removed (past its max_age)", path);

@@ -33,9 +33,16 @@ requiretls_tls_optional(int qfd, off_t off)
 	size_t	 len = 0;
 	ssize_t	 n;
 
+	/* The header only: a few KiB, not the whole 64 KiB of a big body. */
 	while (len < HEADER_SCAN_MAX && (n = qf_read_content(qfd, &off,
-	    buf + len, HEADER_SCAN_MAX - len)) > 0)
+	    buf + len, HEADER_SCAN_MAX - len < 4096 ? HEADER_SCAN_MAX - len :
+	    4096)) > 0) {
 		len += (size_t)n;
+		buf[len] = '\0';
+		if (buf[0] == '\n' || strstr(buf, "\n\n") ||
+		    strstr(buf, "\n\r\n"))
+			break;
+	}
 	buf[len] = '\0';
 	for (p = buf, end = buf + len; p < end; p = nl + 1) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)

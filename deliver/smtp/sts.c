@@ -42,10 +42,10 @@ static int
 sts_read_cache(const char *key, char *id, size_t idlen, time_t *fetched,
     struct buf *text)
 {
-	char		 path[512], *p, *nl;
+	char		 path[512];
 	FILE		*fp;
 	size_t		 n;
-	long long	 t;
+	long		 off;
 
 	snprintf(path, sizeof(path), "%s/%s", TLSPOL_STS_DIR, key);
 	if ((fp = fopen(path, "re")) == NULL)
@@ -59,16 +59,9 @@ sts_read_cache(const char *key, char *id, size_t idlen, time_t *fetched,
 	fclose(fp);
 	text->data[n] = '\0';
 	text->len = n;
-	p = text->data;
-	if (strncmp(p, "id ", 3) != 0 || (nl = strchr(p, '\n')) == NULL)
+	if ((off = mtasts_kept_parse(text->data, id, idlen, fetched)) == -1)
 		return -1;
-	snprintf(id, idlen, "%.*s", (int)(nl - p - 3), p + 3);
-	p = nl + 1;
-	if (sscanf(p, "fetched %lld", &t) != 1 || (nl = strchr(p, '\n')) ==
-	    NULL || nl[1] != '\n')
-		return -1;
-	*fetched = (time_t)t;
-	buf_consume(text, (size_t)(nl + 2 - text->data));
+	buf_consume(text, (size_t)off);
 	text->data[text->len] = '\0';
 	return 0;
 }
